@@ -1,0 +1,112 @@
+"""The `harness` command line. It parses arguments and calls the library; no logic lives here.
+
+User mistakes (HarnessError) print as one line `error: what - where - how to fix` with exit code 2;
+anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+
+EXIT_USAGE = 2
+
+
+@dataclass(frozen=True)
+class RunConfigFile:
+    """A run config (e.g. variants/*.toml): the variants to run over a suite, in place of the suite's."""
+
+    variants: dict[str, dict[str, Any]] = field(default_factory=dict)
+    description: str = ""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except HarnessError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    from harness.config import parse_table, read_toml
+    from harness.runner import RunOptions, run_suite
+    from harness.suite import load_suite
+
+    suite = load_suite(args.suite)
+    tables, source = None, ""
+    if args.config:
+        source = str(args.config)
+        tables = parse_table(RunConfigFile, read_toml(Path(args.config)), source).variants
+    options = RunOptions(
+        variants=tuple(v.strip() for v in args.variants.split(",") if v.strip()) if args.variants else (),
+        limit=args.limit,
+        out=Path(args.out) if args.out else None,
+        results_dir=Path(args.results_dir),
+        variant_tables=tables,
+        config_source=source,
+        progress=not args.quiet,
+    )
+    out_dir = run_suite(suite, options)
+    print((out_dir / "summary.md").read_text(encoding="utf-8"))
+    print(f"results: {out_dir}", file=sys.stderr)
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    if args.what == "metrics":
+        from harness.metrics import available_metrics
+
+        for name, cls in available_metrics().items():
+            direction = {True: "higher is better", False: "lower is better", None: "informational"}
+            print(f"{name:15} {cls.description} ({direction[cls.higher_is_better]})")
+    elif args.what == "variants":
+        from harness.variants import VARIANT_KINDS, variant_class
+
+        for kind in VARIANT_KINDS:
+            doc = (variant_class(kind).__doc__ or "").strip().splitlines()
+            print(f"{kind:10} {doc[0] if doc else ''}")
+    else:
+        from harness.suite import SUITE_FILE
+
+        root = Path(args.suites_dir)
+        if not root.is_dir():
+            raise HarnessError(f"no suites folder {root}", "", "pass --suites-dir DIR")
+        for path in sorted(root.glob(f"*/{SUITE_FILE}")):
+            print(path.parent)
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="harness", description="Evaluate prompt, RAG and fine-tune variants.")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run a suite's variants and write a result directory")
+    run.add_argument("suite", help="suite folder (holding suite.toml)")
+    run.add_argument("--variants", help="comma-separated variant names (default: all declared)")
+    run.add_argument("--limit", type=int, help="evaluate only the first N eval items")
+    run.add_argument("--out", help="result directory (default: results/<suite>-<time>)")
+    run.add_argument("--results-dir", default="results", help="where default result directories go")
+    run.add_argument("--config", help="run config TOML declaring [variants.NAME] tables (replaces the suite's)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(handler=_run)
+
+    listing = commands.add_parser("list", help="list suites, variant kinds or metrics")
+    listing.add_argument("what", choices=["suites", "variants", "metrics"])
+    listing.add_argument("--suites-dir", default="suites")
+    listing.set_defaults(handler=_list)
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

