@@ -38,24 +38,30 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"invalid TOML in {path}", str(exc), "fix the syntax") from None
 
 
-def parse_table(cls: type[T], table: Any, where: str) -> T:
+def parse_table(cls: type[T], table: Any, where: str, section: str = "") -> T:
     """Build dataclass `cls` from a TOML table, rejecting unknown keys and wrong types.
 
-    `where` names the table for error messages, e.g. "suite.toml [data]".
+    `where` names the file (e.g. "suites/x/suite.toml"), `section` the table inside it ("generation"),
+    so that errors read "suites/x/suite.toml [generation]".
     """
+    location = f"{where} [{section}]" if section else where
     if not isinstance(table, Mapping):
-        raise ConfigError(f"expected a table, got {_type_name(table)}", where, "see docs/suite-format.md")
+        raise ConfigError(f"expected a table, got {_type_name(table)}", location, "see docs/suite-format.md")
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     hints = typing.get_type_hints(cls)
     for key in table:
         if key not in fields:
-            raise ConfigError(f"unknown key '{key}'", where, did_you_mean(key, fields))
+            raise ConfigError(f"unknown key '{key}'", location, did_you_mean(key, fields))
     values: dict[str, Any] = {}
     for name, spec in fields.items():
         if name in table:
-            values[name] = coerce(table[name], hints[name], f"{where} key '{name}'")
+            hint = hints[name]
+            if dataclasses.is_dataclass(hint):
+                values[name] = parse_table(hint, table[name], where, f"{section}.{name}" if section else name)
+            else:
+                values[name] = coerce(table[name], hint, f"{location} key '{name}'")
         elif spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
-            raise ConfigError(f"missing required key '{name}'", where, f"add {name} = ...")
+            raise ConfigError(f"missing required key '{name}'", location, f"add {name} = ...")
     return cls(**values)
 
 
