@@ -44,10 +44,10 @@ def _run(args: argparse.Namespace) -> int:
     from harness.suite import load_suite
 
     suite = load_suite(args.suite)
-    tables, source = None, ""
+    tables, source = None, None
     if args.config:
-        source = str(args.config)
-        tables = parse_table(RunConfigFile, read_toml(Path(args.config)), source).variants
+        source = Path(args.config)
+        tables = parse_table(RunConfigFile, read_toml(source), str(source)).variants
     options = RunOptions(
         variants=tuple(v.strip() for v in args.variants.split(",") if v.strip()) if args.variants else (),
         limit=args.limit,
@@ -55,6 +55,9 @@ def _run(args: argparse.Namespace) -> int:
         results_dir=Path(args.results_dir),
         variant_tables=tables,
         config_source=source,
+        model=args.model,
+        backend=args.backend,
+        latency_probe=args.latency_probe,
         progress=not args.quiet,
     )
     out_dir = run_suite(suite, options)
@@ -98,6 +101,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="result directory (default: results/<suite>-<time>)")
     run.add_argument("--results-dir", default="results", help="where default result directories go")
     run.add_argument("--config", help="run config TOML declaring [variants.NAME] tables (replaces the suite's)")
+    run.add_argument("--model", help="model for engine variants: an HF id or local directory (default: [engine] model)")
+    run.add_argument("--backend", choices=["auto", "vllm", "hf"], help="engine backend (default: [engine] backend)")
+    run.add_argument("--latency-probe", type=int, default=0, metavar="N",
+                     help="after the batched run, N requests one at a time per variant (p50/p95/p99)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(handler=_run)
 

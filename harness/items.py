@@ -169,11 +169,3 @@ def _as_text(value: Any) -> str:
 
 def _optional_text(value: Any) -> str | None:
     return None if value is None else _as_text(value)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

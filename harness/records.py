@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -73,6 +73,8 @@ class VariantRecord:
     samples: list[SampleRecord]
     metrics: dict[str, MetricSummary]
     timings: dict[str, float]
+    described: dict[str, Any] = field(default_factory=dict)  # backend, model and adapter identity
+    latency_probe: dict[str, Any] | None = None
 
     def usage(self) -> dict[str, float | None]:
         """Mean tokens and latency per query, over the samples where the variant reported them."""
@@ -94,6 +96,7 @@ class RunRecord:
     limit: int | None
     variants: list[VariantRecord]
     total_s: float
+    engine: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         suite = self.suite
@@ -104,10 +107,18 @@ class RunRecord:
             "suite": {"name": suite.name, "dir": str(suite.dir), "config": to_plain(suite.config)},
             "data": {"sha256": dict(sorted(suite.data_sha256.items())), "eval_items": len(self.variants[0].samples) if self.variants else 0, "limit": self.limit},
             "variants": {
-                v.name: {"kind": v.kind, "config": v.config, "usage": v.usage(), "samples": f"samples/{v.name}.jsonl"}
+                v.name: {
+                    "kind": v.kind,
+                    "config": v.config,
+                    "engine": v.described,
+                    "usage": v.usage(),
+                    "latency_probe": v.latency_probe,
+                    "samples": f"samples/{v.name}.jsonl",
+                }
                 for v in self.variants
             },
             "metrics": {v.name: {key: m.to_dict() for key, m in v.metrics.items()} for v in self.variants},
+            "engine": self.engine,
             "timings": {"total_s": self.total_s, "variants": {v.name: v.timings for v in self.variants}},
             "environment": environment(),
         }

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from typing import Any
 from harness.config import to_plain
 from harness.core import Generation, Request, Variant
 from harness.errors import ConfigError, UnknownNameError, did_you_mean
+from harness.items import Item
 from harness.metrics import MetricContext
 from harness.prompts import build_request
 from harness.records import RunRecord, SampleRecord, VariantRecord, write_run
@@ -34,7 +35,10 @@ class RunOptions:
     out: Path | None = None  # the run directory; default results/<suite>-<UTC time>
     results_dir: Path = DEFAULT_RESULTS_DIR
     variant_tables: Mapping[str, Mapping[str, Any]] | None = None  # from a run config; default the suite's
-    config_source: str = ""  # where variant_tables came from, for error messages
+    config_source: Path | None = None  # the run config file that variant_tables came from
+    model: str | None = None  # overrides [engine] model
+    backend: str | None = None  # overrides [engine] backend
+    latency_probe: int = 0  # N sequential single requests per variant, after the batched run
     progress: bool = True
 
 
@@ -43,6 +47,8 @@ class VariantOutcome:
     name: str
     generations: list[Generation]
     timings: dict[str, float] = field(default_factory=dict)
+    probe: dict[str, Any] | None = None
+    described: dict[str, Any] = field(default_factory=dict)
 
 
 def run_suite(suite: Suite, options: RunOptions = RunOptions(), prebuilt: Mapping[str, Variant] | None = None) -> Path:
@@ -53,14 +59,16 @@ def run_suite(suite: Suite, options: RunOptions = RunOptions(), prebuilt: Mappin
     """
     started = time.perf_counter()
     prebuilt = dict(prebuilt or {})
-    tables, where = _variant_tables(suite, options)
+    tables, where, config_dir = _variant_tables(suite, options)
     names = _select(options.variants, [*tables, *(n for n in prebuilt if n not in tables)], where)
     for name in names:
         if name not in prebuilt:
-            parse_variant(name, tables[name], where)  # check every variant's settings up front
+            parse_variant(name, tables[name], where)  # check every variant's settings before building any
 
     if options.limit is not None and options.limit < 1:
         raise ConfigError(f"--limit must be at least 1, got {options.limit}", "", "")
+    if options.latency_probe < 0:
+        raise ConfigError("--latency-probe must be >= 0", "", "")
     items = suite.eval_items[: options.limit] if options.limit else suite.eval_items
     requests = [build_request(item, suite.prompt, suite.params) for item in items]
     created = datetime.now(timezone.utc).replace(microsecond=0)
@@ -69,23 +77,37 @@ def run_suite(suite: Suite, options: RunOptions = RunOptions(), prebuilt: Mappin
     if (out_dir / "run.json").exists():
         raise ConfigError(f"{out_dir} already holds a run", "", "choose another --out or remove that folder")
 
-    context = BuildContext(suite, tables, where)
+    settings = replace(
+        suite.config.engine,
+        model=options.model or suite.config.engine.model,
+        backend=options.backend or suite.config.engine.backend,
+    )
+    context = BuildContext(suite, tables, where, config_dir, settings)
     outcomes = []
     try:
-        for name in names:
-            variant = prebuilt.get(name) or build_variant(name, context)
-            outcomes.append(generate_all(variant, name, requests, suite.config.run.batch_size, options.progress))
+        # Build every variant first: adapters are checked and engines learn their LoRA rank before
+        # any engine starts; engines then start once, on first use, and are shared.
+        variants = {name: prebuilt.get(name) or build_variant(name, context) for name in names}
+        for name, variant in variants.items():
+            outcome = generate_all(variant, name, requests, suite.config.run.batch_size, options.progress)
+            if options.latency_probe:
+                outcome.probe = latency_probe(variant, requests, options.latency_probe)
+            describe = getattr(variant, "describe", None)
+            outcome.described = dict(describe()) if describe else {}
+            outcomes.append(outcome)
+        engine_loads = context.engines.loads if "engines" in context.resources else 0
     finally:
         context.close()
 
-    variants = [_score_variant(suite, name, requests, items, outcome, tables, prebuilt) for name, outcome in zip(names, outcomes)]
+    plan = _Plan(suite, items, requests, tables)
     record = RunRecord(
         run_id=run_id,
         created_at=created.isoformat(),
         suite=suite,
         limit=options.limit,
-        variants=variants,
+        variants=[_score_variant(plan, outcome, prebuilt) for outcome in outcomes],
         total_s=time.perf_counter() - started,
+        engine={"settings": to_plain(settings), "loads": engine_loads},
     )
     write_run(out_dir, record)
     return out_dir
@@ -110,14 +132,42 @@ def generate_all(variant: Variant, name: str, requests: Sequence[Request], batch
     return VariantOutcome(name, generations, {"generate_s": time.perf_counter() - started})
 
 
-def _score_variant(suite, name, requests, items, outcome, tables, prebuilt) -> VariantRecord:  # noqa: ANN001
+def latency_probe(variant: Variant, requests: Sequence[Request], n: int) -> dict[str, Any]:
+    """N requests one at a time (concurrency 1): the latency an interactive user feels."""
+    import numpy as np
+
+    walls, ttfts = [], []
+    for index in range(n):
+        request = requests[index % len(requests)]
+        started = time.perf_counter()
+        [generation] = variant.generate([request])
+        walls.append(time.perf_counter() - started)
+        if generation.ttft_s is not None:
+            ttfts.append(generation.ttft_s)
+    p50, p95, p99 = (float(x) for x in np.percentile(walls, [50, 95, 99]))
+    probe: dict[str, Any] = {"n": n, "latency_s_p50": p50, "latency_s_p95": p95, "latency_s_p99": p99}
+    if ttfts:
+        probe["ttft_s_p50"], probe["ttft_s_p95"] = (float(x) for x in np.percentile(ttfts, [50, 95]))
+    return probe
+
+
+@dataclass(frozen=True)
+class _Plan:
+    suite: Suite
+    items: Sequence[Item]
+    requests: Sequence[Request]
+    tables: Mapping[str, Mapping[str, Any]]
+
+
+def _score_variant(plan: _Plan, outcome: VariantOutcome, prebuilt: Mapping[str, Variant]) -> VariantRecord:
     started = time.perf_counter()
+    suite, items, name = plan.suite, plan.items, outcome.name
     samples = [ScoringSample(g.text, item.reference, item.label) for g, item in zip(outcome.generations, items)]
     context = MetricContext(suite.schema, suite.config.output.pattern)
     run = suite.config.run
     scores, answers = score(samples, suite.metric_specs, suite.extractor, context, run.bootstrap, run.seed)
     records = []
-    for index, (request, item, generation) in enumerate(zip(requests, items, outcome.generations)):
+    for index, (request, item, generation) in enumerate(zip(plan.requests, items, outcome.generations)):
         records.append(
             SampleRecord(
                 id=item.id,
@@ -132,17 +182,20 @@ def _score_variant(suite, name, requests, items, outcome, tables, prebuilt) -> V
             )
         )
     timings = {**outcome.timings, "score_s": time.perf_counter() - started}
-    if name in tables:
-        kind, config = tables[name]["kind"], {k: v for k, v in tables[name].items() if k != "kind"}
+    if name in plan.tables:
+        table = plan.tables[name]
+        kind, config = str(table["kind"]), {k: v for k, v in table.items() if k != "kind"}
     else:
         kind, config = type(prebuilt[name]).__name__, {}
-    return VariantRecord(name, str(kind), to_plain(config), records, scores.summary, timings)
+    return VariantRecord(name, kind, to_plain(config), records, scores.summary, timings, outcome.described, outcome.probe)
 
 
-def _variant_tables(suite: Suite, options: RunOptions) -> tuple[Mapping[str, Mapping[str, Any]], str]:
+def _variant_tables(suite: Suite, options: RunOptions) -> tuple[Mapping[str, Mapping[str, Any]], str, Path]:
+    """The variant tables, where they were declared, and the folder their relative paths start from."""
     if options.variant_tables is not None:
-        return options.variant_tables, options.config_source or "run config"
-    return suite.config.variants, str(suite.dir / "suite.toml")
+        source = options.config_source or Path("run-config.toml")
+        return options.variant_tables, str(source), source.parent
+    return suite.config.variants, str(suite.dir / "suite.toml"), suite.dir
 
 
 def _select(requested: Sequence[str], declared: Sequence[str], where: str) -> list[str]:

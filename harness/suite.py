@@ -16,8 +16,10 @@ from typing import Any, Literal
 from harness.answers import ExtractMethod, Extractor
 from harness.config import parse_table, read_toml
 from harness.core import DEFAULT_MAX_TOKENS, GenerationParams
+from harness.engines import EngineSettings
 from harness.errors import ConfigError, DataError
-from harness.items import FieldNames, Item, load_items, sha256_file
+from harness.hashing import file_sha256
+from harness.items import FieldNames, Item, load_items
 from harness.prompts import PromptSpec, Template
 
 SUITE_FILE = "suite.toml"
@@ -96,6 +98,7 @@ class SuiteConfig:
     output: OutputConfig = OutputConfig()
     answer: AnswerConfig = AnswerConfig()
     run: RunSettings = RunSettings()
+    engine: EngineSettings = EngineSettings()
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -151,12 +154,12 @@ def load_suite(path: str | Path) -> Suite:
     )  # fmt: skip
     eval_path = inside(suite_dir, config.data.eval, f"{where} [data] eval")
     eval_items = load_items(eval_path, config.data.format, names)
-    hashes = {config.data.eval: sha256_file(eval_path)}
+    hashes = {config.data.eval: file_sha256(eval_path)}
     train_items: list[Item] = []
     if config.data.train:
         train_path = inside(suite_dir, config.data.train, f"{where} [data] train")
         train_items = load_items(train_path, config.data.format, names)
-        hashes[config.data.train] = sha256_file(train_path)
+        hashes[config.data.train] = file_sha256(train_path)
 
     template = Template(config.prompt.template)
     needed = template.fields()

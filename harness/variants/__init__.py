@@ -10,28 +10,53 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from harness.config import parse_table
 from harness.core import Variant
 from harness.errors import ConfigError, UnknownNameError, did_you_mean
 from harness.suite import Suite
 
+if TYPE_CHECKING:
+    from harness.engines import EngineHandle, EnginePool, EngineSettings
+
 VARIANT_KINDS: dict[str, str] = {
     "fake": "harness.variants.fake:FakeVariant",
     "echo": "harness.variants.fake:EchoVariant",
+    "base": "harness.variants.model:BaseVariant",
+    "prompted": "harness.variants.model:PromptedVariant",
+    "finetuned": "harness.variants.model:FinetunedVariant",
 }
 
 
 @dataclass
 class BuildContext:
     """What variants may need while being built: the suite, every declared variant table (wrappers
-    name an inner variant), and shared resources such as loaded engines, closed at the end of a run."""
+    name an inner variant), the folder their relative paths start from, and shared resources such as
+    the engine pool, closed at the end of a run."""
 
     suite: Suite
     tables: Mapping[str, Mapping[str, Any]]
     where: str = "suite.toml"
+    config_dir: Path = Path(".")
+    engine_settings: EngineSettings | None = None
     resources: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def engines(self) -> EnginePool:
+        from harness.engines import EnginePool, EngineSettings
+
+        if "engines" not in self.resources:
+            self.resources["engines"] = EnginePool(self.engine_settings or EngineSettings())
+        return self.resources["engines"]
+
+    def engine(self, model: str | None = None, backend: str | None = None) -> EngineHandle:
+        """The shared engine for a model (default: the run's model); resolving converts the embedded
+        model on first use."""
+        from harness.models import resolve_model
+
+        return self.engines.handle(resolve_model(model or self.engines.settings.model), backend)
 
     def close(self) -> None:
         for resource in reversed(list(self.resources.values())):

@@ -56,7 +56,7 @@ class FakeVariant:
     def from_config(cls, name: str, config: FakeVariant.Config, context: BuildContext) -> FakeVariant:
         outputs = dict(config.responses)
         if config.outputs:
-            path = inside(context.suite.dir, config.outputs, f"{context.where} [variants.{name}] outputs")
+            path = inside(context.config_dir, config.outputs, f"{context.where} [variants.{name}] outputs")
             outputs = {**read_outputs(path), **outputs}
         return cls(name, outputs, default=config.default)
 

