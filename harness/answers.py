@@ -42,7 +42,8 @@ class Extractor:
             match = re.search(self.pattern or "", output, re.S)
             if match is None:
                 return Answer("")
-            return Answer((match.group(1) if match.groups() else match.group(0)).strip())
+            found = match.group(1) if match.groups() else match.group(0)
+            return Answer((found or "").strip())  # an optional group that did not take part is None
         lines = [line.strip() for line in output.strip().splitlines() if line.strip()]
         if self.method == "first_line":
             return Answer(lines[0] if lines else "")

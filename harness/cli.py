@@ -26,6 +26,7 @@ class RunConfigFile:
 
 
 def main(argv: list[str] | None = None) -> int:
+    _show_harness_warnings_as_one_line()
     parser = _parser()
     args = parser.parse_args(argv)
     try:
@@ -36,6 +37,22 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+
+
+def _show_harness_warnings_as_one_line() -> None:
+    import warnings
+
+    from harness.errors import HarnessWarning
+
+    original = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001, ANN202
+        if issubclass(category, HarnessWarning):
+            print(f"warning: {message}", file=sys.stderr)
+        else:
+            original(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -63,6 +80,23 @@ def _run(args: argparse.Namespace) -> int:
     out_dir = run_suite(suite, options)
     print((out_dir / "summary.md").read_text(encoding="utf-8"))
     print(f"results: {out_dir}", file=sys.stderr)
+    return 0
+
+
+def _finetune(args: argparse.Namespace) -> int:
+    from harness.finetune import FinetuneConfig, finetune
+    from harness.suite import load_suite
+
+    overrides = {
+        key: value
+        for key, value in {
+            "rank": args.rank, "alpha": args.alpha, "epochs": args.epochs, "learning_rate": args.lr,
+            "batch_size": args.batch_size, "max_steps": args.max_steps, "limit": args.limit, "seed": args.seed,
+        }.items()
+        if value is not None
+    }  # fmt: skip
+    out = finetune(load_suite(args.suite), Path(args.out) if args.out else None, FinetuneConfig(**overrides), args.model)
+    print(out)
     return 0
 
 
@@ -107,6 +141,20 @@ def _parser() -> argparse.ArgumentParser:
                      help="after the batched run, N requests one at a time per variant (p50/p95/p99)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(handler=_run)
+
+    tune = commands.add_parser("finetune", help="train a LoRA adapter on a suite's train split (TRL + peft)")
+    tune.add_argument("suite", help="suite folder (holding suite.toml)")
+    tune.add_argument("--out", help="adapter directory (default: SUITE/adapters/<model>-lora)")
+    tune.add_argument("--model", help="base model (default: [engine] model)")
+    tune.add_argument("--rank", type=int, help="LoRA rank r (default 16)")
+    tune.add_argument("--alpha", type=int, help="LoRA alpha (default 32)")
+    tune.add_argument("--epochs", type=float, help="epochs (default 2)")
+    tune.add_argument("--lr", type=float, help="learning rate (default 1e-3)")
+    tune.add_argument("--batch-size", type=int, help="per-device batch size (default 8)")
+    tune.add_argument("--max-steps", type=int, help="stop after N optimizer steps (overrides epochs)")
+    tune.add_argument("--limit", type=int, help="train on the first N items only")
+    tune.add_argument("--seed", type=int, help="random seed (default 0)")
+    tune.set_defaults(handler=_finetune)
 
     listing = commands.add_parser("list", help="list suites, variant kinds or metrics")
     listing.add_argument("what", choices=["suites", "variants", "metrics"])

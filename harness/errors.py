@@ -6,6 +6,8 @@
      +-- UnknownNameError     unknown metric, variant kind or variant name ("did you mean ...")
      +-- MissingDependencyError  an optional extra is not installed
 
+    HarnessWarning (UserWarning)  worth knowing, does not stop the run
+
 Anything else that escapes is a bug and keeps its traceback.
 """
 
@@ -37,6 +39,10 @@ class UnknownNameError(HarnessError):
 
 class MissingDependencyError(HarnessError):
     pass
+
+
+class HarnessWarning(UserWarning):
+    """Something the user should know that does not stop the run (printed as `warning: ...`)."""
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:

@@ -15,10 +15,12 @@ from typing import Any
 import numpy as np
 
 from harness.answers import Answer, Extractor
-from harness.metrics import MetricContext, MetricInput, metric_class
+from harness.metrics import Metric, MetricContext, MetricInput, metric_class
 from harness.suite import MetricSpec
 
 CONFIDENCE = 0.95
+# Below this many samples, starting worker processes costs more than it saves.
+PARALLEL_MIN_SAMPLES = 2000
 
 
 @dataclass(frozen=True)
@@ -73,25 +75,83 @@ def score(
     answers = extract_answers(samples, extractor)
     n = len(samples)
     indices = bootstrap_indices(n, bootstrap, seed)
-    caches: dict[str | None, dict[str, Any]] = {}
+    metrics = {spec.key: metric_class(spec.name)(context) for spec in specs}
+    inputs = {
+        field: [_metric_input(s, a, r, field) for s, (a, r) in zip(samples, answers)]
+        for field in dict.fromkeys(spec.field for spec in specs)
+    }
+    stats = compute_stats(specs, metrics, inputs)
     per_sample: dict[str, list[float | None]] = {}
     summary: dict[str, MetricSummary] = {}
     for spec in specs:
-        metric = metric_class(spec.name)(context)
-        inputs = [_metric_input(s, a, r, spec.field) for s, (a, r) in zip(samples, answers)]
-        stats = metric.stats(inputs, caches.setdefault(spec.field, {}))
-        values = metric.per_sample(stats)
+        metric, rows = metrics[spec.key], stats[spec.key]
+        values = metric.per_sample(rows)
         per_sample[spec.key] = [None if math.isnan(v) else float(v) for v in values]
         low = high = None
         if indices is not None:
-            resampled = metric.aggregate_resamples(stats, indices)
+            resampled = metric.aggregate_resamples(rows, indices)
             resampled = resampled[~np.isnan(resampled)]
             if resampled.size:
                 tail = (1 - CONFIDENCE) / 2 * 100
                 low, high = (float(x) for x in np.percentile(resampled, [tail, 100 - tail]))
         defined = n if metric.corpus_level else int((~np.isnan(values)).sum())
-        summary[spec.key] = MetricSummary(metric.aggregate(stats), low, high, defined, metric.higher_is_better)
+        summary[spec.key] = MetricSummary(metric.aggregate(rows), low, high, defined, metric.higher_is_better)
     return Scores(per_sample, summary), [a for a, _ in answers]
+
+
+def compute_stats(
+    specs: Sequence[MetricSpec], metrics: dict[str, Metric], inputs: dict[str | None, list[MetricInput]]
+) -> dict[str, np.ndarray]:
+    """Every metric's per-sample statistics. Large sets are split into chunks scored in worker
+    processes (the text metrics are pure Python); metrics whose rows depend on the whole set stay here."""
+    stats: dict[str, np.ndarray] = {}
+    for field, field_inputs in inputs.items():
+        keys = [spec.key for spec in specs if spec.field == field]
+        chunked = [k for k in keys if metrics[k].chunkable]
+        workers = _worker_count(len(field_inputs)) if chunked else 1
+        if workers > 1:
+            stats.update(_stats_in_workers({k: metrics[k] for k in chunked}, field_inputs, workers))
+        cache: dict[str, Any] = {}
+        for key in keys:
+            if key not in stats:
+                stats[key] = metrics[key].stats(field_inputs, cache)
+    return stats
+
+
+# What forked workers read: set just before the fork, so metrics and inputs are inherited, never pickled.
+_FORK_JOB: tuple[dict[str, Metric], list[MetricInput]] | None = None
+
+
+def _stats_in_workers(metrics: dict[str, Metric], inputs: list[MetricInput], workers: int) -> dict[str, np.ndarray]:
+    import multiprocessing
+
+    global _FORK_JOB
+    size = -(-len(inputs) // workers)
+    bounds = [(start, min(start + size, len(inputs))) for start in range(0, len(inputs), size)]
+    _FORK_JOB = (metrics, inputs)
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            parts = pool.map(_chunk_stats, bounds)
+    finally:
+        _FORK_JOB = None
+    return {key: np.concatenate([part[key] for part in parts]) for key in metrics}
+
+
+def _chunk_stats(bounds: tuple[int, int]) -> dict[str, np.ndarray]:
+    assert _FORK_JOB is not None
+    metrics, inputs = _FORK_JOB
+    chunk = inputs[bounds[0] : bounds[1]]
+    cache: dict[str, Any] = {}
+    return {key: metric.stats(chunk, cache) for key, metric in metrics.items()}
+
+
+def _worker_count(n: int) -> int:
+    import multiprocessing
+    import os
+
+    if n < PARALLEL_MIN_SAMPLES or "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    return max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8))
 
 
 def bootstrap_indices(n: int, resamples: int, seed: int) -> np.ndarray | None:

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from harness.answers import ExtractMethod, Extractor
 from harness.config import parse_table, read_toml
-from harness.core import DEFAULT_MAX_TOKENS, GenerationParams
+from harness.core import GenerationParams
 from harness.engines import EngineSettings
 from harness.errors import ConfigError, DataError
 from harness.hashing import file_sha256
@@ -42,15 +42,6 @@ class DataConfig:
 class PromptConfig:
     template: str = "{input}"
     system: str = ""
-
-
-@dataclass(frozen=True)
-class GenerationConfig:
-    max_tokens: int = DEFAULT_MAX_TOKENS
-    temperature: float = 0.0
-    top_p: float = 1.0
-    stop: tuple[str, ...] = ()
-    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -94,7 +85,7 @@ class SuiteConfig:
     description: str = ""
     metrics: tuple[str | MetricSpec, ...] = ("exact_match",)
     prompt: PromptConfig = PromptConfig()
-    generation: GenerationConfig = GenerationConfig()
+    generation: GenerationParams = GenerationParams()
     output: OutputConfig = OutputConfig()
     answer: AnswerConfig = AnswerConfig()
     run: RunSettings = RunSettings()
@@ -127,8 +118,7 @@ class Suite:
 
     @property
     def params(self) -> GenerationParams:
-        g = self.config.generation
-        return GenerationParams(g.max_tokens, g.temperature, g.top_p, g.stop, g.seed)
+        return self.config.generation
 
     @property
     def extractor(self) -> Extractor:

