@@ -3,7 +3,8 @@
 1. Overhead: the demo suite's base requests through the harness `base` variant, and the same prompts
    (chat template applied beforehand) with the same SamplingParams through `LLM.generate` on the same
    engine, alternated `--reps` times after a warm-up; start-up excluded. Goal: ratio <= 1.03.
-2. Engine loads: `run_suite` with base, prompted and finetuned on the demo suite. Goal: 1.
+2. Engine loads: `run_suite` with base, prompted and finetuned-lora (the adapter served per request on
+   the shared engine) on the demo suite. Goal: 1.
 
     .venv/bin/python bench/bench_engine.py [--n 150] [--reps 3] [--backend vllm]
 """
@@ -67,10 +68,10 @@ def engine_loads(n: int) -> None:
     suite = load_suite(DEMO)
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
-        out = run_suite(suite, RunOptions(variants=("base", "prompted", "finetuned"), limit=n, out=Path(tmp) / "run", progress=False))
+        out = run_suite(suite, RunOptions(variants=("base", "prompted", "finetuned-lora"), limit=n, out=Path(tmp) / "run", progress=False))
         run = json.loads((out / "run.json").read_text())
     loads = run["engine"]["loads"]
-    print(f"engine loads for a 3-variant run (base, prompted, finetuned; {n} items): {loads} (goal 1: {'met' if loads == 1 else 'NOT met'}); {time.perf_counter() - started:.0f} s")
+    print(f"engine loads for a 3-variant run (base, prompted, finetuned-lora; {n} items): {loads} (goal 1: {'met' if loads == 1 else 'NOT met'}); {time.perf_counter() - started:.0f} s")
 
 
 def main() -> None:

@@ -117,6 +117,7 @@ def finetune(suite: Suite, out: Path | None = None, config: FinetuneConfig = Fin
     losses = [(e["step"], e["loss"]) for e in trainer.state.log_history if "loss" in e]
     _write_training_record(out, suite, config, resolved.name, seconds, device, len(examples), losses)
     _remove_tree(out / ".trainer")
+    (out / "README.md").unlink(missing_ok=True)  # peft's empty model card, naming this machine's cache path
     print(f"harness: adapter written to {out} ({seconds:.0f} s)", file=sys.stderr)
     return out
 
@@ -145,7 +146,7 @@ def _write_training_record(out, suite, config, model_name, seconds, device, n, l
         "suite": suite.name,
         "model": model_name,
         "train_items": n,
-        "train_data_sha256": dict(sorted(suite.data_sha256.items())),
+        "train_data_sha256": {suite.config.data.train: suite.data_sha256[suite.config.data.train]},
         "config": asdict(config),
         "device": device,
         "train_seconds": round(seconds, 1),

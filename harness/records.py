@@ -85,6 +85,7 @@ class VariantRecord:
             "latency_s_p50": _percentile([x.latency_s for x in g], 50),
             "latency_s_p95": _percentile([x.latency_s for x in g], 95),
             "ttft_s_p50": _percentile([x.ttft_s for x in g], 50),
+            "decode_tokens_per_s_p50": _percentile([x.metadata.get("decode_tokens_per_s") for x in g], 50),
         }
 
 
@@ -176,19 +177,26 @@ def stable(obj: Any) -> Any:
 
 def summary_markdown(record: RunRecord) -> str:
     keys = list(dict.fromkeys(k for v in record.variants for k in v.metrics))
+    probed = any(v.latency_probe for v in record.variants)
     n = len(record.variants[0].samples) if record.variants else 0
+    usage_columns = ["prompt tok", "completion tok", "p50 latency s (batch)"]
+    if probed:
+        usage_columns += ["p50 / p95 latency s (one at a time)"]
     lines = [
         f"# {record.suite.name}: {record.run_id}",
         "",
-        f"{n} items, 95% bootstrap confidence intervals in brackets.",
+        f"{n} items, 95% bootstrap confidence intervals in brackets. Tokens are means per query.",
         "",
-        "| variant | " + " | ".join(keys) + " | prompt tok | completion tok | p50 latency s |",
-        "|---" * (len(keys) + 4) + "|",
+        "| variant | " + " | ".join(keys + usage_columns) + " |",
+        "|---" * (len(keys) + len(usage_columns) + 1) + "|",
     ]
     for v in record.variants:
         cells = [format_metric(v.metrics.get(k)) for k in keys]
         usage = v.usage()
-        cells += [_fmt(usage["prompt_tokens_mean"], 1), _fmt(usage["completion_tokens_mean"], 1), _fmt(usage["latency_s_p50"], 3)]
+        cells += [_fmt(usage["prompt_tokens_mean"], 1), _fmt(usage["completion_tokens_mean"], 1), _fmt(usage["latency_s_p50"], 2)]
+        if probed:
+            probe = v.latency_probe or {}
+            cells.append(f"{_fmt(probe.get('latency_s_p50'), 2)} / {_fmt(probe.get('latency_s_p95'), 2)}" if probe else "-")
         lines.append(f"| {v.name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

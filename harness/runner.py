@@ -16,6 +16,7 @@ from typing import Any
 
 from harness.config import to_plain
 from harness.core import Generation, Request, Variant
+from harness.engines import EngineSettings
 from harness.errors import ConfigError, UnknownNameError, did_you_mean
 from harness.items import Item
 from harness.metrics import MetricContext
@@ -51,6 +52,23 @@ class VariantOutcome:
     described: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class RunPlan:
+    """Everything a run needs, checked before any generation."""
+
+    suite: Suite
+    names: list[str]
+    tables: Mapping[str, Mapping[str, Any]]
+    where: str  # the file that declared the variants
+    config_dir: Path  # where their relative paths start
+    items: Sequence[Item]
+    requests: Sequence[Request]
+    engine: EngineSettings
+    run_id: str
+    created_at: str
+    out_dir: Path
+
+
 def run_suite(suite: Suite, options: RunOptions = RunOptions(), prebuilt: Mapping[str, Variant] | None = None) -> Path:
     """Run the suite and write its result directory; returns the directory.
 
@@ -59,12 +77,27 @@ def run_suite(suite: Suite, options: RunOptions = RunOptions(), prebuilt: Mappin
     """
     started = time.perf_counter()
     prebuilt = dict(prebuilt or {})
+    plan = plan_run(suite, options, prebuilt)
+    outcomes, engine_record = _generate(plan, options, prebuilt)
+    record = RunRecord(
+        run_id=plan.run_id,
+        created_at=plan.created_at,
+        suite=suite,
+        limit=options.limit,
+        variants=[_score_variant(plan, outcome, prebuilt) for outcome in outcomes],
+        total_s=time.perf_counter() - started,
+        engine=engine_record,
+    )
+    write_run(plan.out_dir, record)
+    return plan.out_dir
+
+
+def plan_run(suite: Suite, options: RunOptions, prebuilt: Mapping[str, Variant]) -> RunPlan:
     tables, where, config_dir = _variant_tables(suite, options)
     names = _select(options.variants, [*tables, *(n for n in prebuilt if n not in tables)], where)
     for name in names:
         if name not in prebuilt:
             parse_variant(name, tables[name], where)  # check every variant's settings before building any
-
     if options.limit is not None and options.limit < 1:
         raise ConfigError(f"--limit must be at least 1, got {options.limit}", "", "")
     if options.latency_probe < 0:
@@ -76,41 +109,37 @@ def run_suite(suite: Suite, options: RunOptions = RunOptions(), prebuilt: Mappin
     out_dir = options.out or options.results_dir / run_id
     if (out_dir / "run.json").exists():
         raise ConfigError(f"{out_dir} already holds a run", "", "choose another --out or remove that folder")
-
-    settings = replace(
+    engine = replace(
         suite.config.engine,
         model=options.model or suite.config.engine.model,
         backend=options.backend or suite.config.engine.backend,
     )
-    context = BuildContext(suite, tables, where, config_dir, settings)
+    return RunPlan(suite, names, tables, where, config_dir, items, requests, engine, run_id, created.isoformat(), out_dir)
+
+
+def _generate(plan: RunPlan, options: RunOptions, prebuilt: Mapping[str, Variant]) -> tuple[list[VariantOutcome], dict[str, Any]]:
+    context = BuildContext(plan.suite, plan.tables, plan.where, plan.config_dir, plan.engine)
     outcomes = []
     try:
         # Build every variant first: adapters are checked and engines learn their LoRA rank before
         # any engine starts; engines then start once, on first use, and are shared.
-        variants = {name: prebuilt.get(name) or build_variant(name, context) for name in names}
+        variants = {name: prebuilt.get(name) or build_variant(name, context) for name in plan.names}
         for name, variant in variants.items():
-            outcome = generate_all(variant, name, requests, suite.config.run.batch_size, options.progress)
+            start_before = _engine_start_s(context)
+            outcome = generate_all(variant, name, plan.requests, plan.suite.config.run.batch_size, options.progress)
+            # The first variant on an engine pays its start-up; report that apart from generation.
+            outcome.timings["engine_start_s"] = _engine_start_s(context) - start_before
+            outcome.timings["generate_s"] -= outcome.timings["engine_start_s"]
             if options.latency_probe:
-                outcome.probe = latency_probe(variant, requests, options.latency_probe)
+                outcome.probe = latency_probe(variant, plan.requests, options.latency_probe)
             describe = getattr(variant, "describe", None)
             outcome.described = dict(describe()) if describe else {}
             outcomes.append(outcome)
-        engine_loads = context.engines.loads if "engines" in context.resources else 0
+        loads = context.engines.loads if "engines" in context.resources else 0
+        engine_record = {"settings": to_plain(plan.engine), "loads": loads, "start_s": _engine_start_s(context)}
     finally:
         context.close()
-
-    plan = _Plan(suite, items, requests, tables)
-    record = RunRecord(
-        run_id=run_id,
-        created_at=created.isoformat(),
-        suite=suite,
-        limit=options.limit,
-        variants=[_score_variant(plan, outcome, prebuilt) for outcome in outcomes],
-        total_s=time.perf_counter() - started,
-        engine={"settings": to_plain(settings), "loads": engine_loads},
-    )
-    write_run(out_dir, record)
-    return out_dir
+    return outcomes, engine_record
 
 
 def generate_all(variant: Variant, name: str, requests: Sequence[Request], batch_size: int, progress: bool) -> VariantOutcome:
@@ -151,15 +180,7 @@ def latency_probe(variant: Variant, requests: Sequence[Request], n: int) -> dict
     return probe
 
 
-@dataclass(frozen=True)
-class _Plan:
-    suite: Suite
-    items: Sequence[Item]
-    requests: Sequence[Request]
-    tables: Mapping[str, Mapping[str, Any]]
-
-
-def _score_variant(plan: _Plan, outcome: VariantOutcome, prebuilt: Mapping[str, Variant]) -> VariantRecord:
+def _score_variant(plan: RunPlan, outcome: VariantOutcome, prebuilt: Mapping[str, Variant]) -> VariantRecord:
     started = time.perf_counter()
     suite, items, name = plan.suite, plan.items, outcome.name
     samples = [ScoringSample(g.text, item.reference, item.label) for g, item in zip(outcome.generations, items)]
@@ -188,6 +209,10 @@ def _score_variant(plan: _Plan, outcome: VariantOutcome, prebuilt: Mapping[str, 
     else:
         kind, config = type(prebuilt[name]).__name__, {}
     return VariantRecord(name, kind, to_plain(config), records, scores.summary, timings, outcome.described, outcome.probe)
+
+
+def _engine_start_s(context: BuildContext) -> float:
+    return context.engines.start_s if "engines" in context.resources else 0.0
 
 
 def _variant_tables(suite: Suite, options: RunOptions) -> tuple[Mapping[str, Mapping[str, Any]], str, Path]:

