@@ -73,7 +73,8 @@ def run_suite(suite: Suite, options: RunOptions = RunOptions(), prebuilt: Mappin
     """Run the suite and write its result directory; returns the directory.
 
     `prebuilt` maps variant names to ready Variant objects (tests and the Python API); other names are
-    built from their [variants.NAME] tables.
+    built from their [variants.NAME] tables. Without `options.variants`, a run with `prebuilt` runs
+    just those; otherwise every declared variant.
     """
     started = time.perf_counter()
     prebuilt = dict(prebuilt or {})
@@ -94,7 +95,8 @@ def run_suite(suite: Suite, options: RunOptions = RunOptions(), prebuilt: Mappin
 
 def plan_run(suite: Suite, options: RunOptions, prebuilt: Mapping[str, Variant]) -> RunPlan:
     tables, where, config_dir = _variant_tables(suite, options)
-    names = _select(options.variants, [*tables, *(n for n in prebuilt if n not in tables)], where)
+    requested = options.variants or tuple(prebuilt)
+    names = _select(requested, [*tables, *(n for n in prebuilt if n not in tables)], where)
     for name in names:
         if name not in prebuilt:
             parse_variant(name, tables[name], where)  # check every variant's settings before building any

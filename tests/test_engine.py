@@ -101,13 +101,16 @@ def test_outputs_alone_equal_outputs_inside_a_full_run(demo, vllm_pool, demo_req
 
 
 def test_hf_backend_agrees_with_vllm(demo, hf_pool, demo_requests, vllm_outputs) -> None:
+    """Greedy outputs of the reference backend and vLLM agree on most samples. Long free-text answers
+    (base rambles to max_tokens) can part at a near-tie between bf16 kernels, so agreement is pooled."""
     agreement = {}
-    for name in ("base", "finetuned-lora"):
+    for name in ("base", "prompted", "finetuned-lora"):
         texts = [g.text for g in build(demo, hf_pool, name).generate(demo_requests)]
-        agreement[name] = sum(a == b for a, b in zip(texts, vllm_outputs[name])) / len(texts)
-    print(f"\ngreedy agreement hf vs vllm on {N_ITEMS} demo items: {agreement}")
+        agreement[name] = sum(a == b for a, b in zip(texts, vllm_outputs[name]))
+    print(f"\ngreedy outputs identical, hf vs vllm, out of {N_ITEMS}: {agreement}")
     assert hf_pool.loads == 1
-    assert agreement["finetuned-lora"] >= 0.5 and agreement["base"] >= 0.5
+    assert agreement["finetuned-lora"] >= N_ITEMS - 1
+    assert sum(agreement.values()) >= 0.6 * 3 * N_ITEMS
 
 
 def test_merged_serving_matches_lora_serving(demo, vllm_pool, demo_requests, vllm_outputs) -> None:
@@ -132,7 +135,7 @@ def test_canary_catches_an_adapter_that_changes_nothing(demo, vllm_pool, tmp_pat
     shutil.copytree(inert, suite_copy / "adapters" / "inert")
     copy = load_suite(suite_copy)
     variant = build(copy, vllm_pool, "ft", {"kind": "finetuned", "adapter": "adapters/inert"})
-    with pytest.raises(ConfigError, match="changed none of 6 canary outputs"):
+    with pytest.raises(ConfigError, match=r"changed none of \d+ canary outputs"):
         variant.generate([Request("x", build_request(demo.eval_items[0], demo.prompt, demo.params).messages)])
     # served merged, the same check is exact: merging changes no weight
     with pytest.raises(ConfigError, match="leaves every base weight unchanged"):
