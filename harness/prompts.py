@@ -63,6 +63,7 @@ class Template:
 class PromptSpec:
     template: Template
     system: str = ""
+    query: Template | None = None  # the retrieval query; None: the rendered user message
 
 
 def user_message(item: Item, prompt: PromptSpec) -> Message:
@@ -85,7 +86,7 @@ def build_request(item: Item, prompt: PromptSpec, params: GenerationParams) -> R
         id=item.id,
         messages=tuple(messages),
         params=params,
-        query=user.content,
+        query=prompt.query.render(item.fields, item.id) if prompt.query else user.content,
         metadata={"doc_ids": list(item.doc_ids)} if item.doc_ids else {},
     )
 

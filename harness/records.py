@@ -86,6 +86,10 @@ class VariantRecord:
             "latency_s_p95": _percentile([x.latency_s for x in g], 95),
             "ttft_s_p50": _percentile([x.ttft_s for x in g], 50),
             "decode_tokens_per_s_p50": _percentile([x.metadata.get("decode_tokens_per_s") for x in g], 50),
+            # retrieving variants: search time per query (apart from generation) and what the context costs
+            "retrieval_s_p50": _percentile([x.metadata.get("retrieval_s") for x in g], 50),
+            "retrieval_s_p95": _percentile([x.metadata.get("retrieval_s") for x in g], 95),
+            "context_tokens_mean": _mean([x.metadata.get("context_tokens") for x in g]),
         }
 
 
@@ -179,9 +183,12 @@ def summary_markdown(record: RunRecord) -> str:
     keys = list(dict.fromkeys(k for v in record.variants for k in v.metrics))
     probed = any(v.latency_probe for v in record.variants)
     n = len(record.variants[0].samples) if record.variants else 0
+    retrieving = any(v.usage()["retrieval_s_p50"] is not None for v in record.variants)
     usage_columns = ["prompt tok", "completion tok", "p50 latency s (batch)"]
     if probed:
         usage_columns += ["p50 / p95 latency s (one at a time)"]
+    if retrieving:
+        usage_columns += ["retrieval p50 / p95 ms", "context tok"]
     lines = [
         f"# {record.suite.name}: {record.run_id}",
         "",
@@ -197,8 +204,20 @@ def summary_markdown(record: RunRecord) -> str:
         if probed:
             probe = v.latency_probe or {}
             cells.append(f"{_fmt(probe.get('latency_s_p50'), 2)} / {_fmt(probe.get('latency_s_p95'), 2)}" if probe else "-")
+        if retrieving:
+            p50, p95 = usage["retrieval_s_p50"], usage["retrieval_s_p95"]
+            cells.append(f"{_fmt(p50 * 1000, 1)} / {_fmt(p95 * 1000, 1)}" if p50 is not None and p95 is not None else "-")
+            cells.append(_fmt(usage["context_tokens_mean"], 1))
         lines.append(f"| {v.name} | " + " | ".join(cells) + " |")
+    if retrieving and not any(s.doc_ids for v in record.variants for s in v.samples):
+        lines += ["", "Retrieval metrics omitted: no eval item carries gold `doc_ids`."]
+    elif any(_all_undefined(v.metrics.get("citation_accuracy")) for v in record.variants):
+        lines += ["", "citation_accuracy is undefined (-) where outputs cite no `[doc-id]`."]
     return "\n".join(lines) + "\n"
+
+
+def _all_undefined(summary: MetricSummary | None) -> bool:
+    return summary is not None and summary.n == 0
 
 
 def format_metric(summary: MetricSummary | None) -> str:

@@ -20,10 +20,11 @@ from harness.engines import EngineSettings
 from harness.errors import ConfigError, UnknownNameError, did_you_mean
 from harness.items import Item
 from harness.metrics import MetricContext
+from harness.metrics.retrieval import RETRIEVAL_METRICS
 from harness.prompts import build_request
 from harness.records import RunRecord, SampleRecord, VariantRecord, write_run
 from harness.scoring import ScoringSample, score
-from harness.suite import Suite
+from harness.suite import MetricSpec, Suite
 from harness.variants import BuildContext, build_variant, parse_variant
 
 DEFAULT_RESULTS_DIR = Path("results")
@@ -185,10 +186,16 @@ def latency_probe(variant: Variant, requests: Sequence[Request], n: int) -> dict
 def _score_variant(plan: RunPlan, outcome: VariantOutcome, prebuilt: Mapping[str, Variant]) -> VariantRecord:
     started = time.perf_counter()
     suite, items, name = plan.suite, plan.items, outcome.name
-    samples = [ScoringSample(g.text, item.reference, item.label) for g, item in zip(outcome.generations, items)]
+    samples = [
+        ScoringSample(g.text, item.reference, item.label, _retrieved_docs(g), item.doc_ids)
+        for g, item in zip(outcome.generations, items)
+    ]
+    specs = list(suite.metric_specs)
+    if any(sample.retrieved is not None for sample in samples):
+        specs += [MetricSpec(name) for name in RETRIEVAL_METRICS if MetricSpec(name) not in specs]
     context = MetricContext(suite.schema, suite.config.output.pattern)
     run = suite.config.run
-    scores, answers = score(samples, suite.metric_specs, suite.extractor, context, run.bootstrap, run.seed)
+    scores, answers = score(samples, specs, suite.extractor, context, run.bootstrap, run.seed)
     records = []
     for index, (request, item, generation) in enumerate(zip(plan.requests, items, outcome.generations)):
         records.append(
@@ -211,6 +218,11 @@ def _score_variant(plan: RunPlan, outcome: VariantOutcome, prebuilt: Mapping[str
     else:
         kind, config = type(prebuilt[name]).__name__, {}
     return VariantRecord(name, kind, to_plain(config), records, scores.summary, timings, outcome.described, outcome.probe)
+
+
+def _retrieved_docs(generation: Generation) -> tuple[str, ...] | None:
+    hits = generation.metadata.get("retrieved")
+    return None if hits is None else tuple(hit["doc_id"] for hit in hits)
 
 
 def _engine_start_s(context: BuildContext) -> float:

@@ -56,6 +56,8 @@ class ScoringSample:
     output: str
     reference: str
     label: str | None = None
+    retrieved: tuple[str, ...] | None = None  # document ids a retrieving variant put in the prompt
+    gold_docs: tuple[str, ...] = ()
 
 
 def extract_answers(samples: Sequence[ScoringSample], extractor: Extractor) -> list[tuple[Answer, Answer]]:
@@ -162,12 +164,13 @@ def bootstrap_indices(n: int, resamples: int, seed: int) -> np.ndarray | None:
 
 
 def _metric_input(sample: ScoringSample, answer: Answer, reference: Answer, field: str | None) -> MetricInput:
+    extra = {"retrieved": sample.retrieved, "gold_docs": sample.gold_docs}
     if field is None:
         label = sample.label if sample.label is not None else reference.text
-        return MetricInput(sample.output, answer.text, reference.text, label)
+        return MetricInput(sample.output, answer.text, reference.text, label, **extra)
     # A field metric compares one key of the JSON answer with the same key of the JSON reference.
     gold = _field_text(reference.value, field)
-    return MetricInput(sample.output, _field_text(answer.value, field), gold, gold)
+    return MetricInput(sample.output, _field_text(answer.value, field), gold, gold, **extra)
 
 
 def _field_text(value: Any, field: str) -> str:

@@ -20,6 +20,7 @@ from harness.engines import EngineSettings
 from harness.errors import ConfigError, DataError
 from harness.hashing import file_sha256
 from harness.items import FieldNames, Item, load_items
+from harness.knowledge import KnowledgeConfig
 from harness.prompts import PromptSpec, Template
 
 SUITE_FILE = "suite.toml"
@@ -42,6 +43,7 @@ class DataConfig:
 class PromptConfig:
     template: str = "{input}"
     system: str = ""
+    query: str | None = None  # what retrievers search with; default: the rendered template
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,7 @@ class SuiteConfig:
     answer: AnswerConfig = AnswerConfig()
     run: RunSettings = RunSettings()
     engine: EngineSettings = EngineSettings()
+    knowledge: KnowledgeConfig = KnowledgeConfig()
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -114,7 +117,9 @@ class Suite:
 
     @property
     def prompt(self) -> PromptSpec:
-        return PromptSpec(Template(self.config.prompt.template), self.config.prompt.system)
+        prompt = self.config.prompt
+        query = Template(prompt.query) if prompt.query is not None else None
+        return PromptSpec(Template(prompt.template), prompt.system, query)
 
     @property
     def params(self) -> GenerationParams:
@@ -151,8 +156,9 @@ def load_suite(path: str | Path) -> Suite:
         train_items = load_items(train_path, config.data.format, names)
         hashes[config.data.train] = file_sha256(train_path)
 
-    template = Template(config.prompt.template)
-    needed = template.fields()
+    needed = Template(config.prompt.template).fields()
+    if config.prompt.query is not None:
+        needed += Template(config.prompt.query).fields()
     for item in (*eval_items, *train_items):
         missing = [name for name in needed if name not in item.fields]
         if missing:

@@ -56,7 +56,7 @@ def hf_pool():
 
 
 def build(suite, pool: EnginePool, name: str, table: dict | None = None):
-    tables = {name: table or suite.config.variants[name]}
+    tables = {**suite.config.variants, name: table or suite.config.variants[name]}
     context = BuildContext(suite, tables, "suite.toml", suite.dir, pool.settings, {"engines": pool})
     return build_variant(name, context)
 
@@ -147,3 +147,26 @@ def test_latency_probe_on_vllm(demo, vllm_pool, demo_requests) -> None:
     assert probe["n"] == 4
     assert 0 < probe["latency_s_p50"] <= probe["latency_s_p95"] <= probe["latency_s_p99"]
     assert 0 < probe["ttft_s_p50"] < probe["latency_s_p50"]
+
+
+def test_rag_and_hybrid_on_vllm_with_both_retrievers(demo, vllm_pool, demo_requests, vllm_outputs, tmp_path: Path) -> None:
+    loads = vllm_pool.loads
+    variants = {
+        "rag-bm25": build(demo, vllm_pool, "rag-bm25", {"kind": "rag", "inner": "base", "retriever": "bm25", "top_k": 2}),
+        "hybrid-dense": build(demo, vllm_pool, "hybrid-dense", {"kind": "hybrid", "inner": "finetuned-lora", "retriever": "dense", "top_k": 2}),
+    }
+    out = run_suite(demo, RunOptions(limit=N_ITEMS, out=tmp_path / "run", progress=False), variants)
+    run = json.loads((out / "run.json").read_text())
+    assert vllm_pool.loads == loads  # retrieval variants answer on the engines already running
+    for name, inner in (("rag-bm25", "base"), ("hybrid-dense", "finetuned-lora")):
+        usage = run["variants"][name]["usage"]
+        assert usage["context_tokens_mean"] > 20 and usage["retrieval_s_p50"] > 0
+        samples = [json.loads(line) for line in (out / "samples" / f"{name}.jsonl").read_text().splitlines()]
+        for sample in samples:
+            assert len(sample["metadata"]["retrieved"]) == 2 and "Reference documents" in sample["messages"][-1]["content"]
+            assert sample["metadata"]["context_tokens"] > 0
+        assert 0 <= run["metrics"][name]["recall@k"]["value"] <= 1 and run["metrics"][name]["recall@k"]["n"] == N_ITEMS
+        assert run["variants"][name]["engine"]["inner"] == inner
+    # the context is what the extra prompt tokens are
+    rag_prompt = run["variants"]["rag-bm25"]["usage"]["prompt_tokens_mean"]
+    assert rag_prompt > run["variants"]["rag-bm25"]["usage"]["context_tokens_mean"] + 50

@@ -14,7 +14,7 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from harness.core import Generation, Request
 from harness.errors import ConfigError, MissingDependencyError
@@ -95,6 +95,7 @@ class EngineHandle:
         self.pool, self.backend, self.model = pool, backend, model
         self.max_lora_rank = 0
         self.engine_: Engine | None = None
+        self.tokenizer_: Any = None
 
     def require_lora(self, rank: int) -> None:
         if self.engine_ is not None and rank > self.max_lora_rank:
@@ -107,6 +108,14 @@ class EngineHandle:
         if self.engine_ is None:
             self.engine_ = self.pool.start(self)
         return self.engine_.generate(requests, adapter)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int | None]:
+        """Token counts with the model's own tokenizer (loaded once; no engine needed)."""
+        if self.tokenizer_ is None:
+            from transformers import AutoTokenizer
+
+            self.tokenizer_ = AutoTokenizer.from_pretrained(self.model.path)
+        return [len(self.tokenizer_(text, add_special_tokens=False)["input_ids"]) for text in texts]
 
     def close(self) -> None:
         if self.engine_ is not None:

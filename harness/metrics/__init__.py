@@ -30,6 +30,8 @@ class MetricInput:
     answer: str
     reference: str
     label: str
+    retrieved: tuple[str, ...] | None = None  # document ids of the retrieved chunks, in rank order
+    gold_docs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,7 @@ def register_metric(name: str) -> Callable[[type[Metric]], type[Metric]]:
 
 
 def _load_builtins() -> None:
-    from harness.metrics import builtin  # noqa: F401  (registers on import)
+    from harness.metrics import builtin, retrieval  # noqa: F401  (registers on import)
 
 
 def metric_class(name: str, where: str = "") -> type[Metric]:

@@ -27,6 +27,8 @@ VARIANT_KINDS: dict[str, str] = {
     "base": "harness.variants.model:BaseVariant",
     "prompted": "harness.variants.model:PromptedVariant",
     "finetuned": "harness.variants.model:FinetunedVariant",
+    "rag": "harness.variants.rag:RagVariant",
+    "hybrid": "harness.variants.rag:HybridVariant",
 }
 
 
@@ -57,6 +59,27 @@ class BuildContext:
         from harness.models import resolve_model
 
         return self.engines.handle(resolve_model(model or self.engines.settings.model), backend)
+
+    def retrieval_index(self, kind: str) -> tuple[Any, dict[str, Any]]:
+        """The suite's knowledge base indexed for `kind`, built (or read from the cache) once per run."""
+        from harness.knowledge import chunk_documents, load_documents
+        from harness.retrieval import build_index
+        from harness.suite import inside
+
+        indexes = self.resources.setdefault("retrieval", {})
+        if kind == "hybrid" and kind not in indexes:
+            from harness.retrieval import HybridIndex, hybrid_info
+
+            (bm25, bm25_info), (dense, dense_info) = self.retrieval_index("bm25"), self.retrieval_index("dense")
+            indexes[kind] = (HybridIndex(bm25, dense), {**hybrid_info(bm25_info, dense_info), "documents": bm25_info["documents"]})
+        if kind not in indexes:
+            settings = self.suite.config.knowledge
+            folder = inside(self.suite.dir, settings.dir, f"{self.suite.dir / 'suite.toml'} [knowledge] dir")
+            documents = load_documents(folder)
+            chunks = chunk_documents(documents, settings.chunk_size, settings.chunk_overlap)
+            index, info = build_index(kind, chunks, settings.embedding_model)  # type: ignore[arg-type]
+            indexes[kind] = (index, {**info, "documents": len(documents)})
+        return indexes[kind]
 
     def close(self) -> None:
         for resource in reversed(list(self.resources.values())):

@@ -1,0 +1,112 @@
+"""Retrieval-augmented variants: `rag` retrieves the top-k chunks for each item's query, puts them with
+their document ids into the prompt, and lets an inner variant on the same engine answer; `hybrid` is
+the same over the fine-tuned variant (the guides' production pattern)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from harness.core import Generation, Message, Request, Variant
+from harness.errors import ConfigError
+from harness.prompts import Template
+from harness.retrieval import Hit, RetrieverKind
+
+if TYPE_CHECKING:
+    from harness.variants import BuildContext
+
+DEFAULT_TEMPLATE = """Reference documents (cite the ids you use as [id]):
+
+{context}
+
+{input}"""
+DEFAULT_CHUNK_TEMPLATE = "[{doc_id}] {text}"
+RETRIEVING_KINDS = ("rag", "hybrid")
+
+
+class RagVariant:
+    """Top-k retrieved chunks in the prompt, answered by an inner variant (default: base)."""
+
+    @dataclass(frozen=True)
+    class Config:
+        inner: str = "base"  # a variant declared in the same file
+        retriever: RetrieverKind = "hybrid"
+        top_k: int = 3
+        template: str = DEFAULT_TEMPLATE  # {context} and {input}: the task's user message
+        chunk_template: str = DEFAULT_CHUNK_TEMPLATE  # {doc_id}, {chunk_id}, {text}
+
+    def __init__(self, name: str, inner: Variant, index: Any, config: RagVariant.Config, index_info: dict[str, Any]) -> None:
+        self.name = name
+        self.inner = inner
+        self.index = index
+        self.config = config
+        self.index_info = index_info
+        self.template = Template(config.template)
+        self.chunk_template = Template(config.chunk_template)
+
+    @classmethod
+    def from_config(cls, name: str, config: RagVariant.Config, context: BuildContext) -> RagVariant:
+        where = f"{context.where} [variants.{name}]"
+        if config.inner not in context.tables:
+            raise ConfigError(f"inner variant '{config.inner}' is not declared", where, "set inner = one of: " + ", ".join(n for n in context.tables if n != name))
+        if context.tables[config.inner].get("kind") in RETRIEVING_KINDS:
+            raise ConfigError(f"inner variant '{config.inner}' retrieves too", where, "point inner at a base, prompted or finetuned variant")
+        if config.top_k < 1:
+            raise ConfigError("top_k must be at least 1", where, "")
+        for template, fields in ((config.template, {"context", "input"}), (config.chunk_template, {"doc_id", "chunk_id", "text"})):
+            unknown = set(Template(template).fields()) - fields
+            if unknown:
+                raise ConfigError(f"unknown placeholder {{{sorted(unknown)[0]}}} in a RAG template", where, "use " + ", ".join("{" + f + "}" for f in sorted(fields)))
+        from harness.variants import build_variant
+
+        index, info = context.retrieval_index(config.retriever)
+        return cls(name, build_variant(config.inner, context), index, config, info)
+
+    def generate(self, requests: Sequence[Request]) -> list[Generation]:
+        prepared, retrieved = [], []
+        for request in requests:
+            started = time.perf_counter()
+            hits = self.index.search(request.query, self.config.top_k)
+            seconds = time.perf_counter() - started
+            context = "\n\n".join(self.chunk_template.render({"doc_id": h.doc_id, "chunk_id": h.chunk_id, "text": h.text}) for h in hits)
+            prepared.append(self.with_context(request, context))
+            retrieved.append((hits, seconds, context))
+        context_tokens = self._count_tokens([text for _, _, text in retrieved])
+        generations = self.inner.generate(prepared)
+        results = []
+        for generation, request, (hits, seconds, _), tokens in zip(generations, prepared, retrieved, context_tokens):
+            metadata = {**generation.metadata, "retrieved": [_hit_record(h) for h in hits], "retrieval_s": seconds, "context_tokens": tokens}
+            results.append(replace(generation, messages=generation.messages or request.messages, metadata=metadata))
+        return results
+
+    def with_context(self, request: Request, context: str) -> Request:
+        """The request with its last user message wrapped in the context template."""
+        messages = list(request.messages)
+        last = max(i for i, m in enumerate(messages) if m.role == "user")
+        messages[last] = Message("user", self.template.render({"context": context, "input": messages[last].content}))
+        return replace(request, messages=tuple(messages))
+
+    def describe(self) -> dict[str, object]:
+        inner = getattr(self.inner, "describe", None)
+        return {**(inner() if inner else {}), "inner": self.config.inner, "retriever": self.config.retriever, "top_k": self.config.top_k, "index": self.index_info}
+
+    def _count_tokens(self, texts: list[str]) -> list[int | None]:
+        """Extra prompt tokens the context costs per query, with the inner model's tokenizer."""
+        engine = getattr(self.inner, "engine", None)
+        if engine is None:
+            return [None] * len(texts)
+        return engine.count_tokens(texts)
+
+
+class HybridVariant(RagVariant):
+    """Retrieval over the fine-tuned variant: the same as rag with inner = "finetuned"."""
+
+    @dataclass(frozen=True)
+    class Config(RagVariant.Config):
+        inner: str = "finetuned"
+
+
+def _hit_record(hit: Hit) -> dict[str, Any]:
+    return {"doc_id": hit.doc_id, "chunk_id": hit.chunk_id, "score": hit.score}
