@@ -29,11 +29,12 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 demo: $(STAMP)
-	$(VENV)/bin/harness run suites/support-triage --variants echo,base,prompted,finetuned --latency-probe 5
+	$(VENV)/bin/harness run suites/support-triage --variants echo,base,prompted,finetuned,rag,hybrid --latency-probe 3
 
 bench: $(STAMP)
 	$(PY) bench/bench_scoring.py
 	$(PY) bench/bench_engine.py
+	$(PY) bench/bench_retrieval.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
