@@ -157,7 +157,9 @@ def hybrid_info(bm25: dict[str, Any], dense: dict[str, Any]) -> dict[str, Any]:
 
 
 def index_key(kind: str, chunks: list[Chunk], embedding_model: str | None) -> str:
-    digest = hashlib.sha256(f"{kind}\0{embedding_model_identity(embedding_model) if kind == 'dense' else ''}\0".encode())
+    # What built it matters too: the embedding model, or the bm25s version (its tokenizer and format).
+    builder = embedding_model_identity(embedding_model) if kind == "dense" else f"bm25s=={metadata.version('bm25s')}"
+    digest = hashlib.sha256(f"{kind}\0{builder}\0".encode())
     for chunk in chunks:
         digest.update(f"{chunk.id}\0{chunk.doc_id}\0{chunk.text}\0".encode())
     return digest.hexdigest()
