@@ -45,6 +45,8 @@ def _show_harness_warnings_as_one_line() -> None:
     from harness.errors import HarnessWarning
 
     original = warnings.showwarning
+    if getattr(original, "harness", False):
+        return  # already installed (main() called again in one process)
 
     def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001, ANN202
         if issubclass(category, HarnessWarning):
@@ -52,6 +54,7 @@ def _show_harness_warnings_as_one_line() -> None:
         else:
             original(message, category, filename, lineno, file, line)
 
+    show.harness = True  # type: ignore[attr-defined]
     warnings.showwarning = show
 
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 import re
-import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import ConfigError, DataError
+from harness.errors import ConfigError, DataError, HarnessWarning
 
 TEXT_SUFFIXES = (".md", ".txt")
 _HEADING = re.compile(r"^#{1,6}\s+(.+)$", re.M)
@@ -61,7 +61,11 @@ def load_documents(folder: Path) -> list[Document]:
                 raise DataError(f"duplicate document id '{document.id}'", f"{where} and {documents[document.id][1]}", "give every document a unique id")
             documents[document.id] = (document, where)
     if skipped:
-        print(f"warning: ignored {len(skipped)} file(s) in {folder} that are not .md, .txt or .jsonl: {', '.join(skipped[:5])}", file=sys.stderr)
+        warnings.warn(
+            f"ignored {len(skipped)} file(s) in {folder} that are not .md, .txt or .jsonl: {', '.join(skipped[:5])}",
+            HarnessWarning,
+            stacklevel=2,
+        )
     if not documents:
         raise ConfigError(f"no documents in {folder}", "", "add .md, .txt or .jsonl files")
     return [documents[key][0] for key in sorted(documents)]

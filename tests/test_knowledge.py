@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import ConfigError, DataError
+from harness.errors import ConfigError, DataError, HarnessWarning
 from harness.knowledge import Document, chunk_documents, load_documents
 
 
@@ -56,7 +56,7 @@ def test_missing_and_empty_folders(tmp_path: Path) -> None:
         load_documents(tmp_path / "nope")
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "image.png").write_bytes(b"\x89PNG")
-    with pytest.raises(ConfigError, match="no documents in"):
+    with pytest.raises(ConfigError, match="no documents in"), pytest.warns(HarnessWarning, match="ignored 1 file"):
         load_documents(tmp_path / "empty")
 
 
