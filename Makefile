@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 STAMP := $(VENV)/.installed-stamp
-EXTRAS ?= test,cpu,hf,finetune,rag
+EXTRAS ?= test,cpu,hf,finetune,rag,forgetting
 
 .PHONY: install test demo bench clean
 

