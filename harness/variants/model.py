@@ -42,6 +42,10 @@ class BaseVariant:
     def generate(self, requests: Sequence[Request]) -> list[Generation]:
         return self.engine.generate(requests)
 
+    def weights(self) -> tuple[EngineHandle, Adapter | None]:
+        """The weights that answer for this variant (forgetting checks measure these)."""
+        return self.engine, None
+
     def describe(self) -> dict[str, object]:
         return describe_engine(self.engine)
 
@@ -87,6 +91,9 @@ class PromptedVariant:
 
     def describe(self) -> dict[str, object]:
         return {**describe_engine(self.engine), "few_shot_examples": len(self.examples) // 2}
+
+    def weights(self) -> tuple[EngineHandle, Adapter | None]:
+        return self.engine, None
 
     def prepare(self, request: Request) -> Request:
         turns = [m for m in request.messages if m.role != "system"]
@@ -139,6 +146,9 @@ class FinetunedVariant:
             check_adapter_effect(self.engine, self.adapter, requests)
             self._checked = True
         return self.engine.generate(requests, self.adapter)
+
+    def weights(self) -> tuple[EngineHandle, Adapter | None]:
+        return self.engine, self.adapter
 
     def describe(self) -> dict[str, object]:
         described = describe_engine(self.engine)

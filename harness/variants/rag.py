@@ -88,6 +88,11 @@ class RagVariant:
         messages[last] = Message("user", self.template.render({"context": context, "input": messages[last].content}))
         return replace(request, messages=tuple(messages))
 
+    def weights(self) -> Any:
+        """The inner variant's weights: retrieval changes the prompt, not the model."""
+        inner = getattr(self.inner, "weights", None)
+        return inner() if inner else None
+
     def describe(self) -> dict[str, object]:
         inner = getattr(self.inner, "describe", None)
         return {**(inner() if inner else {}), "inner": self.config.inner, "retriever": self.config.retriever, "top_k": self.config.top_k, "index": self.index_info}

