@@ -58,8 +58,11 @@ def _show_harness_warnings_as_one_line() -> None:
     warnings.showwarning = show
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, forgetting_only: bool = False) -> int:
+    import json
+
     from harness.config import parse_table, read_toml
+    from harness.forgetting import EXIT_FORGETTING_FAILED
     from harness.runner import RunOptions, run_suite
     from harness.suite import load_suite
 
@@ -77,13 +80,29 @@ def _run(args: argparse.Namespace) -> int:
         config_source=source,
         model=args.model,
         backend=args.backend,
-        latency_probe=args.latency_probe,
+        latency_probe=getattr(args, "latency_probe", 0),
         progress=not args.quiet,
+        forgetting=_names(args.forgetting),
+        forgetting_limit=args.forgetting_limit,
+        forgetting_max_drop=args.forgetting_max_drop,
+        bench_data=args.bench_data,
+        forgetting_only=forgetting_only,
     )
     out_dir = run_suite(suite, options)
     print((out_dir / "summary.md").read_text(encoding="utf-8"))
     print(f"results: {out_dir}", file=sys.stderr)
+    if json.loads((out_dir / "run.json").read_text(encoding="utf-8")).get("status") == "failed":
+        print("error: a forgetting budget was exceeded significantly (see summary.md)", file=sys.stderr)
+        return EXIT_FORGETTING_FAILED
     return 0
+
+
+def _forgetting(args: argparse.Namespace) -> int:
+    return _run(args, forgetting_only=True)
+
+
+def _names(value: str | None) -> tuple[str, ...] | None:
+    return None if value is None else tuple(v.strip() for v in value.split(",") if v.strip())
 
 
 def _finetune(args: argparse.Namespace) -> int:
@@ -127,6 +146,17 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _forgetting_arguments(parser: argparse.ArgumentParser, tasks: str, limit: str, max_drop: str) -> None:
+    parser.add_argument(tasks, dest="forgetting", metavar="NAMES",
+                        help="forgetting checks on these benchmarks: mmlu, hellaswag or any lm-eval task (default: [forgetting] tasks)")
+    parser.add_argument(limit, dest="forgetting_limit", type=int, metavar="N",
+                        help="items per benchmark, stratified by subject for MMLU, the same for every variant")
+    parser.add_argument(max_drop, dest="forgetting_max_drop", type=float, metavar="POINTS",
+                        help="fail (exit 1) when a variant loses more accuracy points than this, significantly")
+    parser.add_argument("--bench-data", metavar="DIR",
+                        help="local benchmark data (mmlu/, hellaswag/); default $HARNESS_BENCH_DATA, else lm-eval's own")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="harness", description="Evaluate prompt, RAG and fine-tune variants.")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
@@ -143,7 +173,21 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--latency-probe", type=int, default=0, metavar="N",
                      help="after the batched run, N requests one at a time per variant (p50/p95/p99)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    _forgetting_arguments(run, "--forgetting", "--forgetting-limit", "--forgetting-max-drop")
     run.set_defaults(handler=_run)
+
+    alone = commands.add_parser("forgetting", help="only the forgetting checks: benchmarks on base and on each variant's weights")
+    alone.add_argument("suite", help="suite folder (its [engine], [forgetting] and variants)")
+    alone.add_argument("--variants", help="comma-separated variant names (default: all declared)")
+    alone.add_argument("--out", help="result directory (default: results/<suite>-<time>)")
+    alone.add_argument("--results-dir", default="results", help="where default result directories go")
+    alone.add_argument("--config", help="run config TOML declaring [variants.NAME] tables (replaces the suite's)")
+    alone.add_argument("--model", help="base model (default: [engine] model)")
+    alone.add_argument("--backend", choices=["auto", "vllm", "hf"], help="engine backend (default: [engine] backend)")
+    alone.add_argument("--quiet", action="store_true", help="no progress bar")
+    alone.set_defaults(limit=None)
+    _forgetting_arguments(alone, "--tasks", "--limit", "--max-drop")
+    alone.set_defaults(handler=_forgetting)
 
     tune = commands.add_parser("finetune", help="train a LoRA adapter on a suite's train split (TRL + peft)")
     tune.add_argument("suite", help="suite folder (holding suite.toml)")

@@ -102,6 +102,11 @@ class RunRecord:
     variants: list[VariantRecord]
     total_s: float
     engine: dict[str, Any] = field(default_factory=dict)
+    forgetting: Any = None  # harness.forgetting.check.ForgettingResult, when the run had forgetting checks
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.forgetting is not None and self.forgetting.failed)
 
     def to_dict(self) -> dict[str, Any]:
         suite = self.suite
@@ -126,6 +131,8 @@ class RunRecord:
             "engine": self.engine,
             "timings": {"total_s": self.total_s, "variants": {v.name: v.timings for v in self.variants}},
             "environment": environment(),
+            "status": "failed" if self.failed else "passed",
+            **({"forgetting": _forgetting_dict(self.forgetting)} if self.forgetting is not None else {}),
         }
 
 
@@ -142,6 +149,12 @@ def write_run(out_dir: Path, record: RunRecord) -> None:
         for variant in record.variants:
             lines = [dumps_line(s.to_dict()) for s in sorted(variant.samples, key=lambda s: s.id)]
             write_atomic(staging / "samples" / f"{variant.name}.jsonl", "".join(lines))
+        if record.forgetting is not None:
+            from harness.forgetting.report import forgetting_files
+
+            for relative, text in forgetting_files(record.forgetting).items():
+                (staging / relative).parent.mkdir(parents=True, exist_ok=True)
+                write_atomic(staging / relative, text)
         write_atomic(staging / "summary.md", summary_markdown(record))
         write_atomic(staging / "run.json", json.dumps(stable(record.to_dict()), indent=2, sort_keys=True, ensure_ascii=False) + "\n")
         if out_dir.exists():
@@ -180,6 +193,21 @@ def stable(obj: Any) -> Any:
 
 
 def summary_markdown(record: RunRecord) -> str:
+    lines = _task_table(record) if record.variants else [f"# {record.suite.name}: {record.run_id}", ""]
+    if record.forgetting is not None:
+        from harness.forgetting.report import forgetting_markdown
+
+        lines += forgetting_markdown(record.forgetting)
+    return "\n".join(lines) + "\n"
+
+
+def _forgetting_dict(result: Any) -> dict[str, Any]:
+    from harness.forgetting.report import forgetting_dict
+
+    return forgetting_dict(result)
+
+
+def _task_table(record: RunRecord) -> list[str]:
     keys = list(dict.fromkeys(k for v in record.variants for k in v.metrics))
     probed = any(v.latency_probe for v in record.variants)
     n = len(record.variants[0].samples) if record.variants else 0
@@ -213,7 +241,7 @@ def summary_markdown(record: RunRecord) -> str:
         lines += ["", "Retrieval metrics omitted: no eval item carries gold `doc_ids`."]
     elif any(_all_undefined(v.metrics.get("citation_accuracy")) for v in record.variants):
         lines += ["", "citation_accuracy is undefined (-) where outputs cite no `[doc-id]`."]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _all_undefined(summary: MetricSummary | None) -> bool:

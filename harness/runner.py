@@ -18,13 +18,14 @@ from harness.config import to_plain
 from harness.core import Generation, Request, Variant
 from harness.engines import EngineSettings
 from harness.errors import ConfigError, UnknownNameError, did_you_mean
+from harness.forgetting import ForgettingSettings
 from harness.items import Item
 from harness.metrics import MetricContext
 from harness.metrics.retrieval import RETRIEVAL_METRICS
 from harness.prompts import build_request
 from harness.records import RunRecord, SampleRecord, VariantRecord, write_run
 from harness.scoring import ScoringSample, score
-from harness.suite import MetricSpec, Suite
+from harness.suite import MetricSpec, Suite, check_forgetting
 from harness.variants import BuildContext, build_variant, parse_variant
 
 DEFAULT_RESULTS_DIR = Path("results")
@@ -42,6 +43,12 @@ class RunOptions:
     backend: str | None = None  # overrides [engine] backend
     latency_probe: int = 0  # N sequential single requests per variant, after the batched run
     progress: bool = True
+    # Forgetting checks; each overrides its [forgetting] key in suite.toml.
+    forgetting: tuple[str, ...] | None = None  # benchmark names
+    forgetting_limit: int | None = None
+    forgetting_max_drop: float | None = None
+    bench_data: str | None = None
+    forgetting_only: bool = False  # measure the variants' weights on benchmarks, not the suite's task
 
 
 @dataclass
@@ -68,6 +75,8 @@ class RunPlan:
     run_id: str
     created_at: str
     out_dir: Path
+    forgetting: ForgettingSettings = ForgettingSettings()
+    benchmarks: Sequence[Any] = ()  # lm-eval tasks, loaded and checked before any generation
 
 
 def run_suite(suite: Suite, options: RunOptions = RunOptions(), prebuilt: Mapping[str, Variant] | None = None) -> Path:
@@ -80,7 +89,7 @@ def run_suite(suite: Suite, options: RunOptions = RunOptions(), prebuilt: Mappin
     started = time.perf_counter()
     prebuilt = dict(prebuilt or {})
     plan = plan_run(suite, options, prebuilt)
-    outcomes, engine_record = _generate(plan, options, prebuilt)
+    outcomes, engine_record, forgetting = _generate(plan, options, prebuilt)
     record = RunRecord(
         run_id=plan.run_id,
         created_at=plan.created_at,
@@ -89,6 +98,7 @@ def run_suite(suite: Suite, options: RunOptions = RunOptions(), prebuilt: Mappin
         variants=[_score_variant(plan, outcome, prebuilt) for outcome in outcomes],
         total_s=time.perf_counter() - started,
         engine=engine_record,
+        forgetting=forgetting,
     )
     write_run(plan.out_dir, record)
     return plan.out_dir
@@ -117,17 +127,43 @@ def plan_run(suite: Suite, options: RunOptions, prebuilt: Mapping[str, Variant])
         model=options.model or suite.config.engine.model,
         backend=options.backend or suite.config.engine.backend,
     )
-    return RunPlan(suite, names, tables, where, config_dir, items, requests, engine, run_id, created.isoformat(), out_dir)
+    forgetting, benchmarks = _plan_forgetting(suite, options)
+    return RunPlan(
+        suite, names, tables, where, config_dir, items, requests, engine, run_id, created.isoformat(), out_dir, forgetting, benchmarks
+    )
 
 
-def _generate(plan: RunPlan, options: RunOptions, prebuilt: Mapping[str, Variant]) -> tuple[list[VariantOutcome], dict[str, Any]]:
+def _plan_forgetting(suite: Suite, options: RunOptions) -> tuple[ForgettingSettings, list[Any]]:
+    """The forgetting settings (suite.toml, then command-line overrides) and their benchmarks, loaded."""
+    settings = suite.config.forgetting
+    if settings.bench_data and not options.bench_data:
+        settings = replace(settings, bench_data=str(suite.dir / settings.bench_data))  # relative to the suite
+    overrides = {
+        "tasks": options.forgetting, "limit": options.forgetting_limit,
+        "max_drop": options.forgetting_max_drop, "bench_data": options.bench_data,
+    }  # fmt: skip
+    settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+    check_forgetting(settings, "--forgetting options")
+    if options.forgetting_only and not settings.enabled:
+        raise ConfigError("no benchmarks to run", f"{suite.dir / 'suite.toml'} [forgetting] tasks", "pass --tasks mmlu,hellaswag")
+    if not settings.enabled:
+        return settings, []
+    from harness.forgetting.check import plan_benchmarks
+
+    return settings, plan_benchmarks(settings)
+
+
+def _generate(plan: RunPlan, options: RunOptions, prebuilt: Mapping[str, Variant]) -> tuple[list[VariantOutcome], dict[str, Any], Any]:
     context = BuildContext(plan.suite, plan.tables, plan.where, plan.config_dir, plan.engine)
     outcomes = []
+    forgetting = None
     try:
         # Build every variant first: adapters are checked and engines learn their LoRA rank before
         # any engine starts; engines then start once, on first use, and are shared.
         variants = {name: prebuilt.get(name) or build_variant(name, context) for name in plan.names}
         for name, variant in variants.items():
+            if options.forgetting_only:
+                break
             start_before = _engine_start_s(context)
             outcome = generate_all(variant, name, plan.requests, plan.suite.config.run.batch_size, options.progress)
             # The first variant on an engine pays its start-up; report that apart from generation.
@@ -138,11 +174,16 @@ def _generate(plan: RunPlan, options: RunOptions, prebuilt: Mapping[str, Variant
             describe = getattr(variant, "describe", None)
             outcome.described = dict(describe()) if describe else {}
             outcomes.append(outcome)
+        if plan.forgetting.enabled:
+            from harness.forgetting.check import run_forgetting
+
+            # The same engines as the task run: base weights, and each adapter as it was served.
+            forgetting = run_forgetting(variants, context.engines, context.engine(), plan.forgetting, plan.benchmarks, options.progress)
         loads = context.engines.loads if "engines" in context.resources else 0
         engine_record = {"settings": to_plain(plan.engine), "loads": loads, "start_s": _engine_start_s(context)}
     finally:
         context.close()
-    return outcomes, engine_record
+    return outcomes, engine_record, forgetting
 
 
 def generate_all(variant: Variant, name: str, requests: Sequence[Request], batch_size: int, progress: bool) -> VariantOutcome:

@@ -18,6 +18,7 @@ from harness.config import parse_table, read_toml
 from harness.core import GenerationParams
 from harness.engines import EngineSettings
 from harness.errors import ConfigError, DataError
+from harness.forgetting import ForgettingSettings
 from harness.hashing import file_sha256
 from harness.items import FieldNames, Item, load_items
 from harness.knowledge import KnowledgeConfig
@@ -93,6 +94,7 @@ class SuiteConfig:
     run: RunSettings = RunSettings()
     engine: EngineSettings = EngineSettings()
     knowledge: KnowledgeConfig = KnowledgeConfig()
+    forgetting: ForgettingSettings = ForgettingSettings()
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -192,12 +194,24 @@ def _check_settings(config: SuiteConfig, where: str) -> None:
                 re.compile(pattern)
             except re.error as exc:
                 raise ConfigError(f"invalid regex {pattern!r}: {exc}", f"{where} [{table}]", "") from None
+    check_forgetting(config.forgetting, f"{where} [forgetting]")
     if not config.metrics:
         raise ConfigError("no metrics", where, "add metrics = ['exact_match', ...]")
     from harness.metrics import check_metric_specs  # deferred: metrics import numpy and friends
 
     specs = tuple(m if isinstance(m, MetricSpec) else MetricSpec(m) for m in config.metrics)
     check_metric_specs(specs, config, where)
+
+
+def check_forgetting(settings: ForgettingSettings, where: str) -> None:
+    if settings.limit is not None and settings.limit < 1:
+        raise ConfigError(f"limit must be at least 1, got {settings.limit}", where, "")
+    if settings.max_drop is not None and settings.max_drop < 0:
+        raise ConfigError(f"max_drop must be >= 0 accuracy points, got {settings.max_drop}", where, "e.g. max_drop = 2.0")
+    if settings.bootstrap < 0 or settings.num_fewshot is not None and settings.num_fewshot < 0:
+        raise ConfigError("bootstrap and num_fewshot must be >= 0", where, "")
+    if len(set(settings.tasks)) != len(settings.tasks) or any(not t.strip() for t in settings.tasks):
+        raise ConfigError(f"tasks must be distinct, non-empty names: {list(settings.tasks)}", where, "e.g. tasks = ['mmlu', 'hellaswag']")
 
 
 def _load_schema(suite_dir: Path, schema: str | dict[str, Any] | None, where: str) -> dict[str, Any] | None:
