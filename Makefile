@@ -28,8 +28,13 @@ install: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+# Forgetting checks (MMLU, HellaSwag) when the workplace's benchmark data is beside the clone.
+BENCH_DATA ?= ../shared/benchmarks
+comma := ,
+FORGETTING := $(if $(wildcard $(BENCH_DATA)/mmlu),--forgetting mmlu$(comma)hellaswag --bench-data $(BENCH_DATA))
+
 demo: $(STAMP)
-	$(VENV)/bin/harness run suites/support-triage --variants echo,base,prompted,finetuned,rag,hybrid --latency-probe 3
+	$(VENV)/bin/harness run suites/support-triage --variants echo,base,prompted,finetuned,rag,hybrid --latency-probe 3 $(FORGETTING)
 
 bench: $(STAMP)
 	$(PY) bench/bench_scoring.py

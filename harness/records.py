@@ -145,7 +145,8 @@ def write_run(out_dir: Path, record: RunRecord) -> None:
     except OSError as exc:
         raise HarnessError(f"cannot write results: {exc.strerror}", str(out_dir.parent), "choose a writable --out") from None
     try:
-        (staging / "samples").mkdir()
+        if record.variants:  # none when only forgetting checks ran
+            (staging / "samples").mkdir()
         for variant in record.variants:
             lines = [dumps_line(s.to_dict()) for s in sorted(variant.samples, key=lambda s: s.id)]
             write_atomic(staging / "samples" / f"{variant.name}.jsonl", "".join(lines))

@@ -124,7 +124,10 @@ def scoring_engine(pool: EnginePool, handle: EngineHandle, adapter: Adapter | No
         merged = pool.lora_free(pool.handle(merged_model(handle.model, adapter), "vllm"))
         return merged, None, f"vllm, adapter {adapter.name} merged into the weights (sha256 {adapter.sha256[:12]}), LoRA-free engine"
     free = pool.lora_free(handle)
-    return free, None, "vllm" + (", a LoRA-free engine beside the run's LoRA engine" if free is not handle else "")
+    how = f"vllm, {handle.model.name}"
+    if handle.model.identity.startswith("merged:"):
+        how += ", an adapter merged into the weights as the variant serves it"
+    return free, None, how + (", a LoRA-free engine beside the run's LoRA engine" if free is not handle else "")
 
 
 def evaluate(

@@ -21,7 +21,7 @@ from harness.engines import Adapter, EngineHandle, TokenPair
 DEFAULT_MAX_GEN_TOKS = 256  # lm-eval's hf default for generate_until
 # Log-likelihood requests per engine call: large enough for the engine to batch, small enough for a
 # progress bar that moves.
-CHUNK = 2048
+CHUNK = 512
 
 
 class HarnessLM(TemplateLM):
@@ -59,9 +59,13 @@ class HarnessLM(TemplateLM):
             special["add_special_tokens"] = False
         return self.tokenizer.encode(string, **special)
 
+    def loglikelihood(self, requests: list[Any], disable_tqdm: bool = False) -> list[tuple[float, bool]]:
+        # lm-eval's own "Tokenizing inputs" bar flashes by; the scoring bar (self.progress) is the one to watch.
+        return super().loglikelihood(requests, disable_tqdm=True)
+
     def _loglikelihood_tokens(self, requests: list[tuple[tuple[str, str], list[int], list[int]]], disable_tqdm: bool = False, **kwargs: Any) -> list[tuple[float, bool]]:
         pairs = [self._fit(context, continuation) for _, context, continuation in requests]
-        return self._score(pairs, "log-likelihoods", disable_tqdm)
+        return self._score(pairs, "log-likelihoods", False)
 
     def loglikelihood_rolling(self, requests: list[Any], disable_tqdm: bool = False) -> list[float]:
         """Perplexity-style tasks: each text in disjoint windows of at most max_length tokens."""

@@ -216,9 +216,11 @@ def _write_hellaswag(path: Path, folder: Path) -> list[str]:
 
 def _task_dict(names: Sequence[str], manager: Any, benchmark: str) -> dict[str, Any]:
     """Leaf tasks by name (groups flattened), loaded by lm-eval."""
-    from lm_eval.tasks import get_task_dict
-
     try:
+        if hasattr(manager, "load"):  # newer lm-eval: flat dicts of leaf tasks; get_task_dict is deprecated
+            return dict(sorted(manager.load(list(names))["tasks"].items()))
+        from lm_eval.tasks import get_task_dict
+
         loaded = get_task_dict(list(names), manager)
     except (OSError, ConnectionError, ValueError) as exc:
         hint = "pass --bench-data with local data, or set HARNESS_ONLINE=1 to let lm-eval download it"

