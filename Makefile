@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_scoring.py
 	$(PY) bench/bench_engine.py
 	$(PY) bench/bench_retrieval.py
+	$(PY) bench/bench_forgetting.py --bench-data $(BENCH_DATA)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -253,7 +253,7 @@ def test_budget_failure_is_recorded_and_exits_1(tiny_suite: Path, tmp_path: Path
     def made_up(variants, pool, reference, settings, benchmarks, progress):  # noqa: ANN001, ANN202
         records = {
             label: [{"id": f"x/{i}", "task": "x", "doc_id": i, "target": 0, "loglikelihoods": [0.0, -1.0], "chosen": 0,
-                     "metrics": {"acc": float(right)}} for i, right in enumerate(answers)]
+                     "metrics": {"acc": float(right)}, "prompt_hash": f"p{i}"} for i, right in enumerate(answers)]
             for label, answers in (("base", [1] * 40), ("canned", [1] * 10 + [0] * 30))
         }  # fmt: skip
         engine = SimpleNamespace(model=SimpleNamespace(name="m", identity="m@1"), backend="vllm")

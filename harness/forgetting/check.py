@@ -197,8 +197,9 @@ def primary_metric(metrics: Mapping[str, Any]) -> str:
 def compare(reference: BenchmarkScores, scores: BenchmarkScores, metric: str, settings: ForgettingSettings) -> PairedComparison:
     before = {r["id"]: r["metrics"].get(metric) for r in reference.records}
     after = {r["id"]: r["metrics"].get(metric) for r in scores.records}
-    if before.keys() != after.keys():
-        raise RuntimeError("forgetting targets were scored on different items")  # a harness bug
+    prompts = {r["id"]: r["prompt_hash"] for r in reference.records}
+    if before.keys() != after.keys() or any(prompts[r["id"]] != r["prompt_hash"] for r in scores.records):
+        raise RuntimeError("forgetting targets were scored on different items or prompts")  # a harness bug
     ids = sorted(before)
     return compare_paired([float(before[i]) for i in ids], [float(after[i]) for i in ids], settings.bootstrap, settings.seed)
 
