@@ -105,6 +105,49 @@ def _names(value: str | None) -> tuple[str, ...] | None:
     return None if value is None else tuple(v.strip() for v in value.split(",") if v.strip())
 
 
+def _compare(args: argparse.Namespace) -> int:
+    from harness.compare.table import compare_run, write_comparison
+    from harness.config import read_toml
+    from harness.cost import cost_model_from
+    from harness.results import load_run
+
+    result = load_run(args.run_dir)
+    if args.cost:
+        cost = cost_model_from(read_toml(Path(args.cost)).get("cost", {}), args.cost)
+    else:
+        cost = cost_model_from(result.run.get("suite", {}).get("config", {}).get("cost"), f"{result.dir / 'run.json'} suite.config")
+    comparison = compare_run(result, args.baseline, cost)
+    samples = {variant: list(found.values()) for variant, found in result.samples.items()}
+    paths = write_comparison(comparison, samples, Path(args.out) if args.out else result.dir)
+    print(paths["markdown"].read_text(encoding="utf-8"))
+    print(f"report: {paths['html']}", file=sys.stderr)
+    return 0
+
+
+def _diff(args: argparse.Namespace) -> int:
+    import json
+
+    from harness.compare import EXIT_GATE_FAILED
+    from harness.compare.diff import diff_runs, load_gates
+    from harness.compare.render import diff_markdown
+    from harness.records import stable, write_atomic
+    from harness.results import load_run
+
+    gates = load_gates(args.gate) if args.gate else None
+    found = diff_runs(load_run(args.old), load_run(args.new), gates, top=args.top)
+    markdown = diff_markdown(found)
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        write_atomic(out / "diff.md", markdown)
+        write_atomic(out / "diff.json", json.dumps(stable(found), indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    print(json.dumps(stable(found), indent=2, sort_keys=True, ensure_ascii=False) if args.json else markdown)
+    if not found["passed"]:
+        print("error: a gate failed (see the table above)", file=sys.stderr)
+        return EXIT_GATE_FAILED
+    return 0
+
+
 def _finetune(args: argparse.Namespace) -> int:
     from harness.finetune import FinetuneConfig, finetune
     from harness.suite import load_suite
@@ -188,6 +231,22 @@ def _parser() -> argparse.ArgumentParser:
     alone.set_defaults(limit=None)
     _forgetting_arguments(alone, "--tasks", "--limit", "--max-drop")
     alone.set_defaults(handler=_forgetting)
+
+    compare = commands.add_parser("compare", help="one table of every variant against a baseline, with paired statistics, cost and an HTML report")
+    compare.add_argument("run_dir", help="a result directory written by harness run")
+    compare.add_argument("--baseline", default="base", help="the variant deltas are measured against (default: base)")
+    compare.add_argument("--cost", metavar="FILE", help="TOML with a [cost] table (default: the suite's [cost])")
+    compare.add_argument("--out", help="where report.md, comparison.csv/.json and report.html go (default: RUN_DIR)")
+    compare.set_defaults(handler=_compare)
+
+    diff = commands.add_parser("diff", help="what changed between two result directories of one suite; gates set the exit code")
+    diff.add_argument("old", help="the reference run (e.g. main, or last night)")
+    diff.add_argument("new", help="the run to judge")
+    diff.add_argument("--gate", metavar="GATE.toml", help="[[gate]] rules: metric, variants, min, max_drop, significant; exit 1 when one fails")
+    diff.add_argument("--top", type=int, default=5, help="flipped items shown per variant (default 5)")
+    diff.add_argument("--json", action="store_true", help="print JSON instead of markdown")
+    diff.add_argument("--out", help="also write diff.md and diff.json into this folder")
+    diff.set_defaults(handler=_diff)
 
     tune = commands.add_parser("finetune", help="train a LoRA adapter on a suite's train split (TRL + peft)")
     tune.add_argument("suite", help="suite folder (holding suite.toml)")

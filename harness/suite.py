@@ -18,6 +18,7 @@ from harness.config import parse_table, read_toml
 from harness.core import GenerationParams
 from harness.engines import EngineSettings
 from harness.errors import ConfigError, DataError
+from harness.cost import CostModel, check_cost
 from harness.forgetting import ForgettingSettings
 from harness.hashing import file_sha256
 from harness.items import FieldNames, Item, load_items
@@ -95,6 +96,7 @@ class SuiteConfig:
     engine: EngineSettings = EngineSettings()
     knowledge: KnowledgeConfig = KnowledgeConfig()
     forgetting: ForgettingSettings = ForgettingSettings()
+    cost: CostModel = CostModel()
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -195,6 +197,7 @@ def _check_settings(config: SuiteConfig, where: str) -> None:
             except re.error as exc:
                 raise ConfigError(f"invalid regex {pattern!r}: {exc}", f"{where} [{table}]", "") from None
     check_forgetting(config.forgetting, f"{where} [forgetting]")
+    check_cost(config.cost, f"{where} [cost]")
     if not config.metrics:
         raise ConfigError("no metrics", where, "add metrics = ['exact_match', ...]")
     from harness.metrics import check_metric_specs  # deferred: metrics import numpy and friends

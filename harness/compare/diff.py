@@ -1,0 +1,187 @@
+"""`harness diff OLD NEW`: two result directories of one suite (main vs a PR; last night vs tonight).
+
+Per variant and metric the delta with a paired CI over the items both runs scored, the items that
+flipped (with both outputs), what changed between the runs (model, adapter and data hashes, prompts,
+parameters, package versions), and gates that decide the exit code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from harness.compare import ALPHA
+from harness.errors import ConfigError, HarnessError, UnknownNameError, did_you_mean
+from harness.paired import compare_paired, holm
+from harness.results import RunResult
+
+TOP_FLIPS = 5
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One [[gate]] of a gate file: a rule on one metric, for some or all variants."""
+
+    metric: str
+    variants: tuple[str, ...] = ()  # default: every variant in both runs
+    min: float | None = None  # absolute floor on the new value
+    max_drop: float | None = None  # the new value may be at most this much below the old one
+    significant: bool = False  # fail only when the drop is statistically significant (paired test, alpha)
+
+
+def load_gates(path: str) -> list[Gate]:
+    from pathlib import Path
+
+    from harness.config import parse_table, read_toml
+
+    table = read_toml(Path(path))
+    unknown = [k for k in table if k != "gate"]
+    if unknown:
+        raise ConfigError(f"unknown key '{unknown[0]}'", path, "a gate file holds [[gate]] tables only")
+    gates = [parse_table(Gate, entry, path, f"gate {i + 1}") for i, entry in enumerate(table.get("gate", []))]
+    if not gates:
+        raise ConfigError("no [[gate]] tables", path, 'add [[gate]] metric = "exact_match" min = 0.8')
+    for i, gate in enumerate(gates, start=1):
+        if gate.min is None and gate.max_drop is None and not gate.significant:
+            raise ConfigError("a gate needs min, max_drop or significant = true", f"{path} [gate {i}]", "")
+    return gates
+
+
+def diff_runs(old: RunResult, new: RunResult, gates: list[Gate] | None = None, alpha: float = ALPHA, top: int = TOP_FLIPS) -> dict[str, Any]:
+    """The diff as plain data (diff.json); `diff_markdown` renders it for a PR comment."""
+    if old.suite_name != new.suite_name:
+        raise HarnessError(f"different suites: {old.suite_name} vs {new.suite_name}", f"{old.dir} / {new.dir}", "diff two runs of the same suite")
+    variants = [v for v in new.variants if v in old.variants]
+    rows = []
+    for variant in variants:
+        metrics = [m for m in new.metric_names(variant) if m in old.metric_names(variant)]
+        for metric in metrics:
+            rows.append(_metric_row(old, new, variant, metric))
+    tested = [r for r in rows if r["p_value"] is not None]
+    for row, adjusted in zip(tested, holm([r["p_value"] for r in tested])):
+        row["p_holm"] = adjusted
+        row["significant"] = adjusted < alpha
+    checked = [_check(gate, rows, variants, alpha) for gate in gates or []]
+    results = [entry for found in checked for entry in found]
+    return {
+        "old": {"dir": str(old.dir), "run_id": old.run.get("run_id"), "created_at": old.run.get("created_at")},
+        "new": {"dir": str(new.dir), "run_id": new.run.get("run_id"), "created_at": new.run.get("created_at")},
+        "suite": new.suite_name,
+        "alpha": alpha,
+        "only_old": [v for v in old.variants if v not in new.variants],
+        "only_new": [v for v in new.variants if v not in old.variants],
+        "metrics": rows,
+        "flips": {v: _flips(old, new, v, top) for v in variants},
+        "changes": run_changes(old, new),
+        "gates": results,
+        "passed": all(g["passed"] for g in results),
+    }
+
+
+def _metric_row(old: RunResult, new: RunResult, variant: str, metric: str) -> dict[str, Any]:
+    before, after = old.scores(variant, metric), new.scores(variant, metric)
+    ids = sorted(i for i in before.keys() & after.keys() if before[i] is not None and after[i] is not None)
+    row: dict[str, Any] = {
+        "variant": variant, "metric": metric, "items": len(ids),
+        "old": (old.run["metrics"][variant].get(metric) or {}).get("value"), "new": (new.run["metrics"][variant].get(metric) or {}).get("value"),
+        "higher_is_better": (new.run["metrics"][variant].get(metric) or {}).get("higher_is_better"),
+        "delta": None, "delta_ci_low": None, "delta_ci_high": None, "p_value": None, "p_holm": None, "significant": None, "test": None,
+        "right_to_wrong": None, "wrong_to_right": None,
+    }  # fmt: skip
+    if len(ids) >= 2:
+        seed = int(new.run.get("suite", {}).get("config", {}).get("run", {}).get("seed", 0))
+        paired = compare_paired([before[i] for i in ids], [after[i] for i in ids], 2000, seed)  # type: ignore[misc]
+        row.update(delta=paired.delta, delta_ci_low=paired.ci_low, delta_ci_high=paired.ci_high, p_value=paired.p_value, test=paired.test,
+                   right_to_wrong=paired.right_to_wrong, wrong_to_right=paired.wrong_to_right)  # fmt: skip
+    return row
+
+
+def _flips(old: RunResult, new: RunResult, variant: str, top: int) -> list[dict[str, Any]]:
+    """Items whose score moved on a 0/1 metric, worst first (right->wrong), with both outputs."""
+    metrics = [m for m in new.metric_names(variant) if m in old.metric_names(variant)]
+    flips: dict[str, dict[str, Any]] = {}
+    for metric in metrics:
+        before, after = old.scores(variant, metric), new.scores(variant, metric)
+        for item in sorted(before.keys() & after.keys()):
+            a, b = before[item], after[item]
+            if a in (0.0, 1.0) and b in (0.0, 1.0) and a != b:
+                entry = flips.setdefault(item, {"id": item, "lost": [], "gained": [], "old_output": old.samples[variant][item].get("output"),
+                                                "new_output": new.samples[variant][item].get("output")})  # fmt: skip
+                entry["lost" if a > b else "gained"].append(metric)
+    ordered = sorted(flips.values(), key=lambda f: (-len(f["lost"]), len(f["gained"]), f["id"]))
+    return ordered[:top]  # the counts of every flip are in the metric rows
+
+
+def run_changes(old: RunResult, new: RunResult) -> list[dict[str, Any]]:
+    """What differs between the runs' inputs: config, data, weights, prompts sent, environment."""
+    changes = []
+    changes += _dict_changes("suite config", old.run.get("suite", {}).get("config", {}), new.run.get("suite", {}).get("config", {}))
+    changes += _dict_changes("data sha256", old.run.get("data", {}).get("sha256", {}), new.run.get("data", {}).get("sha256", {}))
+    for variant in (v for v in new.variants if v in old.variants):
+        o, n = old.run["variants"][variant], new.run["variants"][variant]
+        changes += _dict_changes(f"{variant} config", o.get("config", {}), n.get("config", {}))
+        changes += _dict_changes(f"{variant} engine", o.get("engine", {}), n.get("engine", {}), skip=("index",))
+        changed = [i for i in sorted(old.samples[variant].keys() & new.samples[variant].keys())
+                   if old.samples[variant][i].get("messages") != new.samples[variant][i].get("messages")]  # fmt: skip
+        if changed:
+            example = changed[0]
+            changes.append({"what": f"{variant} prompts", "old": f"messages differ for {len(changed)} items, e.g. {example}: "
+                            + _first_difference(old.samples[variant][example].get("messages"), new.samples[variant][example].get("messages")), "new": None})  # fmt: skip
+    env_old, env_new = old.run.get("environment", {}), new.run.get("environment", {})
+    changes += _dict_changes("packages", env_old.get("packages", {}), env_new.get("packages", {}))
+    changes += _dict_changes("git", env_old.get("git", {}), env_new.get("git", {}))
+    return changes
+
+
+def _dict_changes(what: str, old: Any, new: Any, path: str = "", skip: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    if isinstance(old, Mapping) and isinstance(new, Mapping):
+        found = []
+        for key in sorted(set(old) | set(new)):
+            if key in skip:
+                continue
+            found += _dict_changes(what, old.get(key), new.get(key), f"{path}.{key}" if path else str(key))
+        return found
+    return [] if old == new else [{"what": f"{what}: {path}" if path else what, "old": old, "new": new}]
+
+
+def _first_difference(old: Any, new: Any) -> str:
+    for index, (a, b) in enumerate(zip(old or [], new or [])):
+        if a != b:
+            return f"message {index} ({b.get('role')}) changed"
+    return f"{len(old or [])} -> {len(new or [])} messages"
+
+
+def _check(gate: Gate, rows: list[dict[str, Any]], variants: list[str], alpha: float) -> list[dict[str, Any]]:
+    wanted = list(gate.variants) or variants
+    for name in wanted:
+        if name not in variants:
+            raise UnknownNameError(f"gate names variant '{name}', not in both runs", f"gate on {gate.metric}", did_you_mean(name, variants) or f"one of: {', '.join(variants)}")
+    known = {r["metric"] for r in rows}
+    if gate.metric not in known:
+        raise UnknownNameError(f"gate names metric '{gate.metric}', not in both runs", "--gate", did_you_mean(gate.metric, known) or f"one of: {', '.join(sorted(known))}")
+    results = []
+    for row in (r for r in rows if r["metric"] == gate.metric and r["variant"] in wanted):
+        sign = -1.0 if row["higher_is_better"] is False else 1.0  # a "drop" is a change for the worse
+        worse = row["delta"] is not None and sign * row["delta"] < 0
+        significant = bool(worse and row["p_value"] is not None and row["p_value"] < alpha)
+        reasons = []
+        if gate.min is not None and (row["new"] is None or row["new"] < gate.min):
+            reasons.append(f"{row['new']} is below the floor {gate.min:g}")
+        if gate.max_drop is not None and row["delta"] is not None and sign * row["delta"] < -gate.max_drop and (significant or not gate.significant):
+            reasons.append(f"dropped {abs(row['delta']):.3f} > {gate.max_drop:g}" + (" (significant)" if gate.significant else ""))
+        if gate.significant and gate.max_drop is None and significant:
+            reasons.append(f"significantly worse (p={row['p_value']:.3g})")
+        results.append({"variant": row["variant"], "metric": gate.metric, "rule": _rule(gate), "passed": not reasons, "why": "; ".join(reasons)})
+    return results
+
+
+def _rule(gate: Gate) -> str:
+    parts = []
+    if gate.min is not None:
+        parts.append(f">= {gate.min:g}")
+    if gate.max_drop is not None:
+        parts.append(f"drop <= {gate.max_drop:g}" + (" (fails only when significant)" if gate.significant else ""))
+    elif gate.significant:
+        parts.append("not significantly worse")
+    return ", ".join(parts)

@@ -1,0 +1,164 @@
+"""`harness compare RUN_DIR`: one table, variants as rows, every metric with its CI and its paired delta
+against a baseline variant, forgetting, latency, tokens, cost and the break-even of fine-tuning."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from harness.compare import ALPHA
+from harness.cost import CostModel, break_even, finetune_cost, query_cost
+from harness.errors import UnknownNameError, did_you_mean
+from harness.paired import compare_paired, holm, minimum_detectable_effect
+from harness.results import RunResult
+
+TUNED_KINDS = ("finetuned", "hybrid")
+CHEAPER_KINDS = ("prompted", "rag")  # what fine-tuning is weighed against
+
+
+def compare_run(result: RunResult, baseline: str = "base", cost: CostModel | None = None, alpha: float = ALPHA) -> dict[str, Any]:
+    """The comparison as plain data (written as comparison.json; the markdown, CSV and HTML render it)."""
+    if baseline not in result.variants:
+        raise UnknownNameError(f"baseline variant '{baseline}' is not in this run", str(result.dir), did_you_mean(baseline, result.variants) or f"one of: {', '.join(result.variants)}")
+    run = result.run
+    cost = cost or CostModel()
+    metrics = list(dict.fromkeys(m for v in result.variants for m in result.metric_names(v)))
+    seed = int(run.get("suite", {}).get("config", {}).get("run", {}).get("seed", 0))
+    resamples = int(run.get("suite", {}).get("config", {}).get("run", {}).get("bootstrap", 1000))
+    rows = []
+    for variant in result.variants:
+        row: dict[str, Any] = {"variant": variant, "kind": result.kind(variant), "metrics": {}}
+        for metric in metrics:
+            summary = dict(run["metrics"].get(variant, {}).get(metric) or {})
+            cell = {key: summary.get(key) for key in ("value", "ci_low", "ci_high", "n", "higher_is_better")}
+            cell.update(dict.fromkeys(("delta", "delta_ci_low", "delta_ci_high", "p_value", "p_holm", "test", "significant", "mde")))
+            if variant != baseline and summary:
+                cell.update(_paired_cell(result, baseline, variant, metric, resamples, seed, alpha))
+            row["metrics"][metric] = cell
+        row["forgetting"] = _forgetting(run, variant)
+        row["latency"] = _latency(run["variants"][variant])
+        usage = run["variants"][variant].get("usage", {})
+        row["tokens"] = {"prompt_mean": usage.get("prompt_tokens_mean"), "completion_mean": usage.get("completion_tokens_mean")}
+        row["cost"] = _cost(cost, run, variant, usage, result)
+        rows.append(row)
+    _correct(rows, alpha)
+    primary = _primary(run, metrics)
+    return {
+        "run": {"dir": str(result.dir), "run_id": run.get("run_id"), "suite": result.suite_name, "created_at": run.get("created_at"), "items": run.get("data", {}).get("eval_items")},
+        "baseline": baseline,
+        "alpha": alpha,
+        "metrics": metrics,
+        "primary_metric": primary,
+        "rows": rows,
+        "cost": _break_even_section(cost, rows, run, primary),
+    }
+
+
+def _primary(run: Mapping[str, Any], metrics: list[str]) -> str | None:
+    """The suite's first metric: what its author put first is what the quality-vs-cost view shows."""
+    for spec in run.get("suite", {}).get("config", {}).get("metrics", []):
+        name = spec if isinstance(spec, str) else f"{spec.get('name')}[{spec.get('field')}]" if spec.get("field") else spec.get("name")
+        if name in metrics:
+            return name
+    return metrics[0] if metrics else None
+
+
+def _paired_cell(result: RunResult, baseline: str, variant: str, metric: str, resamples: int, seed: int, alpha: float) -> dict[str, Any]:
+    before, after = result.scores(baseline, metric), result.scores(variant, metric)
+    ids = sorted(i for i in before.keys() & after.keys() if before[i] is not None and after[i] is not None)
+    if len(ids) < 2:
+        return {}
+    paired = compare_paired([before[i] for i in ids], [after[i] for i in ids], resamples, seed)  # type: ignore[misc]
+    return {
+        "delta": paired.delta, "delta_ci_low": paired.ci_low, "delta_ci_high": paired.ci_high,
+        "p_value": paired.p_value, "test": paired.test, "mde": minimum_detectable_effect(paired.sd_diff, paired.n, alpha),
+    }  # fmt: skip
+
+
+def _correct(rows: list[dict[str, Any]], alpha: float) -> None:
+    """Holm across every test in the table: with 6 variants x 10 metrics, some p < 0.05 by chance alone."""
+    cells = [cell for row in rows for cell in row["metrics"].values() if cell["p_value"] is not None]
+    for cell, adjusted in zip(cells, holm([c["p_value"] for c in cells])):
+        cell["p_holm"] = adjusted
+        cell["significant"] = adjusted < alpha
+
+
+def _forgetting(run: Mapping[str, Any], variant: str) -> dict[str, Any]:
+    """The forgetting check of the weights that answer for this variant, per benchmark."""
+    section = run.get("forgetting")
+    if not section:
+        return {}
+    label = next((name for name, w in section.get("weights", {}).items() if variant in w.get("variants", [])), None)
+    found = {}
+    for name, bench in section.get("benchmarks", {}).items():
+        weights = bench.get("weights", {}).get(label or "")
+        if weights is None:
+            continue
+        metric = bench.get("primary_metric", "acc")
+        versus = weights.get("vs_base") or {}
+        found[name] = {
+            "metric": metric, "value": weights.get("metrics", {}).get(metric, {}).get("value"), "weights": label,
+            **{key: versus.get(key) for key in ("delta", "delta_ci_low", "delta_ci_high", "right_to_wrong", "wrong_to_right", "mcnemar_p", "status")},
+        }  # fmt: skip
+    return found
+
+
+def _latency(described: Mapping[str, Any]) -> dict[str, Any]:
+    """One request at a time when the run probed it (what a user waits); else the batched run's numbers."""
+    probe = described.get("latency_probe")
+    if probe:
+        return {"ttft_s_p50": probe.get("ttft_s_p50"), "latency_s_p50": probe.get("latency_s_p50"), "latency_s_p95": probe.get("latency_s_p95"), "source": f"one at a time ({probe.get('n')} requests)"}
+    usage = described.get("usage", {})
+    return {"ttft_s_p50": usage.get("ttft_s_p50"), "latency_s_p50": usage.get("latency_s_p50"), "latency_s_p95": usage.get("latency_s_p95"), "source": "in the batched run"}
+
+
+def _cost(cost: CostModel, run: Mapping[str, Any], variant: str, usage: Mapping[str, Any], result: RunResult) -> dict[str, Any]:
+    generate_s = run.get("timings", {}).get("variants", {}).get(variant, {}).get("generate_s")
+    items = len(result.samples.get(variant, {})) or None
+    per_query_s = generate_s / items if generate_s is not None and items else None
+    found = query_cost(cost, usage.get("prompt_tokens_mean"), usage.get("completion_tokens_mean"), per_query_s)
+    return {"per_1k_queries": found.per_1k_queries, "basis": found.basis}
+
+
+def _break_even_section(cost: CostModel, rows: list[dict[str, Any]], run: Mapping[str, Any], primary: str | None) -> dict[str, Any]:
+    assumptions = [f"currency: {cost.currency}"]
+    if cost.input_per_mtok is not None or cost.output_per_mtok is not None:
+        assumptions.append(f"inference at {cost.input_per_mtok or 0:g} per 1M prompt tokens and {cost.output_per_mtok or 0:g} per 1M completion tokens (mean tokens per query from this run)")
+    elif cost.gpu_hour is not None:
+        assumptions.append(f"inference at {cost.gpu_hour:g} per GPU-hour, at the throughput this run measured in its batched generation (this machine, this batch size)")
+    else:
+        assumptions.append("no prices given: add a [cost] table (input_per_mtok/output_per_mtok or gpu_hour, finetune) or pass --cost FILE")
+    rows_by_kind = {kind: [r for r in rows if r["kind"] == kind] for kind in (*TUNED_KINDS, *CHEAPER_KINDS)}
+    entries = []
+    for tuned in rows_by_kind["finetuned"] + rows_by_kind["hybrid"]:
+        adapter = (run["variants"][tuned["variant"]].get("engine", {}).get("adapter") or {}).get("path")
+        one_time, source = finetune_cost(cost, adapter)
+        if tuned["variant"] == (rows_by_kind["finetuned"] + rows_by_kind["hybrid"])[0]["variant"]:
+            assumptions.append(f"fine-tuning cost: {'-' if one_time is None else f'{one_time:.2f}'} ({source})")
+        for other in rows_by_kind["prompted"] + rows_by_kind["rag"]:
+            queries, note = break_even(one_time, tuned["cost"]["per_1k_queries"], other["cost"]["per_1k_queries"])
+            quality = None
+            if primary:
+                a, b = tuned["metrics"][primary]["value"], other["metrics"][primary]["value"]
+                quality = None if a is None or b is None else a - b
+            entries.append({"finetuned": tuned["variant"], "against": other["variant"], "queries": queries, "note": note, "quality_delta": quality})
+    return {"assumptions": assumptions, "break_even": entries, "model": {k: getattr(cost, k) for k in cost.__dataclass_fields__}}
+
+
+def write_comparison(comparison: dict[str, Any], samples: Mapping[str, Any], out_dir: Path) -> dict[str, Path]:
+    """report.md, comparison.csv, comparison.json and report.html in out_dir."""
+    import json
+
+    from harness.compare.render import comparison_csv, comparison_markdown
+    from harness.records import stable, write_atomic
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"markdown": out_dir / "report.md", "csv": out_dir / "comparison.csv", "json": out_dir / "comparison.json"}
+    write_atomic(paths["markdown"], comparison_markdown(comparison))
+    write_atomic(paths["csv"], comparison_csv(comparison))
+    write_atomic(paths["json"], json.dumps(stable(comparison), indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    from harness.compare.html import write_html_report
+
+    paths["html"] = write_html_report(comparison, samples, out_dir)
+    return paths
