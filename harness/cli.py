@@ -200,34 +200,33 @@ def _forgetting_arguments(parser: argparse.ArgumentParser, tasks: str, limit: st
                         help="local benchmark data (mmlu/, hellaswag/); default $HARNESS_BENCH_DATA, else lm-eval's own")
 
 
+def _run_target_arguments(parser: argparse.ArgumentParser) -> None:
+    """What `run` and `forgetting` share: which variants, on which model, written where."""
+    parser.add_argument("--variants", help="comma-separated variant names (default: all declared)")
+    parser.add_argument("--out", help="result directory (default: results/<suite>-<time>)")
+    parser.add_argument("--results-dir", default="results", help="where default result directories go")
+    parser.add_argument("--config", help="run config TOML declaring [variants.NAME] tables (replaces the suite's)")
+    parser.add_argument("--model", help="model for engine variants: an HF id or local directory (default: [engine] model)")
+    parser.add_argument("--backend", choices=["auto", "vllm", "hf"], help="engine backend (default: [engine] backend)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="harness", description="Evaluate prompt, RAG and fine-tune variants.")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="run a suite's variants and write a result directory")
     run.add_argument("suite", help="suite folder (holding suite.toml)")
-    run.add_argument("--variants", help="comma-separated variant names (default: all declared)")
+    _run_target_arguments(run)
     run.add_argument("--limit", type=int, help="evaluate only the first N eval items")
-    run.add_argument("--out", help="result directory (default: results/<suite>-<time>)")
-    run.add_argument("--results-dir", default="results", help="where default result directories go")
-    run.add_argument("--config", help="run config TOML declaring [variants.NAME] tables (replaces the suite's)")
-    run.add_argument("--model", help="model for engine variants: an HF id or local directory (default: [engine] model)")
-    run.add_argument("--backend", choices=["auto", "vllm", "hf"], help="engine backend (default: [engine] backend)")
     run.add_argument("--latency-probe", type=int, default=0, metavar="N",
                      help="after the batched run, N requests one at a time per variant (p50/p95/p99)")
-    run.add_argument("--quiet", action="store_true", help="no progress bar")
     _forgetting_arguments(run, "--forgetting", "--forgetting-limit", "--forgetting-max-drop")
     run.set_defaults(handler=_run)
 
     alone = commands.add_parser("forgetting", help="only the forgetting checks: benchmarks on base and on each variant's weights")
     alone.add_argument("suite", help="suite folder (its [engine], [forgetting] and variants)")
-    alone.add_argument("--variants", help="comma-separated variant names (default: all declared)")
-    alone.add_argument("--out", help="result directory (default: results/<suite>-<time>)")
-    alone.add_argument("--results-dir", default="results", help="where default result directories go")
-    alone.add_argument("--config", help="run config TOML declaring [variants.NAME] tables (replaces the suite's)")
-    alone.add_argument("--model", help="base model (default: [engine] model)")
-    alone.add_argument("--backend", choices=["auto", "vllm", "hf"], help="engine backend (default: [engine] backend)")
-    alone.add_argument("--quiet", action="store_true", help="no progress bar")
+    _run_target_arguments(alone)
     alone.set_defaults(limit=None)
     _forgetting_arguments(alone, "--tasks", "--limit", "--max-drop")
     alone.set_defaults(handler=_forgetting)

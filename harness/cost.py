@@ -68,8 +68,8 @@ def finetune_cost(model: CostModel, adapter_path: str | None) -> tuple[float | N
         return model.finetune_hours * model.gpu_hour, f"{model.finetune_hours:g} GPU-hours x gpu_hour"
     record = Path(adapter_path) / "training.json" if adapter_path else None
     if record is not None and record.is_file() and model.gpu_hour is not None:
-        seconds = float(json.loads(record.read_text(encoding="utf-8")).get("train_seconds", 0.0))
-        device = json.loads(record.read_text(encoding="utf-8")).get("device", "?")
+        training = json.loads(record.read_text(encoding="utf-8"))
+        seconds, device = float(training.get("train_seconds", 0.0)), training.get("device", "?")
         return seconds / 3600 * model.gpu_hour, f"training.json: {seconds:.0f} s on {device}, priced at gpu_hour"
     return None, "unknown: set [cost] finetune, or finetune_hours with gpu_hour"
 
