@@ -5,6 +5,7 @@
      +-- DataError            eval or train data: malformed line, missing field, duplicate id
      +-- UnknownNameError     unknown metric, variant kind or variant name ("did you mean ...")
      +-- MissingDependencyError  an optional extra is not installed
+     +-- GenerationFailed     a variant's engine failed mid-run (cause's traceback shown; resumable)
 
     HarnessWarning (UserWarning)  worth knowing, does not stop the run
 
@@ -39,6 +40,11 @@ class UnknownNameError(HarnessError):
 
 class MissingDependencyError(HarnessError):
     pass
+
+
+class GenerationFailed(HarnessError):
+    """A variant's model failed mid-run (an engine died): the CLI prints the cause's traceback, then this
+    line, which names the variant and how to resume; the samples completed before are kept."""
 
 
 class HarnessWarning(UserWarning):

@@ -49,10 +49,23 @@ def resolve_model(name: str = DEFAULT_MODEL) -> ResolvedModel:
             raise ConfigError(
                 f"model directory {candidate} has no config.json", "", "point at an HF model directory (save_pretrained)"
             )
-        return ResolvedModel(name, str(candidate.resolve()), f"dir:{candidate.resolve()}")
+        from harness.hashing import directory_sha256
+
+        # The weights' content, not their path: a retrained model in the same folder is a new identity.
+        return ResolvedModel(name, str(candidate.resolve()), f"sha256:{directory_sha256(candidate)}")
     if name.startswith((".", "/", "~")) or name.count("/") > 1:
         raise ConfigError(f"model path {name} does not exist", "", "check the path, or give an HF model id")
-    return ResolvedModel(name, name, f"hf:{name}")
+    return ResolvedModel(name, name, f"hf:{name}@{hub_revision(name) or 'unknown-revision'}")
+
+
+def hub_revision(model_id: str) -> str | None:
+    """The commit of the snapshot the local HF cache holds for a model id (runs are offline)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    found = try_to_load_from_cache(model_id, "config.json")
+    return Path(found).parent.name if isinstance(found, str) else None
 
 
 def embedded_gguf() -> Path:

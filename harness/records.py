@@ -11,9 +11,7 @@ import json
 import math
 import os
 import platform
-import shutil
 import subprocess
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -75,6 +73,7 @@ class VariantRecord:
     timings: dict[str, float]
     described: dict[str, Any] = field(default_factory=dict)  # backend, model and adapter identity
     latency_probe: dict[str, Any] | None = None
+    cache: dict[str, int] | None = None  # generation-cache hits and misses (harness.cache)
 
     def usage(self) -> dict[str, float | None]:
         """Mean tokens and latency per query, over the samples where the variant reported them."""
@@ -124,6 +123,7 @@ class RunRecord:
                     "usage": v.usage(),
                     "latency_probe": v.latency_probe,
                     "samples": f"samples/{v.name}.jsonl",
+                    **({"cache": v.cache} if v.cache and any(v.cache.values()) else {}),
                 }
                 for v in self.variants
             },
@@ -137,45 +137,39 @@ class RunRecord:
 
 
 def write_run(out_dir: Path, record: RunRecord) -> None:
-    """Assemble the run under a temporary sibling folder, then rename it into place."""
+    """Write the run's files into `out_dir`, each to a temporary name renamed into place, run.json last:
+    a folder without run.json is an interrupted run (harness.progress), never a half-written one."""
     out_dir = Path(out_dir)
-    try:
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    except OSError as exc:
-        raise HarnessError(f"cannot write results: {exc.strerror}", str(out_dir.parent), "choose a writable --out") from None
-    try:
-        if record.variants:  # none when only forgetting checks ran
-            (staging / "samples").mkdir()
-        for variant in record.variants:
-            lines = [dumps_line(s.to_dict()) for s in sorted(variant.samples, key=lambda s: s.id)]
-            write_atomic(staging / "samples" / f"{variant.name}.jsonl", "".join(lines))
-        if record.forgetting is not None:
-            from harness.forgetting.report import forgetting_files
+    files: dict[str, str] = {}
+    for variant in record.variants:
+        files[f"samples/{variant.name}.jsonl"] = "".join(dumps_line(s.to_dict()) for s in sorted(variant.samples, key=lambda s: s.id))
+    if record.forgetting is not None:
+        from harness.forgetting.report import forgetting_files
 
-            for relative, text in forgetting_files(record.forgetting).items():
-                (staging / relative).parent.mkdir(parents=True, exist_ok=True)
-                write_atomic(staging / relative, text)
-        write_atomic(staging / "summary.md", summary_markdown(record))
-        write_atomic(staging / "run.json", json.dumps(stable(record.to_dict()), indent=2, sort_keys=True, ensure_ascii=False) + "\n")
-        if out_dir.exists():
-            out_dir.rmdir()  # only an empty folder may be replaced; a non-empty one raises
-        os.replace(staging, out_dir)
+        files.update(forgetting_files(record.forgetting))
+    files["summary.md"] = summary_markdown(record)
+    files["run.json"] = json.dumps(stable(record.to_dict()), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    try:
+        for relative, text in files.items():
+            (out_dir / relative).parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(out_dir / relative, text)
     except OSError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise HarnessError(f"cannot write results: {exc.strerror or exc}", str(out_dir), "free space or choose another --out") from None
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        raise HarnessError(
+            f"cannot write results: {exc.strerror or exc}", str(out_dir), f"free space, then finish the run with --resume {out_dir}"
+        ) from None
 
 
 def write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk leaves no half-written file behind
+        raise
 
 
 def dumps_line(obj: Any) -> str:

@@ -44,6 +44,8 @@ def load_run(path: str | Path) -> RunResult:
     """Load a result directory written by `harness run`; a broken one is a one-line error."""
     folder = Path(path)
     run_json = folder / "run.json"
+    if not run_json.is_file() and (folder / "progress").is_dir():
+        raise HarnessError(f"{folder} is an interrupted run (no run.json yet)", str(folder), f"finish it with `harness run SUITE --resume {folder}`")
     if not run_json.is_file():
         raise HarnessError(f"not a result directory: {folder} has no run.json", str(folder), "pass a folder written by `harness run`")
     try:

@@ -8,20 +8,23 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from harness.cache import CACHE_FILE, CacheStats, GenerationCache, request_payload
 from harness.config import to_plain
 from harness.core import Generation, Request, Variant
 from harness.engines import EngineSettings
-from harness.errors import ConfigError, UnknownNameError, did_you_mean
+from harness.errors import ConfigError, GenerationFailed, HarnessError, UnknownNameError, did_you_mean
 from harness.forgetting import ForgettingSettings
 from harness.items import Item
 from harness.metrics import MetricContext
 from harness.metrics.retrieval import RETRIEVAL_METRICS
+from harness.models import cache_root
+from harness.progress import RunProgress, fingerprint_of
 from harness.prompts import build_request
 from harness.records import RunRecord, SampleRecord, VariantRecord, write_run
 from harness.scoring import ScoringSample, score
@@ -49,6 +52,8 @@ class RunOptions:
     forgetting_max_drop: float | None = None
     bench_data: str | None = None
     forgetting_only: bool = False  # measure the variants' weights on benchmarks, not the suite's task
+    resume: Path | None = None  # an interrupted run's folder to finish (also found by rerunning with its --out)
+    cache: bool = True  # answer from the generation cache (harness.cache) where an identical request was answered
 
 
 @dataclass
@@ -58,6 +63,7 @@ class VariantOutcome:
     timings: dict[str, float] = field(default_factory=dict)
     probe: dict[str, Any] | None = None
     described: dict[str, Any] = field(default_factory=dict)
+    cache: dict[str, int] | None = None  # generation-cache hits and misses, when the run had a cache
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,8 @@ class RunPlan:
     out_dir: Path
     forgetting: ForgettingSettings = ForgettingSettings()
     benchmarks: Sequence[Any] = ()  # lm-eval tasks, loaded and checked before any generation
+    fingerprint: dict[str, Any] = field(default_factory=dict)  # what a resume must match (harness.progress)
+    resuming: bool = False
 
 
 def run_suite(suite: Suite, options: RunOptions = RunOptions(), prebuilt: Mapping[str, Variant] | None = None) -> Path:
@@ -89,7 +97,13 @@ def run_suite(suite: Suite, options: RunOptions = RunOptions(), prebuilt: Mappin
     started = time.perf_counter()
     prebuilt = dict(prebuilt or {})
     plan = plan_run(suite, options, prebuilt)
-    outcomes, engine_record, forgetting = _generate(plan, options, prebuilt)
+    progress = RunProgress(plan.out_dir)
+    if plan.resuming:
+        print(f"harness: resuming the interrupted run in {plan.out_dir}", file=sys.stderr)
+    else:
+        progress.start(plan.run_id, plan.created_at, plan.fingerprint)
+    cache = GenerationCache(cache_root() / CACHE_FILE) if options.cache else None
+    outcomes, engine_record, forgetting = _generate(plan, options, prebuilt, progress, cache)
     record = RunRecord(
         run_id=plan.run_id,
         created_at=plan.created_at,
@@ -101,6 +115,7 @@ def run_suite(suite: Suite, options: RunOptions = RunOptions(), prebuilt: Mappin
         forgetting=forgetting,
     )
     write_run(plan.out_dir, record)
+    progress.remove()
     return plan.out_dir
 
 
@@ -118,19 +133,51 @@ def plan_run(suite: Suite, options: RunOptions, prebuilt: Mapping[str, Variant])
     items = suite.eval_items[: options.limit] if options.limit else suite.eval_items
     requests = [build_request(item, suite.prompt, suite.params) for item in items]
     created = datetime.now(timezone.utc).replace(microsecond=0)
-    run_id = options.out.name if options.out else f"{suite.name}-{created.strftime('%Y%m%d-%H%M%S')}"
-    out_dir = options.out or options.results_dir / run_id
-    if (out_dir / "run.json").exists():
-        raise ConfigError(f"{out_dir} already holds a run", "", "choose another --out or remove that folder")
+    out_dir, resuming = _out_dir(options, f"{suite.name}-{created.strftime('%Y%m%d-%H%M%S')}")
+    run_id, created_at = out_dir.name, created.isoformat()
     engine = replace(
         suite.config.engine,
         model=options.model or suite.config.engine.model,
         backend=options.backend or suite.config.engine.backend,
     )
     forgetting, benchmarks = _plan_forgetting(suite, options)
+    fingerprint = fingerprint_of({
+        "suite config": to_plain(suite.config), "data": suite.data_sha256, "variants": names, "limit": options.limit,
+        "variant tables": {n: to_plain(tables[n]) if n in tables else type(prebuilt[n]).__name__ for n in names},
+        "engine": to_plain(engine), "forgetting": to_plain(forgetting), "latency probe": options.latency_probe,
+        "forgetting only": options.forgetting_only,
+    })  # fmt: skip
+    if resuming:  # the interrupted run's own id and start time: its final files match an uninterrupted run's
+        stored = RunProgress(out_dir).check_same(fingerprint)
+        run_id, created_at = stored["run_id"], stored["created_at"]
     return RunPlan(
-        suite, names, tables, where, config_dir, items, requests, engine, run_id, created.isoformat(), out_dir, forgetting, benchmarks
-    )
+        suite, names, tables, where, config_dir, items, requests, engine, run_id, created_at, out_dir, forgetting, benchmarks,
+        fingerprint, resuming,
+    )  # fmt: skip
+
+
+def _out_dir(options: RunOptions, default_id: str) -> tuple[Path, bool]:
+    """The run folder, and whether it holds an interrupted run to resume."""
+    if options.resume is not None:
+        out = Path(options.resume)
+        if options.out is not None and Path(options.out).resolve() != out.resolve():
+            raise ConfigError("--out and --resume name different folders", "", "pass only --resume RUN_DIR")
+        if (out / "run.json").exists():
+            raise ConfigError(f"{out} is a complete run: nothing to resume", "", "start a new run with another --out")
+        if not RunProgress(out).exists:
+            raise ConfigError(f"{out} holds no interrupted run", "", "pass the folder a stopped `harness run` was writing")
+        return out, True
+    out = Path(options.out) if options.out else options.results_dir / default_id
+    if (out / "run.json").exists():
+        raise ConfigError(f"{out} already holds a run", "", "choose another --out or remove that folder")
+    progress = RunProgress(out)
+    if progress.exists:
+        return out, True  # the same command again, after a kill: carry on
+    if progress.stillborn:
+        progress.remove()
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ConfigError(f"{out} exists and is not an empty folder", "", "choose another --out or remove it")
+    return out, False
 
 
 def _plan_forgetting(suite: Suite, options: RunOptions) -> tuple[ForgettingSettings, list[Any]]:
@@ -153,8 +200,10 @@ def _plan_forgetting(suite: Suite, options: RunOptions) -> tuple[ForgettingSetti
     return settings, plan_benchmarks(settings)
 
 
-def _generate(plan: RunPlan, options: RunOptions, prebuilt: Mapping[str, Variant]) -> tuple[list[VariantOutcome], dict[str, Any], Any]:
-    context = BuildContext(plan.suite, plan.tables, plan.where, plan.config_dir, plan.engine)
+def _generate(
+    plan: RunPlan, options: RunOptions, prebuilt: Mapping[str, Variant], progress: RunProgress, cache: GenerationCache | None
+) -> tuple[list[VariantOutcome], dict[str, Any], Any]:
+    context = BuildContext(plan.suite, plan.tables, plan.where, plan.config_dir, plan.engine, cache)
     outcomes = []
     forgetting = None
     try:
@@ -164,16 +213,7 @@ def _generate(plan: RunPlan, options: RunOptions, prebuilt: Mapping[str, Variant
         for name, variant in variants.items():
             if options.forgetting_only:
                 break
-            start_before = _engine_start_s(context)
-            outcome = generate_all(variant, name, plan.requests, plan.suite.config.run.batch_size, options.progress)
-            # The first variant on an engine pays its start-up; report that apart from generation.
-            outcome.timings["engine_start_s"] = _engine_start_s(context) - start_before
-            outcome.timings["generate_s"] -= outcome.timings["engine_start_s"]
-            if options.latency_probe:
-                outcome.probe = latency_probe(variant, plan.requests, options.latency_probe)
-            describe = getattr(variant, "describe", None)
-            outcome.described = dict(describe()) if describe else {}
-            outcomes.append(outcome)
+            outcomes.append(_variant_outcome(plan, options, context, progress, name, variant))
         if plan.forgetting.enabled:
             from harness.forgetting.check import run_forgetting
 
@@ -186,8 +226,54 @@ def _generate(plan: RunPlan, options: RunOptions, prebuilt: Mapping[str, Variant
     return outcomes, engine_record, forgetting
 
 
-def generate_all(variant: Variant, name: str, requests: Sequence[Request], batch_size: int, progress: bool) -> VariantOutcome:
-    """One generate call per batch (never per sample); checks the batch contract."""
+def _variant_outcome(
+    plan: RunPlan, options: RunOptions, context: BuildContext, progress: RunProgress, name: str, variant: Variant
+) -> VariantOutcome:
+    """One variant's answers to every item: those an interrupted run finished, then the rest, appended to
+    the progress folder batch by batch."""
+    done = progress.completed(name)
+    finished = progress.finished(name)
+    if finished is not None and len(done) == len(plan.requests):
+        generations = [done[r.id] for r in plan.requests]
+        return VariantOutcome(name, generations, finished["timings"], finished["probe"], finished["described"], finished["cache"])
+    todo = [r for r in plan.requests if r.id not in done]
+    stats_before = CacheStats(**vars(context.cache.stats)) if context.cache else None
+    start_before = _engine_start_s(context)
+    try:
+        outcome = generate_all(
+            variant, name, todo, plan.suite.config.run.batch_size, options.progress,
+            on_batch=lambda batch, produced: progress.append(name, [r.id for r in batch], produced),
+        )  # fmt: skip
+    except (HarnessError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        kept = len(progress.completed(name))
+        raise GenerationFailed(
+            f"variant '{name}' failed after {kept} of {len(plan.requests)} samples: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}",
+            str(plan.out_dir), f"completed samples are kept; fix the cause, then finish with --resume {plan.out_dir}",
+        ) from exc  # fmt: skip
+    fresh = {r.id: g for r, g in zip(todo, outcome.generations)}
+    outcome.generations = [done.get(r.id) or fresh[r.id] for r in plan.requests]
+    # The first variant on an engine pays its start-up; report that apart from generation.
+    outcome.timings["engine_start_s"] = _engine_start_s(context) - start_before
+    outcome.timings["generate_s"] -= outcome.timings["engine_start_s"]
+    if stats_before is not None and context.cache is not None:
+        outcome.cache = vars(context.cache.stats.since(stats_before))
+    if options.latency_probe:
+        outcome.probe = _latency_probe(name, variant, plan, options.latency_probe, context)
+    describe = getattr(variant, "describe", None)
+    outcome.described = dict(describe()) if describe else {}
+    summary = {"timings": outcome.timings, "probe": outcome.probe, "described": to_plain(outcome.described), "cache": outcome.cache}
+    progress.finish(name, summary)
+    return outcome
+
+
+def generate_all(
+    variant: Variant, name: str, requests: Sequence[Request], batch_size: int, progress: bool,
+    on_batch: Callable[[list[Request], list[Generation]], None] | None = None,
+) -> VariantOutcome:  # fmt: skip
+    """One generate call per batch (never per sample); checks the batch contract. `on_batch` sees each
+    completed batch (the runner appends it to the run's progress folder)."""
     from tqdm import tqdm
 
     generations: list[Generation] = []
@@ -200,9 +286,45 @@ def generate_all(variant: Variant, name: str, requests: Sequence[Request], batch
                 raise RuntimeError(
                     f"variant '{name}' returned {len(produced)} generations for {len(batch)} requests"
                 )
+            if on_batch is not None:
+                on_batch(batch, produced)
             generations.extend(produced)
             bar.update(len(batch))
     return VariantOutcome(name, generations, {"generate_s": time.perf_counter() - started})
+
+
+def _latency_probe(name: str, variant: Variant, plan: RunPlan, n: int, context: BuildContext) -> dict[str, Any]:
+    """The latency probe measures the engine, never the cache. For a variant over model weights, the
+    probe of an unchanged variant on the same machine is reused from the cache (marked `cached`), so an
+    unchanged rerun starts no engine; --no-cache measures afresh."""
+    pool = context.resources.get("engines")
+
+    def measure(_missing: list[int]) -> list[dict[str, Any]]:
+        cache = pool.cache if pool is not None else None
+        if pool is not None:
+            pool.cache = None
+        try:
+            return [latency_probe(variant, plan.requests, n)]
+        finally:
+            if pool is not None:
+                pool.cache = cache
+
+    if context.cache is None or not hasattr(variant, "weights"):
+        return measure([])[0]
+    identity = {
+        "variant": to_plain(plan.tables.get(name, {})), "described": to_plain(getattr(variant, "describe")()),
+        "suite": to_plain(plan.suite.config), "data": plan.suite.data_sha256, "machine": machine_identity(),
+    }  # fmt: skip
+    payload = {"n": n, "requests": [request_payload(plan.requests[i % len(plan.requests)]) for i in range(n)]}
+    [probe] = context.cache.through("latency-probe", identity, [payload], measure, dict, lambda value: {**value, "cached": True})
+    return probe
+
+
+def machine_identity() -> dict[str, Any]:
+    import os
+    import platform
+
+    return {"machine": platform.machine(), "processor": platform.processor(), "cpus": os.cpu_count()}
 
 
 def latency_probe(variant: Variant, requests: Sequence[Request], n: int) -> dict[str, Any]:
@@ -258,7 +380,7 @@ def _score_variant(plan: RunPlan, outcome: VariantOutcome, prebuilt: Mapping[str
         kind, config = str(table["kind"]), {k: v for k, v in table.items() if k != "kind"}
     else:
         kind, config = type(prebuilt[name]).__name__, {}
-    return VariantRecord(name, kind, to_plain(config), records, scores.summary, timings, outcome.described, outcome.probe)
+    return VariantRecord(name, kind, to_plain(config), records, scores.summary, timings, outcome.described, outcome.probe, outcome.cache)
 
 
 def _retrieved_docs(generation: Generation) -> tuple[str, ...] | None:

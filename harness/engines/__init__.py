@@ -14,11 +14,14 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from harness.core import Generation, GenerationParams, Request
 from harness.errors import ConfigError, MissingDependencyError
 from harness.models import ResolvedModel
+
+if TYPE_CHECKING:
+    from harness.cache import GenerationCache
 
 BACKENDS: dict[str, str] = {
     "vllm": "harness.engines.vllm_engine:VllmEngine",
@@ -111,16 +114,49 @@ class EngineHandle:
             raise RuntimeError("an adapter was registered after its engine started")  # a harness bug
         self.max_lora_rank = max(self.max_lora_rank, lora_rank_limit(rank))
 
+    # Every answer goes through the run's generation cache (harness.cache) when it has one: a rerun
+    # whose answers are all cached never starts the engine.
     def generate(self, requests: Sequence[Request], adapter: Adapter | None = None) -> list[Generation]:
         if not requests:
             return []
-        return self.started().generate(requests, adapter)
+        cache = self.pool.cache
+        if cache is None:
+            return self.started().generate(requests, adapter)
+        from harness.cache import decode_generation, encode_generation, engine_identity, request_payload
+
+        return cache.through(
+            "generate", engine_identity(self, adapter), [request_payload(r) for r in requests],
+            lambda missing: self.started().generate([requests[i] for i in missing], adapter),
+            encode_generation, decode_generation,
+        )  # fmt: skip
 
     def loglikelihood(self, pairs: Sequence[TokenPair], adapter: Adapter | None = None) -> list[tuple[float, bool]]:
-        return self.started().loglikelihood(pairs, adapter) if pairs else []
+        if not pairs:
+            return []
+        cache = self.pool.cache
+        if cache is None:
+            return self.started().loglikelihood(pairs, adapter)
+        from harness.cache import engine_identity
+
+        return cache.through(
+            "loglikelihood", engine_identity(self, adapter), [[list(c), list(x)] for c, x in pairs],
+            lambda missing: self.started().loglikelihood([pairs[i] for i in missing], adapter),
+            list, lambda value: (float(value[0]), bool(value[1])),
+        )  # fmt: skip
 
     def complete(self, prompts: Sequence[Sequence[int]], params: GenerationParams, adapter: Adapter | None = None) -> list[str]:
-        return self.started().complete(prompts, params, adapter) if prompts else []
+        if not prompts:
+            return []
+        cache = self.pool.cache
+        if cache is None:
+            return self.started().complete(prompts, params, adapter)
+        from harness.cache import engine_identity, params_payload
+
+        return cache.through(
+            "complete", engine_identity(self, adapter), [{"prompt": list(p), "params": params_payload(params)} for p in prompts],
+            lambda missing: self.started().complete([prompts[i] for i in missing], params, adapter),
+            str, str,
+        )  # fmt: skip
 
     def started(self) -> Engine:
         if self.engine_ is None:
@@ -149,8 +185,9 @@ class EngineHandle:
 class EnginePool:
     """Engines of one run, shared by every variant over the same weights and backend."""
 
-    def __init__(self, settings: EngineSettings = EngineSettings()) -> None:
+    def __init__(self, settings: EngineSettings = EngineSettings(), cache: GenerationCache | None = None) -> None:
         self.settings = settings
+        self.cache = cache  # None: every request goes to the engine
         self.handles: dict[tuple[str, ...], EngineHandle] = {}
         self.loads = 0  # engines actually started: the benchmark's "one load per base model" check
         self.start_s = 0.0  # seconds spent starting them, kept out of per-variant generation time
@@ -191,3 +228,5 @@ class EnginePool:
     def close(self) -> None:
         for handle in self.handles.values():
             handle.close()
+        if self.cache is not None:
+            self.cache.close()

@@ -19,6 +19,7 @@ from harness.errors import ConfigError, UnknownNameError, did_you_mean
 from harness.suite import Suite
 
 if TYPE_CHECKING:
+    from harness.cache import GenerationCache
     from harness.engines import EngineHandle, EnginePool, EngineSettings
 
 VARIANT_KINDS: dict[str, str] = {
@@ -43,6 +44,7 @@ class BuildContext:
     where: str = "suite.toml"
     config_dir: Path = Path(".")
     engine_settings: EngineSettings | None = None
+    cache: GenerationCache | None = None  # engines answer through it; None: no cache (--no-cache)
     resources: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -50,7 +52,7 @@ class BuildContext:
         from harness.engines import EnginePool, EngineSettings
 
         if "engines" not in self.resources:
-            self.resources["engines"] = EnginePool(self.engine_settings or EngineSettings())
+            self.resources["engines"] = EnginePool(self.engine_settings or EngineSettings(), self.cache)
         return self.resources["engines"]
 
     def engine(self, model: str | None = None, backend: str | None = None) -> EngineHandle:

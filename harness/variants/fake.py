@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,7 @@ class FakeVariant:
         outputs: str | None = None  # JSONL in the suite folder: {"id": ..., "output": ...} per line
         responses: dict[str, str] = field(default_factory=dict)  # inline outputs by item id
         default: str = ""  # the output for ids that have none
+        delay_s: float = 0.0  # seconds per request: a slow model's stand-in (resume and kill tests)
 
     def __init__(
         self,
@@ -45,11 +47,13 @@ class FakeVariant:
         outputs: Mapping[str, str] | None = None,
         fn: Callable[[Request], str | Generation] | None = None,
         default: str = "",
+        delay_s: float = 0.0,
     ) -> None:
         self.name = name
         self.outputs = dict(outputs or {})
         self.fn = fn
         self.default = default
+        self.delay_s = delay_s
         self.calls: list[list[Request]] = []
 
     @classmethod
@@ -58,10 +62,14 @@ class FakeVariant:
         if config.outputs:
             path = inside(context.config_dir, config.outputs, f"{context.where} [variants.{name}] outputs")
             outputs = {**read_outputs(path), **outputs}
-        return cls(name, outputs, default=config.default)
+        if config.delay_s < 0:
+            raise DataError("delay_s must be >= 0", f"{context.where} [variants.{name}]", "")
+        return cls(name, outputs, default=config.default, delay_s=config.delay_s)
 
     def generate(self, requests: Sequence[Request]) -> list[Generation]:
         self.calls.append(list(requests))
+        if self.delay_s:
+            time.sleep(self.delay_s * len(requests))
         results = []
         for request in requests:
             if self.fn is not None:
