@@ -1,0 +1,176 @@
+"""The generation cache: keyed by weights, adapter, request and engine; an unchanged rerun generates nothing
+and starts no engine, and one changed adapter byte regenerates exactly the variants over that adapter.
+
+A counting engine registered as a backend stands in for vLLM here (fast); tests/test_cache_real.py does the
+same on the real engine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from harness.cache import entry_key
+from harness.cli import main
+from harness.core import Generation, GenerationParams, Request
+from harness.engines import BACKENDS
+from harness.hashing import file_sha256
+from harness.models import cache_root
+
+ROOT = Path(__file__).resolve().parents[1]
+ADAPTER = ROOT / "suites" / "support-triage" / "adapters" / "smollm2-135m-instruct-lora"
+
+
+class CountingEngine:
+    """Answers with the adapter's hash and the question; counts every request it really answers."""
+
+    generated = 0
+    started = 0
+
+    def __init__(self, model, settings, max_lora_rank=0) -> None:  # noqa: ANN001
+        self.backend = "counting"
+        CountingEngine.started += 1
+
+    def generate(self, requests: Sequence[Request], adapter=None) -> list[Generation]:  # noqa: ANN001
+        CountingEngine.generated += len(requests)
+        tag = adapter.sha256[:8] if adapter else "base"
+        return [Generation(f'{{"capital": "{tag}-{r.messages[-1].content[-12:]}"}}', 3, 5, 0.01, 0.02) for r in requests]
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def counting_suite(tiny_suite: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    # A cache of this test's own (sharing only the converted model): tests must not see each other's answers.
+    own = tiny_suite.parent / "cache"
+    own.mkdir()
+    (own / "models").symlink_to(cache_root() / "models", target_is_directory=True)
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(own))
+    monkeypatch.setitem(BACKENDS, "counting", f"{__name__}:CountingEngine")
+    monkeypatch.setattr(CountingEngine, "generated", 0)
+    monkeypatch.setattr(CountingEngine, "started", 0)
+    shutil.copytree(ADAPTER, tiny_suite / "adapter")
+    toml = tiny_suite / "suite.toml"
+    toml.write_text(
+        toml.read_text()
+        + """
+[engine]
+backend = "counting"
+
+[variants.base]
+kind = "base"
+
+[variants.prompted]
+kind = "prompted"
+few_shot = 2
+
+[variants.tuned]
+kind = "finetuned"
+adapter = "adapter"
+"""
+    )
+    return tiny_suite
+
+
+def _run(suite: Path, out: Path, *extra: str) -> dict:
+    assert main(["run", str(suite), "--variants", "base,prompted,tuned", "--out", str(out), "--quiet", *extra]) == 0
+    return json.loads((out / "run.json").read_text())
+
+
+def _samples(out: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted((out / "samples").glob("*.jsonl"))}
+
+
+def _flip_a_weight_byte(adapter: Path) -> None:
+    """One byte of tensor data (after the safetensors header): still a valid adapter, different weights."""
+    weights = adapter / "adapter_model.safetensors"
+    data = bytearray(weights.read_bytes())
+    header = int.from_bytes(data[:8], "little")
+    data[8 + header + 100] ^= 0x01
+    weights.write_bytes(bytes(data))
+
+
+def test_unchanged_rerun_generates_nothing_and_starts_no_engine(counting_suite: Path, tmp_path: Path) -> None:
+    first = _run(counting_suite, tmp_path / "first")
+    generated = CountingEngine.generated
+    assert generated == 6 * 3 + 12  # every item for three variants, plus the adapter canary (6 prompts, twice)
+    assert first["variants"]["base"]["cache"] == {"hits": 0, "misses": 6}
+
+    second = _run(counting_suite, tmp_path / "second")
+    assert CountingEngine.generated == generated and second["engine"]["loads"] == 0
+    assert {v: second["variants"][v]["cache"]["misses"] for v in ("base", "prompted", "tuned")} == {"base": 0, "prompted": 0, "tuned": 0}
+    assert _samples(tmp_path / "second") == _samples(tmp_path / "first")
+
+
+def test_one_adapter_byte_regenerates_that_variant_only(counting_suite: Path, tmp_path: Path) -> None:
+    first = _run(counting_suite, tmp_path / "first")
+    before = CountingEngine.generated
+    _flip_a_weight_byte(counting_suite / "adapter")
+    changed = _run(counting_suite, tmp_path / "changed")
+    cache = {v: changed["variants"][v]["cache"] for v in ("base", "prompted", "tuned")}
+    assert cache["base"] == {"hits": 6, "misses": 0} and cache["prompted"] == {"hits": 6, "misses": 0}
+    assert cache["tuned"] == {"hits": 6, "misses": 12}  # canary: base side cached, adapter side and items new
+    assert CountingEngine.generated - before == 12
+    sha = lambda run: run["variants"]["tuned"]["engine"]["adapter"]["sha256"]  # noqa: E731
+    assert sha(first) != sha(changed)
+    old, new = (json.loads(line)["output"] for line in ((tmp_path / d / "samples" / "tuned.jsonl").read_text().splitlines()[0] for d in ("first", "changed")))
+    assert old != new  # never the old adapter's answers for the new adapter
+
+
+def test_no_cache_sends_everything_to_the_engine(counting_suite: Path, tmp_path: Path) -> None:
+    _run(counting_suite, tmp_path / "first")
+    before = CountingEngine.generated
+    run = _run(counting_suite, tmp_path / "again", "--no-cache")
+    assert CountingEngine.generated - before == 6 * 3 + 12 and "cache" not in run["variants"]["base"]
+
+
+def test_the_key_covers_weights_adapter_request_and_engine() -> None:
+    engine = {"backend": "vllm", "packages": {"vllm": "1"}, "weights": "sha256:aa", "adapter": None, "dtype": "auto", "max_model_len": 2048, "seed": 0}
+    payload = {"messages": [{"role": "user", "content": "hi"}], "params": {"max_tokens": 8}}
+    key = entry_key("generate", engine, payload)
+    for change in ({"weights": "sha256:ab"}, {"adapter": "sha256:cd"}, {"packages": {"vllm": "2"}}, {"backend": "hf"}):
+        assert entry_key("generate", {**engine, **change}, payload) != key, change
+    assert entry_key("generate", engine, {**payload, "params": {"max_tokens": 9}}) != key
+    assert entry_key("loglikelihood", engine, payload) != key
+    assert entry_key("generate", dict(reversed(engine.items())), payload) == key  # order does not matter
+
+
+def test_large_file_hashes_are_remembered_by_path_size_and_mtime(tmp_path: Path) -> None:
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(b"a" * (2 << 20))
+    first = file_sha256(weights)
+    stat = weights.stat()
+    weights.write_bytes(b"b" * (2 << 20))  # same size; put the old mtime back: the remembered hash answers
+    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert file_sha256(weights) == first
+    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))  # a new mtime: hashed again
+    assert file_sha256(weights) != first
+
+
+def test_a_corrupt_cache_is_a_warning_not_a_failure(counting_suite: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    database = cache_root() / "generations.sqlite"
+    database.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{database}{suffix}").unlink(missing_ok=True)
+    database.write_bytes(b"this is not a database" * 100)
+    _run(counting_suite, tmp_path / "run")
+    err = capsys.readouterr().err
+    assert "warning: generation cache" in err and "goes on without it" in err
+    database.unlink()
+    _run(counting_suite, tmp_path / "fresh")  # a new cache is made where the broken one was
+    assert sqlite3.connect(database).execute("SELECT COUNT(*) FROM generations").fetchone()[0] > 0
+
+
+def test_params_are_part_of_the_request_payload() -> None:
+    from harness.cache import request_payload
+
+    request = Request("a", (), GenerationParams(max_tokens=8, stop=("\n",)))
+    assert request_payload(request)["params"] == {"max_tokens": 8, "temperature": 0.0, "top_p": 1.0, "stop": ["\n"], "seed": 0}
+    assert request_payload(Request("b", (), GenerationParams(max_tokens=8, stop=("\n",)))) == request_payload(request)  # ids do not matter
