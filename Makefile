@@ -7,7 +7,7 @@ PIP := $(PY) -m pip --disable-pip-version-check
 STAMP := $(VENV)/.installed-stamp
 EXTRAS ?= test,cpu,hf,finetune,rag,forgetting
 
-.PHONY: install test demo bench clean
+.PHONY: install test demo regress bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -33,14 +33,29 @@ BENCH_DATA ?= ../shared/benchmarks
 comma := ,
 FORGETTING := $(if $(wildcard $(BENCH_DATA)/mmlu),--forgetting mmlu$(comma)hellaswag --bench-data $(BENCH_DATA))
 
+DEMO := suites/support-triage --variants echo,base,prompted,finetuned,rag,hybrid --latency-probe 3 $(FORGETTING)
+
 demo: $(STAMP)
-	$(VENV)/bin/harness run suites/support-triage --variants echo,base,prompted,finetuned,rag,hybrid --latency-probe 3 $(FORGETTING)
+	$(VENV)/bin/harness run $(DEMO)
+
+# The regression job, practised here: rerun the demo (answers come from the generation cache when nothing
+# changed) and diff it against the baseline kept in git, with the suite's gates. Fails when a gate fails
+# (`harness diff` exits 1; make reports any failing command as 2).
+BASELINE ?= results/baselines/support-triage
+ifndef REGRESS_OUT
+REGRESS_OUT := results/regress-$(shell date -u +%Y%m%d-%H%M%S)
+endif
+
+regress: $(STAMP)
+	$(VENV)/bin/harness run $(DEMO) --quiet --out $(REGRESS_OUT) > /dev/null || test -f $(REGRESS_OUT)/run.json
+	$(VENV)/bin/harness diff $(BASELINE) $(REGRESS_OUT) --gate suites/support-triage/gates.toml --out $(REGRESS_OUT)/diff
 
 bench: $(STAMP)
 	$(PY) bench/bench_scoring.py
 	$(PY) bench/bench_engine.py
 	$(PY) bench/bench_retrieval.py
 	$(PY) bench/bench_forgetting.py --bench-data $(BENCH_DATA)
+	$(PY) bench/bench_cache.py --bench-data $(BENCH_DATA)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -203,7 +203,7 @@ def _plan_forgetting(suite: Suite, options: RunOptions) -> tuple[ForgettingSetti
 def _generate(
     plan: RunPlan, options: RunOptions, prebuilt: Mapping[str, Variant], progress: RunProgress, cache: GenerationCache | None
 ) -> tuple[list[VariantOutcome], dict[str, Any], Any]:
-    context = BuildContext(plan.suite, plan.tables, plan.where, plan.config_dir, plan.engine, cache)
+    context = BuildContext(plan.suite, plan.tables, plan.where, plan.config_dir, plan.engine, cache=cache)
     outcomes = []
     forgetting = None
     try:
@@ -312,12 +312,19 @@ def _latency_probe(name: str, variant: Variant, plan: RunPlan, n: int, context: 
     if context.cache is None or not hasattr(variant, "weights"):
         return measure([])[0]
     identity = {
-        "variant": to_plain(plan.tables.get(name, {})), "described": to_plain(getattr(variant, "describe")()),
+        "variant": to_plain(plan.tables.get(name, {})), "described": _identity(to_plain(getattr(variant, "describe")())),
         "suite": to_plain(plan.suite.config), "data": plan.suite.data_sha256, "machine": machine_identity(),
     }  # fmt: skip
     payload = {"n": n, "requests": [request_payload(plan.requests[i % len(plan.requests)]) for i in range(n)]}
     [probe] = context.cache.through("latency-probe", identity, [payload], measure, dict, lambda value: {**value, "cached": True})
     return probe
+
+
+def _identity(described: Any) -> Any:
+    """A variant's description without what is measured anew each run (index build seconds, cache flags)."""
+    if isinstance(described, dict):
+        return {k: _identity(v) for k, v in described.items() if k not in ("seconds", "cached") and not k.endswith("_s")}
+    return described
 
 
 def machine_identity() -> dict[str, Any]:

@@ -106,6 +106,7 @@ class EngineHandle:
         self.max_lora_rank = 0
         self.engine_: Engine | None = None
         self.tokenizer_: Any = None
+        self.fast_tokenizer_: Any = None  # a `tokenizers.Tokenizer`, or False where the model has no tokenizer.json
 
     def require_lora(self, rank: int) -> None:
         if self.lora_free:
@@ -173,7 +174,20 @@ class EngineHandle:
         return self.tokenizer_
 
     def count_tokens(self, texts: Sequence[str]) -> list[int | None]:
-        """Token counts with the model's own tokenizer."""
+        """Token counts with the model's own tokenizer: its tokenizer.json read by `tokenizers` where the
+        model directory has one (importing transformers costs seconds: most of a fully cached rerun)."""
+        if self.fast_tokenizer_ is None:
+            from pathlib import Path
+
+            found = Path(self.model.path) / "tokenizer.json"
+            if found.is_file():
+                from tokenizers import Tokenizer
+
+                self.fast_tokenizer_ = Tokenizer.from_file(str(found))
+            else:
+                self.fast_tokenizer_ = False
+        if self.fast_tokenizer_:
+            return [len(encoding.ids) for encoding in self.fast_tokenizer_.encode_batch(list(texts), add_special_tokens=False)]
         return [len(self.tokenizer(text, add_special_tokens=False)["input_ids"]) for text in texts]
 
     def close(self) -> None:
