@@ -77,6 +77,14 @@ class GenerationCache:
             self._put(kind, {keys[i]: encode(value) for i, value in zip(missing, computed)})
         return results
 
+    def lookup(self, kind: str, identity: dict[str, Any], payload: Any) -> Any | None:
+        """One stored value (a whole result rather than one request's answer), or None."""
+        key = entry_key(kind, identity, payload)
+        return self._get([key]).get(key)
+
+    def store(self, kind: str, identity: dict[str, Any], payload: Any, value: Any) -> None:
+        self._put(kind, {entry_key(kind, identity, payload): value})
+
     def _get(self, keys: Sequence[str]) -> dict[str, Any]:
         db = self._db()
         if db is None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
+from harness.errors import GenerationFailed, HarnessError
 
 EXIT_USAGE = 2
 
@@ -32,6 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except HarnessError as exc:
+        if isinstance(exc, GenerationFailed) and exc.__cause__ is not None:
+            import traceback
+
+            traceback.print_exception(exc.__cause__)  # not the user's mistake: keep what the engine said
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -87,6 +91,8 @@ def _run(args: argparse.Namespace, forgetting_only: bool = False) -> int:
         forgetting_max_drop=args.forgetting_max_drop,
         bench_data=args.bench_data,
         forgetting_only=forgetting_only,
+        resume=Path(args.resume) if getattr(args, "resume", None) else None,
+        cache=not args.no_cache,
     )
     out_dir = run_suite(suite, options)
     print((out_dir / "summary.md").read_text(encoding="utf-8"))
@@ -146,6 +152,34 @@ def _diff(args: argparse.Namespace) -> int:
         print("error: a gate failed (see the table above)", file=sys.stderr)
         return EXIT_GATE_FAILED
     return 0
+
+
+def _history(args: argparse.Namespace) -> int:
+    import json
+
+    from harness.history import history_dict, history_markdown, load_history, select_history, write_history
+    from harness.records import stable
+
+    metrics = _names(",".join(args.metric)) if args.metric else None
+    history = select_history(load_history(args.results_dir, args.suite), metrics, _names(args.variants), args.last)
+    if args.out:
+        print(f"history: {write_history(history, args.out)['markdown']}", file=sys.stderr)
+    print(json.dumps(stable(history_dict(history)), indent=2, sort_keys=True, ensure_ascii=False) if args.json else history_markdown(history))
+    return 0
+
+
+def _check_data(args: argparse.Namespace) -> int:
+    from harness.datacheck import CheckOptions, check_data, report_json, report_text, write_report
+
+    options = CheckOptions(
+        train=tuple(args.train), eval=tuple(args.eval), layout=args.format, max_len=args.max_len,
+        model=args.model, tokenizer=not args.estimate_tokens, similarity=args.similarity,
+    )  # fmt: skip
+    report = check_data(args.paths, options)
+    if args.out:
+        write_report(report, Path(args.out))
+    print(report_json(report) if args.json else report_text(report), end="")
+    return report.exit_code
 
 
 def _finetune(args: argparse.Namespace) -> int:
@@ -209,6 +243,7 @@ def _run_target_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="model for engine variants: an HF id or local directory (default: [engine] model)")
     parser.add_argument("--backend", choices=["auto", "vllm", "hf"], help="engine backend (default: [engine] backend)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--no-cache", action="store_true", help="send every request to the engine (default: reuse cached answers to identical requests on identical weights)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -219,6 +254,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("suite", help="suite folder (holding suite.toml)")
     _run_target_arguments(run)
     run.add_argument("--limit", type=int, help="evaluate only the first N eval items")
+    run.add_argument("--resume", metavar="RUN_DIR", help="finish an interrupted run (rerunning with its --out does the same)")
     run.add_argument("--latency-probe", type=int, default=0, metavar="N",
                      help="after the batched run, N requests one at a time per variant (p50/p95/p99)")
     _forgetting_arguments(run, "--forgetting", "--forgetting-limit", "--forgetting-max-drop")
@@ -246,6 +282,30 @@ def _parser() -> argparse.ArgumentParser:
     diff.add_argument("--json", action="store_true", help="print JSON instead of markdown")
     diff.add_argument("--out", help="also write diff.md and diff.json into this folder")
     diff.set_defaults(handler=_diff)
+
+    history = commands.add_parser("history", help="a suite's metrics over all its runs, marking where model, adapter, data or config changed")
+    history.add_argument("results_dir", metavar="RESULTS_DIR", help="folder of run directories (and groups of them, e.g. baselines/)")
+    history.add_argument("--suite", required=True, help="suite name, as in run.json")
+    history.add_argument("--metric", action="append", metavar="NAME", help="metric(s) to show and plot, repeatable or comma-separated (default: all; the plot: the suite's first)")
+    history.add_argument("--variants", help="comma-separated variant names (default: all)")
+    history.add_argument("--last", type=int, metavar="N", help="only the N most recent runs")
+    history.add_argument("--out", help="also write history.md, history.csv and history.png into this folder")
+    history.add_argument("--json", action="store_true", help="print JSON instead of markdown")
+    history.set_defaults(handler=_history)
+
+    check = commands.add_parser("check-data", help="check eval and train data: parse errors, duplicates, leakage, balance, lengths")
+    check.add_argument("paths", nargs="*", metavar="PATH", help="JSONL files (train/eval by name), or one suite folder")
+    check.add_argument("--train", action="append", default=[], metavar="FILE", help="a training data file (repeatable)")
+    check.add_argument("--eval", action="append", default=[], metavar="FILE", help="an eval data file (repeatable)")
+    check.add_argument("--format", default="auto", choices=["auto", "chat", "completion", "preference", "fields"],
+                       help="record layout of the files (default: detected per line)")
+    check.add_argument("--max-len", type=int, metavar="N", help="context in tokens (default: [engine] max_model_len, else 2048)")
+    check.add_argument("--model", help="whose tokenizer counts tokens: a local HF directory (default: [engine] model)")
+    check.add_argument("--estimate-tokens", action="store_true", help="count tokens as characters/4, loading no tokenizer")
+    check.add_argument("--similarity", type=float, default=0.9, help="TF-IDF cosine for near duplicates (default 0.9)")
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.add_argument("--out", metavar="FILE", help="also write the JSON report to FILE")
+    check.set_defaults(handler=_check_data)
 
     tune = commands.add_parser("finetune", help="train a LoRA adapter on a suite's train split (TRL + peft)")
     tune.add_argument("suite", help="suite folder (holding suite.toml)")

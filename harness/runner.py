@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -18,7 +19,7 @@ from harness.cache import CACHE_FILE, CacheStats, GenerationCache, request_paylo
 from harness.config import to_plain
 from harness.core import Generation, Request, Variant
 from harness.engines import EngineSettings
-from harness.errors import ConfigError, GenerationFailed, HarnessError, UnknownNameError, did_you_mean
+from harness.errors import ConfigError, DataError, GenerationFailed, HarnessError, HarnessWarning, UnknownNameError, did_you_mean
 from harness.forgetting import ForgettingSettings
 from harness.items import Item
 from harness.metrics import MetricContext
@@ -32,6 +33,8 @@ from harness.suite import MetricSpec, Suite, check_forgetting
 from harness.variants import BuildContext, build_variant, parse_variant
 
 DEFAULT_RESULTS_DIR = Path("results")
+# Size guidance is for whoever trains on the data (`harness check-data`), not a reason to warn on every run.
+SIZE_GUIDANCE = ("too_few_for_lora", "few_for_lora", "small_eval", "small_for_full_finetune")
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,7 @@ class RunPlan:
     created_at: str
     out_dir: Path
     forgetting: ForgettingSettings = ForgettingSettings()
-    benchmarks: Sequence[Any] = ()  # lm-eval tasks, loaded and checked before any generation
+    benchmarks: Sequence[Any] | None = ()  # lm-eval tasks, loaded and checked before any generation (None: later, if needed)
     fingerprint: dict[str, Any] = field(default_factory=dict)  # what a resume must match (harness.progress)
     resuming: bool = False
 
@@ -96,13 +99,13 @@ def run_suite(suite: Suite, options: RunOptions = RunOptions(), prebuilt: Mappin
     """
     started = time.perf_counter()
     prebuilt = dict(prebuilt or {})
-    plan = plan_run(suite, options, prebuilt)
+    cache = GenerationCache(cache_root() / CACHE_FILE) if options.cache else None
+    plan = plan_run(suite, options, prebuilt, cache)
     progress = RunProgress(plan.out_dir)
     if plan.resuming:
         print(f"harness: resuming the interrupted run in {plan.out_dir}", file=sys.stderr)
     else:
         progress.start(plan.run_id, plan.created_at, plan.fingerprint)
-    cache = GenerationCache(cache_root() / CACHE_FILE) if options.cache else None
     outcomes, engine_record, forgetting = _generate(plan, options, prebuilt, progress, cache)
     record = RunRecord(
         run_id=plan.run_id,
@@ -119,7 +122,7 @@ def run_suite(suite: Suite, options: RunOptions = RunOptions(), prebuilt: Mappin
     return plan.out_dir
 
 
-def plan_run(suite: Suite, options: RunOptions, prebuilt: Mapping[str, Variant]) -> RunPlan:
+def plan_run(suite: Suite, options: RunOptions, prebuilt: Mapping[str, Variant], cache: GenerationCache | None = None) -> RunPlan:
     tables, where, config_dir = _variant_tables(suite, options)
     requested = options.variants or tuple(prebuilt)
     names = _select(requested, [*tables, *(n for n in prebuilt if n not in tables)], where)
@@ -130,6 +133,7 @@ def plan_run(suite: Suite, options: RunOptions, prebuilt: Mapping[str, Variant])
         raise ConfigError(f"--limit must be at least 1, got {options.limit}", "", "")
     if options.latency_probe < 0:
         raise ConfigError("--latency-probe must be >= 0", "", "")
+    _check_data(suite)
     items = suite.eval_items[: options.limit] if options.limit else suite.eval_items
     requests = [build_request(item, suite.prompt, suite.params) for item in items]
     created = datetime.now(timezone.utc).replace(microsecond=0)
@@ -140,7 +144,7 @@ def plan_run(suite: Suite, options: RunOptions, prebuilt: Mapping[str, Variant])
         model=options.model or suite.config.engine.model,
         backend=options.backend or suite.config.engine.backend,
     )
-    forgetting, benchmarks = _plan_forgetting(suite, options)
+    forgetting, benchmarks = _plan_forgetting(suite, options, cache)
     fingerprint = fingerprint_of({
         "suite config": to_plain(suite.config), "data": suite.data_sha256, "variants": names, "limit": options.limit,
         "variant tables": {n: to_plain(tables[n]) if n in tables else type(prebuilt[n]).__name__ for n in names},
@@ -154,6 +158,21 @@ def plan_run(suite: Suite, options: RunOptions, prebuilt: Mapping[str, Variant])
         suite, names, tables, where, config_dir, items, requests, engine, run_id, created_at, out_dir, forgetting, benchmarks,
         fingerprint, resuming,
     )  # fmt: skip
+
+
+def _check_data(suite: Suite) -> None:
+    """The fast data checks (harness.datacheck) before anything runs: an error (train/eval leakage, a
+    contradiction in the eval set, an empty field) stops the run; warnings are printed."""
+    from harness.datacheck import fast_checks
+
+    findings = fast_checks(suite)
+    errors = [f for f in findings if f.severity == "error"]
+    if errors:
+        more = f" (and {len(errors) - 1} more errors)" if len(errors) > 1 else ""
+        raise DataError(f"{errors[0].message}{more}", errors[0].where, f"{errors[0].fix}; see `harness check-data {suite.dir}`")
+    for finding in findings:
+        if finding.severity == "warning" and finding.code not in SIZE_GUIDANCE:
+            warnings.warn(f"{finding.message} - {finding.where} - {finding.fix}", HarnessWarning, stacklevel=3)
 
 
 def _out_dir(options: RunOptions, default_id: str) -> tuple[Path, bool]:
@@ -180,8 +199,10 @@ def _out_dir(options: RunOptions, default_id: str) -> tuple[Path, bool]:
     return out, False
 
 
-def _plan_forgetting(suite: Suite, options: RunOptions) -> tuple[ForgettingSettings, list[Any]]:
-    """The forgetting settings (suite.toml, then command-line overrides) and their benchmarks, loaded."""
+def _plan_forgetting(suite: Suite, options: RunOptions, cache: GenerationCache | None) -> tuple[ForgettingSettings, list[Any] | None]:
+    """The forgetting settings (suite.toml, then command-line overrides) and their benchmarks, loaded and
+    checked; None when the cache knows these exact benchmark files loaded before (loading lm-eval's tasks
+    takes seconds, and a rerun over unchanged weights may not need them at all)."""
     settings = suite.config.forgetting
     if settings.bench_data and not options.bench_data:
         settings = replace(settings, bench_data=str(suite.dir / settings.bench_data))  # relative to the suite
@@ -195,9 +216,16 @@ def _plan_forgetting(suite: Suite, options: RunOptions) -> tuple[ForgettingSetti
         raise ConfigError("no benchmarks to run", f"{suite.dir / 'suite.toml'} [forgetting] tasks", "pass --tasks mmlu,hellaswag")
     if not settings.enabled:
         return settings, []
-    from harness.forgetting.check import plan_benchmarks
+    from harness.forgetting.check import benchmarks_identity, plan_benchmarks
 
-    return settings, plan_benchmarks(settings)
+    if cache is None:
+        return settings, plan_benchmarks(settings)
+    identity = benchmarks_identity(settings)
+    if cache.lookup("forgetting-benchmarks", {}, identity) is not None:
+        return settings, None
+    benchmarks = plan_benchmarks(settings)
+    cache.store("forgetting-benchmarks", {}, identity, True)
+    return settings, benchmarks
 
 
 def _generate(

@@ -17,13 +17,15 @@ from harness.adapters import merged_model
 from harness.core import Variant
 from harness.engines import Adapter, EngineHandle, EnginePool
 from harness.forgetting import ForgettingSettings
-from harness.forgetting.tasks import Benchmark, bench_data_dir, load_benchmarks, select_items
+from harness.cache import engine_identity
+from harness.forgetting.tasks import LOCAL_BENCHMARKS, Benchmark, bench_data_dir, load_benchmarks, select_items
 from harness.paired import PairedComparison, compare_paired
 from harness.scoring import CONFIDENCE, bootstrap_indices
 
 REFERENCE = "base"
 # Metrics a budget in accuracy points applies to (values are 0/1 per item).
 BUDGET_METRICS = ("acc_norm", "acc", "exact_match")
+SCORES_VERSION = 1  # bump when item records or metrics change shape: stored scores then stop matching
 
 
 @dataclass(frozen=True)
@@ -68,23 +70,57 @@ def plan_benchmarks(settings: ForgettingSettings) -> list[Benchmark]:
     return load_benchmarks(settings.tasks, bench_data_dir(settings.bench_data))
 
 
+def benchmarks_identity(settings: ForgettingSettings) -> dict[str, Any]:
+    """What decides a benchmark's scores apart from the weights, computed without importing lm-eval: the
+    content of local data (or lm-eval's own task), lm-eval's version and the item selection."""
+    from importlib import metadata
+
+    from harness.hashing import directory_sha256
+
+    data = bench_data_dir(settings.bench_data)
+    sources = {}
+    for name in settings.tasks:
+        local = data / name if data is not None and name in LOCAL_BENCHMARKS else None
+        sources[name] = f"sha256:{directory_sha256(local)}" if local is not None and local.is_dir() else "lm-eval"
+    return {
+        "version": SCORES_VERSION, "sources": sources, "lm_eval": metadata.version("lm_eval"), "limit": settings.limit,
+        "seed": settings.seed, "num_fewshot": settings.num_fewshot, "bootstrap": settings.bootstrap,
+    }  # fmt: skip
+
+
 def run_forgetting(
     variants: Mapping[str, Variant], pool: EnginePool, reference: EngineHandle, settings: ForgettingSettings,
-    benchmarks: Sequence[Benchmark], progress: bool = True,
+    benchmarks: Sequence[Benchmark] | None, progress: bool = True,
 ) -> ForgettingResult:  # fmt: skip
-    """Score the base weights and every variant's own weights on the same benchmark items."""
+    """Score the base weights and every variant's own weights on the same benchmark items.
+
+    With a generation cache, each set of weights' scores are stored whole, keyed by the weights and
+    `benchmarks_identity`: an unchanged rerun reads them back without loading lm-eval (`benchmarks` is None
+    when the runner knows these exact benchmarks loaded before; they are loaded here only if needed)."""
     targets, skipped = weights_targets(variants, pool, reference)
-    selections = {b.name: select_items(b, settings.limit, settings.seed) for b in benchmarks}
-    result = ForgettingResult(settings, [], targets, {b.name: {} for b in benchmarks}, skipped=skipped)
+    identity = benchmarks_identity(settings) if pool.cache is not None else {}
+    loaded: list[Benchmark] | None = list(benchmarks) if benchmarks is not None else None
+    result = ForgettingResult(settings, [], targets, {name: {} for name in settings.tasks}, skipped=skipped)
+    sources: dict[str, str] = {}
     for target in targets:
-        for benchmark, scores in evaluate(target, benchmarks, selections, settings, pool.settings.max_model_len, progress).items():
-            result.scores[benchmark][target.label] = scores
-    for benchmark in benchmarks:
-        by_label = result.scores[benchmark.name]
+        scoring = {"engine": engine_identity(target.engine, target.adapter), "max_length": pool.settings.max_model_len}
+        stored = pool.cache.lookup("forgetting-scores", scoring, identity) if pool.cache is not None else None
+        if stored is None:
+            loaded = loaded if loaded is not None else plan_benchmarks(settings)
+            selections = {b.name: select_items(b, settings.limit, settings.seed) for b in loaded}
+            found = evaluate(target, loaded, selections, settings, pool.settings.max_model_len, progress)
+            stored = {b.name: {"source": b.source, **vars(found[b.name])} for b in loaded}
+            if pool.cache is not None:
+                pool.cache.store("forgetting-scores", scoring, identity, stored)
+        for name, value in stored.items():
+            sources[name] = value["source"]
+            result.scores[name][target.label] = BenchmarkScores(value["records"], value["metrics"], value["requests"], value["seconds"])
+    for name in settings.tasks:
+        by_label = result.scores[name]
         primary = primary_metric(by_label[REFERENCE].metrics)
         n = len(by_label[REFERENCE].records)
-        result.benchmarks.append({"name": benchmark.name, "source": benchmark.source, "items": n, "primary_metric": primary})
-        result.comparisons[benchmark.name] = {
+        result.benchmarks.append({"name": name, "source": sources[name], "items": n, "primary_metric": primary})
+        result.comparisons[name] = {
             label: judge(compare(by_label[REFERENCE], scores, primary, settings), primary, settings.max_drop)
             for label, scores in by_label.items() if label != REFERENCE
         }  # fmt: skip

@@ -1,0 +1,39 @@
+"""`harness check-data`: find what is wrong with eval and training data before it costs a run.
+
+    check_data(paths, CheckOptions(...)) -> Report     every check; a suite folder or JSONL files
+    report_text(report), report_json(report)           the report for people, and as stable JSON
+    fast_checks(suite) -> list[Finding]                 the cheap subset, for `harness run` to call first
+
+Modules: `reading` turns lines into Records or findings, `checks` holds the checks over sets of
+records, `report` picks files and roles, counts tokens and renders. See docs/check-data.md.
+"""
+
+from harness.datacheck.checks import Limits, fast_checks
+from harness.datacheck.reading import Finding, Record
+from harness.datacheck.report import (
+    EXIT_CLEAN,
+    EXIT_ERRORS,
+    CheckOptions,
+    FileSummary,
+    Report,
+    check_data,
+    report_json,
+    report_text,
+    write_report,
+)
+
+__all__ = [
+    "EXIT_CLEAN",
+    "EXIT_ERRORS",
+    "CheckOptions",
+    "FileSummary",
+    "Finding",
+    "Limits",
+    "Record",
+    "Report",
+    "check_data",
+    "fast_checks",
+    "report_json",
+    "report_text",
+    "write_report",
+]
