@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError, HarnessWarning, UnknownNameError, did_you_mean
+from harness.progress import PROGRESS_DIR
 
 MARKERS = {
     "M": "model changed: the engine's model, its content hash (apart from the adapter) or the backend",
@@ -33,7 +34,7 @@ MARKER_OF = {"model": "M", "model_identity": "M", "backend": "M", "adapter": "A"
 SUITE_TABLES_IGNORED = ("cost", "description", "engine", "forgetting", "variants")
 INDEX_KEPT = ("key", "kind")  # index.cached / seconds / chunks say how it was built, not what it holds
 SHA256 = re.compile(r"\b[0-9a-f]{64}\b")  # shown as its first 12 digits
-PARTIAL_FOLDER = "progress"  # a run still being written (or interrupted) keeps its progress here
+PARTIAL_FOLDER = PROGRESS_DIR  # a run still being written (or interrupted) keeps its progress here
 
 
 @dataclass(frozen=True)
