@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from harness.cache import CACHE_FILE, CacheStats, GenerationCache, request_payload
+from harness.cache import CACHE_FILE, CacheStats, GenerationCache
 from harness.config import to_plain
 from harness.core import Generation, Request, Variant
 from harness.engines import EngineSettings
@@ -26,6 +26,7 @@ from harness.metrics import MetricContext
 from harness.metrics.retrieval import RETRIEVAL_METRICS
 from harness.models import cache_root
 from harness.progress import RunProgress, fingerprint_of
+from harness.probe import cached_latency_probe, probe_identity
 from harness.prompts import build_request
 from harness.records import RunRecord, SampleRecord, VariantRecord, write_run
 from harness.scoring import ScoringSample, score
@@ -288,7 +289,7 @@ def _variant_outcome(
     if stats_before is not None and context.cache is not None:
         outcome.cache = vars(context.cache.stats.since(stats_before))
     if options.latency_probe:
-        outcome.probe = _latency_probe(name, variant, plan, options.latency_probe, context)
+        outcome.probe = cached_latency_probe(variant, plan.requests, options.latency_probe, context, probe_identity(name, variant, plan))
     describe = getattr(variant, "describe", None)
     outcome.described = dict(describe()) if describe else {}
     summary = {"timings": outcome.timings, "probe": outcome.probe, "described": to_plain(outcome.described), "cache": outcome.cache}
@@ -319,66 +320,6 @@ def generate_all(
             generations.extend(produced)
             bar.update(len(batch))
     return VariantOutcome(name, generations, {"generate_s": time.perf_counter() - started})
-
-
-def _latency_probe(name: str, variant: Variant, plan: RunPlan, n: int, context: BuildContext) -> dict[str, Any]:
-    """The latency probe measures the engine, never the cache. For a variant over model weights, the
-    probe of an unchanged variant on the same machine is reused from the cache (marked `cached`), so an
-    unchanged rerun starts no engine; --no-cache measures afresh."""
-    pool = context.resources.get("engines")
-
-    def measure(_missing: list[int]) -> list[dict[str, Any]]:
-        cache = pool.cache if pool is not None else None
-        if pool is not None:
-            pool.cache = None
-        try:
-            return [latency_probe(variant, plan.requests, n)]
-        finally:
-            if pool is not None:
-                pool.cache = cache
-
-    if context.cache is None or not hasattr(variant, "weights"):
-        return measure([])[0]
-    identity = {
-        "variant": to_plain(plan.tables.get(name, {})), "described": _identity(to_plain(getattr(variant, "describe")())),
-        "suite": to_plain(plan.suite.config), "data": plan.suite.data_sha256, "machine": machine_identity(),
-    }  # fmt: skip
-    payload = {"n": n, "requests": [request_payload(plan.requests[i % len(plan.requests)]) for i in range(n)]}
-    [probe] = context.cache.through("latency-probe", identity, [payload], measure, dict, lambda value: {**value, "cached": True})
-    return probe
-
-
-def _identity(described: Any) -> Any:
-    """A variant's description without what is measured anew each run (index build seconds, cache flags)."""
-    if isinstance(described, dict):
-        return {k: _identity(v) for k, v in described.items() if k not in ("seconds", "cached") and not k.endswith("_s")}
-    return described
-
-
-def machine_identity() -> dict[str, Any]:
-    import os
-    import platform
-
-    return {"machine": platform.machine(), "processor": platform.processor(), "cpus": os.cpu_count()}
-
-
-def latency_probe(variant: Variant, requests: Sequence[Request], n: int) -> dict[str, Any]:
-    """N requests one at a time (concurrency 1): the latency an interactive user feels."""
-    import numpy as np
-
-    walls, ttfts = [], []
-    for index in range(n):
-        request = requests[index % len(requests)]
-        started = time.perf_counter()
-        [generation] = variant.generate([request])
-        walls.append(time.perf_counter() - started)
-        if generation.ttft_s is not None:
-            ttfts.append(generation.ttft_s)
-    p50, p95, p99 = (float(x) for x in np.percentile(walls, [50, 95, 99]))
-    probe: dict[str, Any] = {"n": n, "latency_s_p50": p50, "latency_s_p95": p95, "latency_s_p99": p99}
-    if ttfts:
-        probe["ttft_s_p50"], probe["ttft_s_p95"] = (float(x) for x in np.percentile(ttfts, [50, 95]))
-    return probe
 
 
 def _score_variant(plan: RunPlan, outcome: VariantOutcome, prebuilt: Mapping[str, Variant]) -> VariantRecord:

@@ -174,3 +174,16 @@ def test_params_are_part_of_the_request_payload() -> None:
     request = Request("a", (), GenerationParams(max_tokens=8, stop=("\n",)))
     assert request_payload(request)["params"] == {"max_tokens": 8, "temperature": 0.0, "top_p": 1.0, "stop": ["\n"], "seed": 0}
     assert request_payload(Request("b", (), GenerationParams(max_tokens=8, stop=("\n",)))) == request_payload(request)  # ids do not matter
+
+
+def test_latency_probe_measures_the_engine_and_is_reused_when_unchanged(counting_suite: Path, tmp_path: Path) -> None:
+    first = _run(counting_suite, tmp_path / "first", "--latency-probe", "2")
+    assert "cached" not in first["variants"]["base"]["latency_probe"]
+    measured = CountingEngine.generated
+    assert measured == 6 * 3 + 12 + 2 * 3  # the probe's requests went to the engine, not the cache
+    again = _run(counting_suite, tmp_path / "again", "--latency-probe", "2")
+    assert again["engine"]["loads"] == 0 and CountingEngine.generated == measured
+    assert again["variants"]["base"]["latency_probe"] == {**first["variants"]["base"]["latency_probe"], "cached": True}
+    _flip_a_weight_byte(counting_suite / "adapter")
+    changed = _run(counting_suite, tmp_path / "changed", "--latency-probe", "2")
+    assert changed["variants"]["base"]["latency_probe"].get("cached") and "cached" not in changed["variants"]["tuned"]["latency_probe"]

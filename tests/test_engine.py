@@ -14,7 +14,8 @@ from harness.engines import EnginePool, EngineSettings
 from harness.errors import ConfigError
 from harness.models import resolve_model
 from harness.prompts import build_request
-from harness.runner import RunOptions, latency_probe, run_suite
+from harness.probe import latency_probe
+from harness.runner import RunOptions, run_suite
 from harness.suite import load_suite
 from harness.variants import BuildContext, build_variant
 
