@@ -24,18 +24,44 @@ else:  # pragma: no cover
 T = TypeVar("T")
 
 
+# A config holds settings written by hand: kilobytes. 1 MB is already a system prompt of ~250k tokens,
+# more than a small model's context; beyond it a file is a mistake (data pasted into the config, the
+# wrong file passed) and parsing it would take seconds per 10 MB for nothing. Long text goes in data files.
+MAX_CONFIG_BYTES = 1_000_000
+
+
 def read_toml(path: Path) -> dict[str, Any]:
     """Parse a TOML file, turning every way it can fail into a one-line ConfigError."""
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}", "", "check the path")
+    data = read_capped(path, MAX_CONFIG_BYTES, "a config file", "move long text into data files")
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path} is not valid UTF-8", f"byte {exc.start}", "save it as UTF-8") from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"invalid TOML in {path}", str(exc), "fix the syntax") from None
+    except RecursionError:
+        raise ConfigError(f"invalid TOML in {path}", "arrays or tables nested too deeply", "flatten them") from None
+    except ValueError as exc:  # an integer of thousands of digits, a date out of range
+        raise ConfigError(f"invalid TOML in {path}", f"value out of range ({str(exc).split(':')[0]})", "fix the value") from None
+
+
+def read_capped(path: Path, limit: int, what: str, fix: str) -> bytes:
+    """A file's bytes, refusing (without reading it all) one larger than `limit` bytes."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(limit + 1)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}", "", "check the path and its permissions") from None
+    if len(data) > limit:
+        size = path.stat().st_size
+        raise ConfigError(
+            f"{path} is {size / 1e6:.1f} MB, over the {limit / 1e6:g} MB limit for {what}", "", fix
+        )
+    return data
 
 
 def parse_table(cls: type[T], table: Any, where: str, section: str = "") -> T:
@@ -83,7 +109,7 @@ def coerce(value: Any, hint: Any, where: str) -> Any:
         raise errors[0] if len(errors) == 1 else _type_error(value, hint, where)
     if origin is typing.Literal:
         if value not in args:
-            raise ConfigError(f"invalid value {value!r}", where, "use one of: " + ", ".join(map(repr, args)))
+            raise ConfigError(f"invalid value {_shown(value)}", where, "use one of: " + ", ".join(map(repr, args)))
         return value
     if origin in (tuple, list):
         if not isinstance(value, list | tuple):
@@ -129,4 +155,12 @@ def _type_name(value: Any) -> str:
 
 def _type_error(value: Any, hint: Any, where: str) -> ConfigError:
     wanted = getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
-    return ConfigError(f"expected {wanted}, got {_type_name(value)} {value!r}"[:200], where, "fix the value")
+    return ConfigError(f"expected {wanted}, got {_type_name(value)} {_shown(value)}", where, "fix the value")
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    """A value as an error message may quote it: one line, short, and never a secret it holds."""
+    from harness.redact import redact_secrets
+
+    text = repr(redact_secrets(value))
+    return text if len(text) <= limit else text[: limit - 3] + "..."

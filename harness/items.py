@@ -18,8 +18,14 @@ from typing import Any
 
 from harness.core import ROLES, Message
 from harness.errors import DataError
+from harness.guards import shown
 
 FORMATS = ("auto", "chat", "completion", "fields")
+# One record per line, and no record longer than this. 10 MB of text is ~2.5M tokens: a thousand times
+# the context of the small models this harness evaluates, so a longer line is a mistake (a file without
+# newlines, a base64 blob, a concatenated dump) and never a prompt. Reading stops at the cap, so a huge
+# line costs 10 MB of memory and milliseconds, not the size of the file.
+MAX_LINE_BYTES = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -56,30 +62,43 @@ def load_items(path: Path, layout: str = "auto", names: FieldNames = FieldNames(
     items: list[Item] = []
     seen: dict[str, str] = {}
     with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
+        for number, raw in enumerate(iter(lambda: handle.readline(MAX_LINE_BYTES + 2), b""), start=1):
             where = f"{path}:{number}"
+            if len(raw.rstrip(b"\r\n")) > MAX_LINE_BYTES:
+                raise DataError(
+                    f"line longer than the {MAX_LINE_BYTES // 1_000_000} MB limit for one record", where,
+                    "split it into records of one example each; is this file JSONL, one object per line?",
+                )  # fmt: skip
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
                 raise DataError("invalid UTF-8", f"{where} byte {exc.start}", "save the file as UTF-8") from None
             if not line.strip():
                 continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"malformed JSON ({exc.msg})", f"{where} column {exc.colno}", "fix the line") from None
+            record = _parse_json(line, where)
             if not isinstance(record, dict):
                 raise DataError("expected a JSON object", where, "write one object per line")
             item = parse_record(record, layout, names, where)
             if item.id in seen:
                 raise DataError(
-                    f"duplicate id '{item.id}'", f"{where} and {seen[item.id]}", "give every item a unique id"
+                    f"duplicate id {shown(item.id)}", f"{where} and {seen[item.id]}", "give every item a unique id"
                 )
             seen[item.id] = where
             items.append(item)
     if not items:
         raise DataError(f"no items in {path}", "", "add at least one JSON record")
     return items
+
+
+def _parse_json(line: str, where: str) -> Any:
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"malformed JSON ({exc.msg})", f"{where} column {exc.colno}", "fix the line") from None
+    except RecursionError:
+        raise DataError("malformed JSON (nested too deeply)", where, "flatten the record") from None
+    except ValueError as exc:  # an integer of thousands of digits
+        raise DataError(f"malformed JSON ({str(exc).split(':')[0]})", where, "quote the number as a string") from None
 
 
 def detect_layout(record: Mapping[str, Any]) -> str:
@@ -103,7 +122,7 @@ def parse_record(record: dict[str, Any], layout: str, names: FieldNames, where: 
     else:
         if names.output not in record:
             raise DataError(
-                f"missing output field '{names.output}'", where, "add it, or set output_field in suite.toml [data]"
+                f"missing output field {shown(names.output)}", where, "add it, or set output_field in suite.toml [data]"
             )
         fields, reference, history = dict(record), _as_text(record[names.output]), ()
     return Item(
@@ -144,7 +163,7 @@ def _item_id(record: Mapping[str, Any], key: str, where: str) -> str:
     if key in record:
         value = record[key]
         if not isinstance(value, str | int) or isinstance(value, bool) or str(value).strip() == "":
-            raise DataError(f"invalid id {value!r}", where, "ids must be non-empty strings or integers")
+            raise DataError(f"invalid id {repr(value)[:60]}", where, "ids must be non-empty strings or integers")
         return str(value)
     # A stable id from the content, so that runs over the same data line up item by item.
     canonical = json.dumps(record, sort_keys=True, ensure_ascii=False)

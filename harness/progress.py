@@ -46,12 +46,26 @@ class RunProgress:
         return not self.exists and self.dir.is_dir() and [p.name for p in self.out_dir.iterdir()] == [PROGRESS_DIR]
 
     def start(self, run_id: str, created_at: str, fingerprint: dict[str, Any]) -> None:
-        plan = {"run_id": run_id, "created_at": created_at, "fingerprint": fingerprint, "fingerprint_sha256": _digest(fingerprint)}
+        from harness.redact import redact_secrets
+
+        # Stored redacted (plan.json must not keep an API key a config carried); compared by the raw digest.
+        plan = {"run_id": run_id, "created_at": created_at, "fingerprint": redact_secrets(fingerprint), "fingerprint_sha256": _digest(fingerprint)}
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
             _write_synced(self.dir / PLAN_FILE, json.dumps(plan, indent=2, sort_keys=True, ensure_ascii=False) + "\n", "w", atomic=True)
         except OSError as exc:
             raise HarnessError(f"cannot write results: {exc.strerror or exc}", str(self.out_dir), "choose a writable --out, or free space") from None
+
+    @property
+    def has_samples(self) -> bool:
+        return any(path.stat().st_size for path in self.dir.glob("*.jsonl"))
+
+    def discard_if_empty(self) -> None:
+        """Remove a progress folder that holds no sample (and the run folder, if nothing else is in it)."""
+        if self.dir.is_dir() and not self.has_samples:
+            self.remove()
+            if self.out_dir.is_dir() and not any(self.out_dir.iterdir()):
+                self.out_dir.rmdir()
 
     def plan(self) -> dict[str, Any]:
         try:
@@ -64,7 +78,10 @@ class RunProgress:
         plan = self.plan()
         stored = plan.get("fingerprint", {})
         if plan.get("fingerprint_sha256") != _digest(fingerprint):
-            differs = sorted(k for k in {*stored, *fingerprint} if stored.get(k) != fingerprint.get(k))
+            from harness.redact import redact_secrets
+
+            fresh = redact_secrets(fingerprint)
+            differs = sorted(k for k in {*stored, *fresh} if stored.get(k) != fresh.get(k))
             raise ConfigError(
                 f"cannot resume {self.out_dir}: it was started with a different {', '.join(differs) or 'setup'}",
                 str(self.dir / PLAN_FILE),

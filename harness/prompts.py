@@ -14,7 +14,9 @@ from typing import Any
 
 from harness.core import GenerationParams, Message, Request
 from harness.errors import ConfigError, DataError
+from harness.guards import shown
 from harness.items import Item
+from harness.redact import redact_secrets
 
 _TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -24,8 +26,13 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 class Template:
     source: str
 
-    def fields(self) -> tuple[str, ...]:
-        """The field names this template needs, in order of appearance (checked when the suite loads)."""
+    def fields(self, where: str = "") -> tuple[str, ...]:
+        """The field names this template needs, in order of appearance (checked when the suite loads).
+
+        Anything but a plain name is refused: `{input.__class__}`, `{input[0]}`, `{0}`, `{input!r}` and
+        `{input:>10}` would be attribute access, indexing or formatting with str.format; here they are
+        errors, and rendering never calls str.format at all. `where` names the config key for errors.
+        """
         names = []
         for match in _TOKEN.finditer(self.source):
             token = match.group(0)
@@ -34,8 +41,8 @@ class Template:
             name = match.group(1)
             if name is None or not _NAME.fullmatch(name):
                 raise ConfigError(
-                    f"bad placeholder {token!r} in template {self.source[:60]!r}",
-                    "",
+                    f"bad placeholder {_shown(token)} in template {_shown(self.source)}",
+                    where,
                     "use {field_name} for fields and {{ }} for literal braces",
                 )
             names.append(name)
@@ -49,7 +56,7 @@ class Template:
             name = match.group(1)
             if name not in fields:
                 raise DataError(
-                    f"item '{item_id}' has no field '{name}' needed by the prompt template",
+                    f"item {shown(item_id)} has no field '{name}' needed by the prompt template",
                     "",
                     f"add '{name}' to the record or change [prompt] template",
                 )
@@ -57,6 +64,10 @@ class Template:
             return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
         return _TOKEN.sub(substitute, self.source)
+
+
+def _shown(text: str, limit: int = 60) -> str:
+    return shown(redact_secrets(text), limit)
 
 
 @dataclass(frozen=True)

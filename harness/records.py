@@ -21,6 +21,7 @@ from typing import Any
 from harness.config import to_plain
 from harness.core import Generation, Message
 from harness.errors import HarnessError
+from harness.redact import redact_secrets
 from harness.scoring import MetricSummary
 from harness.suite import Suite
 
@@ -46,7 +47,7 @@ class SampleRecord:
 
     def to_dict(self) -> dict[str, Any]:
         g = self.generation
-        return {
+        return redact_secrets({
             "id": self.id,
             "messages": [m.to_dict() for m in self.messages],
             "output": self.output,
@@ -60,7 +61,7 @@ class SampleRecord:
             "prompt_tokens": g.prompt_tokens,
             "completion_tokens": g.completion_tokens,
             "metadata": to_plain(g.metadata),
-        }
+        })
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ class RunRecord:
 
     def to_dict(self) -> dict[str, Any]:
         suite = self.suite
-        return {
+        return redact_secrets({
             "schema_version": SCHEMA_VERSION,
             "run_id": self.run_id,
             "created_at": self.created_at,
@@ -133,7 +134,7 @@ class RunRecord:
             "environment": environment(),
             "status": "failed" if self.failed else "passed",
             **({"forgetting": _forgetting_dict(self.forgetting)} if self.forgetting is not None else {}),
-        }
+        })
 
 
 def write_run(out_dir: Path, record: RunRecord) -> None:

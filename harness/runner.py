@@ -26,6 +26,7 @@ from harness.metrics import MetricContext
 from harness.metrics.retrieval import RETRIEVAL_METRICS
 from harness.models import cache_root
 from harness.progress import RunProgress, fingerprint_of
+from harness.guards import check_name
 from harness.probe import cached_latency_probe, probe_identity
 from harness.prompts import build_request
 from harness.records import RunRecord, SampleRecord, VariantRecord, write_run
@@ -107,7 +108,11 @@ def run_suite(suite: Suite, options: RunOptions = RunOptions(), prebuilt: Mappin
         print(f"harness: resuming the interrupted run in {plan.out_dir}", file=sys.stderr)
     else:
         progress.start(plan.run_id, plan.created_at, plan.fingerprint)
-    outcomes, engine_record, forgetting = _generate(plan, options, prebuilt, progress, cache)
+    try:
+        outcomes, engine_record, forgetting = _generate(plan, options, prebuilt, progress, cache)
+    except BaseException:
+        progress.discard_if_empty()  # e.g. a variant that failed to build: nothing to resume, leave no folder
+        raise
     record = RunRecord(
         run_id=plan.run_id,
         created_at=plan.created_at,
@@ -127,6 +132,8 @@ def plan_run(suite: Suite, options: RunOptions, prebuilt: Mapping[str, Variant],
     tables, where, config_dir = _variant_tables(suite, options)
     requested = options.variants or tuple(prebuilt)
     names = _select(requested, [*tables, *(n for n in prebuilt if n not in tables)], where)
+    for name in prebuilt:
+        check_name(name, "variant", "run_suite(prebuilt=...)", repr(name))  # names become file names
     for name in names:
         if name not in prebuilt:
             parse_variant(name, tables[name], where)  # check every variant's settings before building any
@@ -152,6 +159,9 @@ def plan_run(suite: Suite, options: RunOptions, prebuilt: Mapping[str, Variant],
         "engine": to_plain(engine), "forgetting": to_plain(forgetting), "latency probe": options.latency_probe,
         "forgetting only": options.forgetting_only,
     })  # fmt: skip
+    if resuming and options.resume is None and not RunProgress(out_dir).has_samples:
+        RunProgress(out_dir).remove()  # stopped before its first sample: start afresh (perhaps with fixed settings)
+        resuming = False
     if resuming:  # the interrupted run's own id and start time: its final files match an uninterrupted run's
         stored = RunProgress(out_dir).check_same(fingerprint)
         run_id, created_at = stored["run_id"], stored["created_at"]
@@ -383,5 +393,5 @@ def _select(requested: Sequence[str], declared: Sequence[str], where: str) -> li
         return list(declared)
     for name in requested:
         if name not in declared:
-            raise UnknownNameError(f"unknown variant '{name}'", where, did_you_mean(name, declared))
+            raise UnknownNameError(f"unknown variant {name!r}", where, did_you_mean(name, declared))
     return list(dict.fromkeys(requested))

@@ -8,25 +8,27 @@ mistake costs seconds, not a run.
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from harness.answers import ExtractMethod, Extractor
-from harness.config import parse_table, read_toml
+from harness.config import parse_table, read_capped, read_toml, to_plain
 from harness.core import GenerationParams
 from harness.engines import EngineSettings
 from harness.errors import ConfigError, DataError
 from harness.cost import CostModel, check_cost
 from harness.forgetting import ForgettingSettings
+from harness.guards import check_name, shown, warn_backtracking, warn_secrets
 from harness.hashing import file_sha256
 from harness.items import FieldNames, Item, load_items
 from harness.knowledge import KnowledgeConfig
 from harness.prompts import PromptSpec, Template
 
 SUITE_FILE = "suite.toml"
-_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+MAX_SCHEMA_BYTES = 10_000_000  # a generated JSON schema can be large; a file this big is the wrong file
 
 
 @dataclass(frozen=True)
@@ -143,9 +145,13 @@ def load_suite(path: str | Path) -> Suite:
         raise ConfigError(f"no {SUITE_FILE} in {suite_dir}", "", "pass a suite folder, e.g. suites/support-triage")
     config = parse_table(SuiteConfig, read_toml(toml_path), str(toml_path))
     where = str(toml_path)
-    if not _SAFE_NAME.fullmatch(config.name):
-        raise ConfigError(f"invalid suite name {config.name!r}", where, "use letters, digits, '.', '_' and '-'")
+    check_name(config.name, "suite", where, "key 'name'")
+    for variant in config.variants:  # their names become samples/<variant>.jsonl
+        check_name(variant, "variant", where, f"[variants.{json.dumps(variant)[:60]}]")
     _check_settings(config, where)
+    # Checked here, not when a RAG variant first needs it: a wrong path costs seconds, not a run.
+    inside(suite_dir, config.knowledge.dir, f"{where} [knowledge] dir")
+    warn_secrets(to_plain(config), where)
 
     names = FieldNames(
         config.data.input_field, config.data.output_field, config.data.id_field,
@@ -160,14 +166,14 @@ def load_suite(path: str | Path) -> Suite:
         train_items = load_items(train_path, config.data.format, names)
         hashes[config.data.train] = file_sha256(train_path)
 
-    needed = Template(config.prompt.template).fields()
+    needed = Template(config.prompt.template).fields(f"{where} [prompt] template")
     if config.prompt.query is not None:
-        needed += Template(config.prompt.query).fields()
+        needed += Template(config.prompt.query).fields(f"{where} [prompt] query")
     for item in (*eval_items, *train_items):
         missing = [name for name in needed if name not in item.fields]
         if missing:
             raise DataError(
-                f"item '{item.id}' has no field '{missing[0]}' needed by the prompt template",
+                f"item {shown(item.id)} has no field '{missing[0]}' needed by the prompt template",
                 item.source,
                 f"add '{missing[0]}' to the record or change [prompt] template",
             )
@@ -176,10 +182,22 @@ def load_suite(path: str | Path) -> Suite:
 
 
 def inside(root: Path, relative: str, where: str) -> Path:
-    """Resolve a path from a config, refusing anything that escapes the suite folder."""
-    candidate = (root / relative).resolve()
-    if not candidate.is_relative_to(root.resolve()):
-        raise ConfigError(f"path {relative!r} points outside the suite folder", where, "keep suite files inside it")
+    """Resolve a path from a config, refusing anything that escapes the suite folder: `..`, an absolute
+    path, or a symlink inside the folder that points out of it (resolving follows every link)."""
+    if "\0" in relative:
+        raise ConfigError(f"path {shown(relative)} contains a NUL character", where, "fix the path")
+    base = root.resolve()
+    try:
+        candidate = (base / relative).resolve()
+    except (OSError, RuntimeError) as exc:  # a symlink loop (RuntimeError before Python 3.13)
+        raise ConfigError(f"cannot resolve path {shown(relative)}: {exc}", where, "fix the symlinks") from None
+    if not candidate.is_relative_to(base):
+        if Path(os.path.normpath(base / relative)).is_relative_to(base):
+            raise ConfigError(
+                f"path {shown(relative)} is a symlink to {candidate}, outside the suite folder",
+                where, "copy the file into the suite folder instead of linking to it",
+            )  # fmt: skip
+        raise ConfigError(f"path {shown(relative)} points outside the suite folder", where, "keep suite files inside it")
     return candidate
 
 
@@ -194,8 +212,9 @@ def _check_settings(config: SuiteConfig, where: str) -> None:
         if pattern is not None:
             try:
                 re.compile(pattern)
-            except re.error as exc:
-                raise ConfigError(f"invalid regex {pattern!r}: {exc}", f"{where} [{table}]", "") from None
+            except (re.error, RecursionError, OverflowError) as exc:
+                raise ConfigError(f"invalid regex {shown(pattern)}: {exc}", f"{where} [{table}]", "") from None
+            warn_backtracking(pattern, f"{where} [{table}]")
     check_forgetting(config.forgetting, f"{where} [forgetting]")
     check_cost(config.cost, f"{where} [cost]")
     if not config.metrics:
@@ -222,14 +241,29 @@ def _load_schema(suite_dir: Path, schema: str | dict[str, Any] | None, where: st
         return None
     if isinstance(schema, str):
         path = inside(suite_dir, schema, f"{where} [output] schema")
-        try:
-            schema = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"cannot read JSON schema {path}: {exc}", f"{where} [output]", "") from None
+        schema = _read_schema(path, f"{where} [output] schema")
     import jsonschema
 
     try:
         jsonschema.Draft202012Validator.check_schema(schema)
     except jsonschema.SchemaError as exc:
-        raise ConfigError(f"invalid JSON schema: {exc.message}", f"{where} [output] schema", "") from None
+        raise ConfigError(f"invalid JSON schema: {exc.message[:200]}", f"{where} [output] schema", "") from None
+    except RecursionError:
+        raise ConfigError("invalid JSON schema: nested too deeply", f"{where} [output] schema", "flatten it") from None
+    if not isinstance(schema, dict):
+        raise ConfigError("a JSON schema must be an object", f"{where} [output] schema", "") from None
     return dict(schema)
+
+
+def _read_schema(path: Path, where: str) -> Any:
+    if not path.is_file():
+        raise ConfigError(f"JSON schema file not found: {path}", where, "check the path")
+    data = read_capped(path, MAX_SCHEMA_BYTES, "a JSON schema", "point [output] schema at the right file")
+    try:
+        return json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError("invalid UTF-8", f"{path} byte {exc.start} ({where})", "save the file as UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"malformed JSON ({exc.msg})", f"{path}:{exc.lineno} column {exc.colno} ({where})", "fix the schema") from None
+    except (ValueError, RecursionError):
+        raise ConfigError("malformed JSON (a number out of range, or nested too deeply)", f"{path} ({where})", "fix the schema") from None

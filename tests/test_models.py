@@ -31,10 +31,22 @@ def test_converted_model_is_reused_from_the_cache_dir(tmp_path: Path, monkeypatc
     assert Path(model.path) == cached and model.identity == f"sha256:{digest}" and model.name == DEFAULT_MODEL
 
 
-def test_local_directory_and_hf_id(tmp_path: Path) -> None:
+def test_local_directory_and_hf_id(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "config.json").write_text("{}")
-    assert resolve_model(str(tmp_path)).path == str(tmp_path.resolve())
-    assert resolve_model("Qwen/Qwen2.5-0.5B-Instruct").identity == "hf:Qwen/Qwen2.5-0.5B-Instruct"
+    local = resolve_model(str(tmp_path))
+    assert local.path == str(tmp_path.resolve()) and local.identity.startswith("sha256:")
+    (tmp_path / "model.safetensors").write_bytes(b"retrained")  # the same folder, new weights: a new identity
+    assert resolve_model(str(tmp_path)).identity != local.identity
+    # An HF id is identified by the snapshot revision in the local HF cache (runs are offline).
+    hub = tmp_path / "hub"
+    snapshot = hub / "models--Qwen--Qwen2.5-0.5B-Instruct" / "snapshots" / "7ae557604adf67be50417f59c2c2f167def9a775"
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text("{}")
+    (hub / "models--Qwen--Qwen2.5-0.5B-Instruct" / "refs").mkdir()
+    (hub / "models--Qwen--Qwen2.5-0.5B-Instruct" / "refs" / "main").write_text("7ae557604adf67be50417f59c2c2f167def9a775")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(hub))
+    assert resolve_model("Qwen/Qwen2.5-0.5B-Instruct").identity == "hf:Qwen/Qwen2.5-0.5B-Instruct@7ae557604adf67be50417f59c2c2f167def9a775"
+    assert resolve_model("Qwen/Qwen2.5-1.5B-Instruct").identity == "hf:Qwen/Qwen2.5-1.5B-Instruct@unknown-revision"
     with pytest.raises(ConfigError, match="does not exist"):
         resolve_model(str(tmp_path / "missing"))
 

@@ -172,7 +172,9 @@ def test_resume_refuses_a_changed_setup(tiny_suite: Path, tmp_path: Path, capsys
     suite = load_suite(tiny_suite)
 
     def stop(request):  # noqa: ANN001, ANN202
-        raise KeyboardInterrupt
+        if request.id == "pt":  # Ctrl-C during the second batch: the first one is kept
+            raise KeyboardInterrupt
+        return request.id
 
     with pytest.raises(KeyboardInterrupt):
         run_suite(suite, RunOptions(variants=("fake",), out=out, progress=False), {"fake": FakeVariant("fake", fn=stop)})
@@ -199,3 +201,19 @@ def test_resume_errors(tiny_suite: Path, tmp_path: Path, capsys: pytest.CaptureF
     assert "exists and is not an empty folder" in capsys.readouterr().err
     assert (tmp_path / "busy" / "notes.txt").read_text() == "mine"
     assert main(["compare", str(tmp_path / "nowhere")]) == 2
+
+
+def test_a_run_stopped_before_its_first_sample_starts_afresh(tiny_suite: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Nothing to keep: the same command, with the settings fixed, simply runs (no 'cannot resume')."""
+    out = tmp_path / "run"
+
+    def stop(request):  # noqa: ANN001, ANN202
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_suite(load_suite(tiny_suite), RunOptions(variants=("fake",), out=out, progress=False), {"fake": FakeVariant("fake", fn=stop)})
+    assert not out.exists()  # nothing was completed: no folder left behind
+    (out / PROGRESS_DIR).mkdir(parents=True)  # a start killed with SIGKILL (no cleanup) leaves a plan only
+    (out / PROGRESS_DIR / "plan.json").write_text('{"fingerprint": {}, "fingerprint_sha256": "x", "run_id": "run", "created_at": "x"}')
+    assert main(["run", str(tiny_suite), "--variants", "echo", "--out", str(out), "--quiet"]) == 0
+    assert (out / "run.json").exists() and not (out / PROGRESS_DIR).exists()

@@ -24,26 +24,32 @@ def _no_temporary_files(out: Path) -> None:
     assert not [p for p in out.rglob("*.tmp")], "a half-written temporary file was left behind"
 
 
-def test_disk_full_while_appending_samples(tiny_suite: Path, tmp_path: Path) -> None:
+def test_disk_full_while_appending_samples(tiny_suite: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import harness.progress
+
     suite = load_suite(tiny_suite)
     out = tmp_path / "run"
+    original = harness.progress._write_synced
+    appended = []
 
-    def fills_the_disk(request):  # noqa: ANN001, ANN202
-        if request.id == "pt":  # the second batch: the disk is full from now on
-            (out / "progress" / "fake.jsonl").rename(tmp_path / "kept.jsonl")
-            (out / "progress" / "fake.jsonl").symlink_to(FULL)
-        return request.id.upper()
+    def disk_fills_after_the_first_batch(path: Path, text: str, mode: str, atomic: bool = False) -> None:
+        if path.name == "fake.jsonl":
+            appended.append(text)
+            if len(appended) > 1:
+                path = FULL  # the kernel answers ENOSPC, as a full disk does
+        original(path, text, mode, atomic)
 
+    monkeypatch.setattr(harness.progress, "_write_synced", disk_fills_after_the_first_batch)
     with pytest.raises(HarnessError) as raised:
-        run_suite(suite, RunOptions(variants=("fake",), out=out, progress=False), {"fake": FakeVariant("fake", fn=fills_the_disk)})
+        run_suite(suite, RunOptions(variants=("fake",), out=out, progress=False), {"fake": FakeVariant("fake", fn=lambda r: r.id.upper())})
     message = str(raised.value)
     assert message.startswith("cannot write results: No space left on device") and f"--resume {out}" in message
     assert not (out / "run.json").exists()
     _no_temporary_files(out)
+    assert (out / "progress" / "fake.jsonl").read_text() == appended[0]  # the batch written before is intact
 
-    # Space again: the samples written before the disk filled are back in place; the run resumes.
-    (out / "progress" / "fake.jsonl").unlink()
-    (tmp_path / "kept.jsonl").rename(out / "progress" / "fake.jsonl")
+    # Space again: the run resumes from the kept batch and ends as an uninterrupted run does.
+    monkeypatch.setattr(harness.progress, "_write_synced", original)
     resumed = FakeVariant("fake", fn=lambda r: r.id.upper())
     run_suite(suite, RunOptions(variants=("fake",), resume=out, progress=False), {"fake": resumed})
     assert [[r.id for r in call] for call in resumed.calls] == [["pt", "at"]]

@@ -8,15 +8,18 @@ A kind is a class with a frozen `Config` dataclass (its settings in suite.toml, 
 from __future__ import annotations
 
 import importlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.config import parse_table
+from harness.config import parse_table, to_plain
 from harness.core import Variant
-from harness.errors import ConfigError, UnknownNameError, did_you_mean
-from harness.suite import Suite
+from harness.errors import ConfigError, HarnessError, UnknownNameError, did_you_mean
+from harness.guards import check_name, warn_secrets
+from harness.prompts import Template
+from harness.suite import SUITE_FILE, Suite, inside
 
 if TYPE_CHECKING:
     from harness.cache import GenerationCache
@@ -31,6 +34,10 @@ VARIANT_KINDS: dict[str, str] = {
     "rag": "harness.variants.rag:RagVariant",
     "hybrid": "harness.variants.rag:HybridVariant",
 }
+# Settings checked when the config is read, before a run starts: files must lie inside the config's
+# folder, templates may hold only plain {field} placeholders. The kinds check them again when built.
+PATH_SETTINGS: dict[str, tuple[str, ...]] = {"fake": ("outputs",), "finetuned": ("adapter",)}
+TEMPLATE_SETTINGS: dict[str, tuple[str, ...]] = {"rag": ("template", "chunk_template"), "hybrid": ("template", "chunk_template")}
 
 
 @dataclass
@@ -44,8 +51,8 @@ class BuildContext:
     where: str = "suite.toml"
     config_dir: Path = Path(".")
     engine_settings: EngineSettings | None = None
-    cache: GenerationCache | None = None  # engines answer through it; None: no cache (--no-cache)
     resources: dict[str, Any] = field(default_factory=dict)
+    cache: GenerationCache | None = None  # engines answer through it; None: no cache (--no-cache)
 
     @property
     def engines(self) -> EnginePool:
@@ -66,7 +73,6 @@ class BuildContext:
         """The suite's knowledge base indexed for `kind`, built (or read from the cache) once per run."""
         from harness.knowledge import chunk_documents, load_documents
         from harness.retrieval import build_index
-        from harness.suite import inside
 
         indexes = self.resources.setdefault("retrieval", {})
         if kind == "hybrid" and kind not in indexes:
@@ -76,7 +82,9 @@ class BuildContext:
             indexes[kind] = (HybridIndex(bm25, dense), {**hybrid_info(bm25_info, dense_info), "documents": bm25_info["documents"]})
         if kind not in indexes:
             settings = self.suite.config.knowledge
-            folder = inside(self.suite.dir, settings.dir, f"{self.suite.dir / 'suite.toml'} [knowledge] dir")
+            where = f"{self.suite.dir / SUITE_FILE} [knowledge] dir"
+            folder = inside(self.suite.dir, settings.dir, where)
+            _check_links(self.suite.dir, folder, where)
             documents = load_documents(folder)
             chunks = chunk_documents(documents, settings.chunk_size, settings.chunk_overlap)
             index, info = build_index(kind, chunks, settings.embedding_model)  # type: ignore[arg-type]
@@ -98,8 +106,18 @@ def variant_class(kind: str, where: str = "") -> type:
     return getattr(importlib.import_module(module_name), class_name)
 
 
-def parse_variant(name: str, table: Mapping[str, Any], where: str) -> tuple[type, Any]:
-    """Check one [variants.NAME] table: its kind exists and its settings fit that kind's Config."""
+def parse_variant(
+    name: str, table: Mapping[str, Any], where: str, folder: Path | None = None, warn: bool = True
+) -> tuple[type, Any]:
+    """Check one [variants.NAME] table: its name can be a file name, its kind exists and its settings fit
+    that kind's Config. Runs before any variant is built, for suite.toml and run configs alike.
+
+    `where` is the file that declares it; its relative paths start from `folder` (default: that file's).
+    `warn`: warn about values that look like API keys (once, when the run is planned)."""
+    check_name(name, "variant", where, f"[variants.{json.dumps(name)[:60]}]")
+    if warn and Path(where).name != SUITE_FILE:  # a run config; load_suite has warned about suite.toml
+        warn_secrets(to_plain(table), where, ("variants", name))
+    folder = Path(where).parent if folder is None else folder
     where = f"{where} [variants.{name}]"
     if not isinstance(table, Mapping):
         raise ConfigError("expected a table", where, "declare variants as [variants.NAME] tables")
@@ -108,9 +126,31 @@ def parse_variant(name: str, table: Mapping[str, Any], where: str) -> tuple[type
         raise ConfigError("missing 'kind'", where, "add kind = '" + "' | '".join(VARIANT_KINDS) + "'")
     cls = variant_class(kind, where)
     settings = {key: value for key, value in table.items() if key != "kind"}
-    return cls, parse_table(cls.Config, settings, where)
+    config = parse_table(cls.Config, settings, where)
+    for key in PATH_SETTINGS.get(kind, ()):
+        if getattr(config, key, None):
+            inside(folder, getattr(config, key), f"{where} {key}")
+    for key in TEMPLATE_SETTINGS.get(kind, ()):
+        Template(getattr(config, key)).fields(f"{where} {key}")
+    return cls, config
 
 
 def build_variant(name: str, context: BuildContext) -> Variant:
-    cls, config = parse_variant(name, context.tables[name], context.where)
-    return cls.from_config(name, config, context)
+    cls, config = parse_variant(name, context.tables[name], context.where, context.config_dir, warn=False)
+    try:
+        return cls.from_config(name, config, context)
+    except HarnessError as exc:
+        if exc.where:
+            raise
+        # e.g. a bad placeholder in a RAG template: say which variant's settings hold it
+        raise type(exc)(exc.what, f"{context.where} [variants.{name}]", exc.fix) from None
+
+
+def _check_links(root: Path, folder: Path, where: str) -> None:
+    """Refuse a symlink under the knowledge folder that leads out of the suite folder: the documents
+    end up in prompts and results, so a link to ~/.ssh or /etc would publish them."""
+    if not folder.is_dir():
+        return  # load_documents says so
+    for path in sorted(folder.rglob("*")):
+        if path.is_symlink():
+            inside(root, str(path.relative_to(root.resolve())), where)
