@@ -97,6 +97,8 @@ def _jsonl_documents(path: Path):  # noqa: ANN202
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             raise DataError(f"malformed JSON ({exc.msg})", where, "fix the line") from None
+        except (ValueError, RecursionError) as exc:  # an integer too long to convert, nesting too deep
+            raise DataError(f"unreadable JSON ({type(exc).__name__})", where, "fix the line") from None
         if not isinstance(record, dict) or not isinstance(record.get("text"), str) or not isinstance(record.get("id"), str | int):
             raise DataError("a knowledge record needs 'id' and string 'text'", where, "fix the record")
         yield Document(str(record["id"]), record["text"], str(record.get("title") or "")), where

@@ -584,3 +584,23 @@ def test_build_time_error_leaves_no_progress_folder(suite: Path, out: Path, caps
         handle.write(b"\xff\n")
     failing_run(capsys, suite, out)
     assert_nothing_written(out)
+
+
+@pytest.mark.parametrize("line", ["[" * 100_000 + "]" * 100_000, '{"id": "a", "output": ' + "9" * 5000 + "}"])
+def test_deep_nesting_or_huge_integer_in_outputs_and_knowledge(tmp_path: Path, line: str) -> None:
+    """Readers of fake outputs and knowledge .jsonl: a hostile line is a one-line DataError naming file:line."""
+    from harness.errors import DataError
+    from harness.knowledge import load_documents
+    from harness.variants.fake import read_outputs
+
+    outputs = tmp_path / "outputs.jsonl"
+    outputs.write_text('{"id": "ok", "output": "x"}\n' + line + "\n")
+    with pytest.raises(DataError) as raised:
+        read_outputs(outputs)
+    assert f"{outputs}:2" in str(raised.value)
+    knowledge = tmp_path / "kb"
+    knowledge.mkdir()
+    (knowledge / "docs.jsonl").write_text('{"id": "d1", "text": "fine"}\n' + line + "\n")
+    with pytest.raises(DataError) as raised:
+        load_documents(knowledge)
+    assert f"{knowledge / 'docs.jsonl'}:2" in str(raised.value)

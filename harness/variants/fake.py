@@ -113,6 +113,6 @@ def read_outputs(path: Path) -> dict[str, str]:
         try:
             record = json.loads(line)
             outputs[str(record["id"])] = str(record["output"])
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):  # RecursionError: nesting too deep
             raise DataError("expected {\"id\": ..., \"output\": ...}", f"{path}:{number}", "fix the line") from None
     return outputs
