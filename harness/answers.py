@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from harness.guards import shown
 
 ExtractMethod = Literal["text", "json", "regex", "first_line", "last_line"]
 EXTRACT_METHODS: tuple[str, ...] = ("text", "json", "regex", "first_line", "last_line")
@@ -57,6 +60,26 @@ class Extractor:
         if answer.text or self.method == "json":
             return answer
         return Answer(reference.strip())
+
+
+def reference_problem(reference: str, extractor: Extractor, fields: Sequence[str]) -> tuple[str, str] | None:
+    """Why a reference cannot be scored under JSON extraction, as (what, fix); None when it can.
+
+    A reference that extracts to nothing (not JSON, a scalar, `{}`, `[]`) or lacks a scored key reads as
+    "", and so does every output without that JSON: a missing answer would match a missing reference.
+    Such an item is refused at load time (docs/suite-format.md, "Answer extraction")."""
+    if extractor.method != "json":
+        return None
+    value = extractor.reference(reference).value
+    if not value or (fields and not isinstance(value, dict)):
+        kind = "JSON object" if fields else "JSON object or array"
+        return (f"the reference {shown(reference)} is not a non-empty {kind}",
+                "write the expected answer as JSON, e.g. {\"key\": \"value\"}, or set [answer] extract to another method")  # fmt: skip
+    for name in fields:
+        if name not in value:
+            return (f"the reference has no key {shown(name)}, which a metric scores ([{name}])",
+                    f"add {shown(name)} to the reference (null when there is no value)")  # fmt: skip
+    return None
 
 
 def strip_fences(text: str) -> str:

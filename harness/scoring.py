@@ -167,10 +167,11 @@ def _metric_input(sample: ScoringSample, answer: Answer, reference: Answer, fiel
     extra = {"retrieved": sample.retrieved, "gold_docs": sample.gold_docs}
     if field is None:
         label = sample.label if sample.label is not None else reference.text
-        return MetricInput(sample.output, answer.text, reference.text, label, **extra)
+        return MetricInput(sample.output, answer.text, reference.text, label, answered=bool(answer.text), **extra)
     # A field metric compares one key of the JSON answer with the same key of the JSON reference.
     gold = _field_text(reference.value, field)
-    return MetricInput(sample.output, _field_text(answer.value, field), gold, gold, **extra)
+    answered = isinstance(answer.value, dict) and field in answer.value
+    return MetricInput(sample.output, _field_text(answer.value, field), gold, gold, answered=answered, **extra)
 
 
 def _field_text(value: Any, field: str) -> str:

@@ -309,10 +309,12 @@ def test_lines_over_the_limit_are_reported_not_read(tmp_path: Path, monkeypatch:
 def test_fast_checks_on_a_loaded_suite(tiny_suite: Path) -> None:
     with (tiny_suite / "eval.jsonl").open("a") as handle:
         handle.write('{"id": "fr2", "country": "FRANCE!", "output": "{\\"capital\\": \\"Lyon\\"}"}\n')
-        handle.write('{"id": "no", "country": "Norway", "output": " "}\n')
+        handle.write('{"id": "no", "country": "Norway", "output": "{\\"capital\\": \\"Oslo\\"}"}\n')
+        # (an empty JSON reference is refused by load_suite itself: tests/test_hardening.py)
+        handle.write('{"id": "blank", "country": " ", "output": "{\\"capital\\": \\"-\\"}"}\n')
     suite = load_suite(tiny_suite)
     found = {(f.code, f.severity, f.where.rpartition(":")[2]) for f in fast_checks(suite)}
-    assert {("contradiction", "error", "1"), ("empty_field", "error", "8"), ("leakage", "error", "8"),
+    assert {("contradiction", "error", "1"), ("empty_field", "error", "9"), ("leakage", "error", "8"),
             ("too_few_for_lora", "warning", "")} <= {(c, s, w if w.isdigit() else "") for c, s, w in found}  # fmt: skip
     demo = fast_checks(load_suite(DEMO))
     assert [f.severity for f in demo if f.severity != "info"] == []

@@ -191,7 +191,7 @@ def test_50mb_line_in_eval_data(suite: Path, out: Path, capsys, valid_json: bool
 
 
 def test_long_record_under_the_limit_loads(suite: Path) -> None:
-    append(suite / "eval.jsonl", json.dumps({"id": "long", "country": "x" * (2 * MB), "output": "{}"}) + "\n")
+    append(suite / "eval.jsonl", json.dumps({"id": "long", "country": "x" * (2 * MB), "output": '{"capital": "x"}'}) + "\n")
     loaded = load_suite(suite)
     assert len(loaded.eval_items[-1].fields["country"]) == 2 * MB
 
@@ -210,15 +210,13 @@ def test_50mb_string_in_suite_toml(suite: Path, out: Path, capsys) -> None:
     [
         ("[" * 100_000, "nested too deeply"),
         ('{"id": "n", "country": "X", "output": ' + "9" * 5000 + "}", "malformed JSON (Exceeds the limit (4300 digits)"),
-        ('{"id": "n", "country": "X", "output": 1e999999}', None),  # inf: a float, scored as text "Infinity"
+        # inf: read as the text "Infinity", which is no JSON answer in this extract = "json" suite
+        ('{"id": "n", "country": "X", "output": 1e999999}', "the reference 'Infinity' is not a non-empty JSON object"),
     ],
     ids=["deep", "huge-int", "huge-float"],
 )
-def test_pathological_json_in_eval_data(suite: Path, out: Path, capsys, line: str, needle: str | None) -> None:
+def test_pathological_json_in_eval_data(suite: Path, out: Path, capsys, line: str, needle: str) -> None:
     append(suite / "eval.jsonl", line + "\n")
-    if needle is None:
-        assert load_suite(suite).eval_items[-1].reference == "Infinity"
-        return
     err = failing_run(capsys, suite, out)
     assert_error_line(err, needle, "eval.jsonl:7")
     assert_nothing_written(out)

@@ -233,14 +233,14 @@ def test_token_f1_hand_computed():
     # 1) "the quick brown fox" vs "quick brown dog jumps": pred [quick brown fox], gold [quick brown dog jumps]
     #    common 2, P = 2/3, R = 2/4, F1 = 2PR/(P+R) = (2/3)/(7/6) = 4/7
     # 2) "x x y" vs "x y y": common = min(2,1) + min(1,2) = 2, P = R = 2/3, F1 = 2/3
-    # 3) "" vs "": 1 (both empty)
+    # 3) "" vs "": 0 (an empty output is no answer, and no answer never matches; token_f1() alone says 1)
     # 4) "" vs "x": 0
-    # 5) "The." vs "an": both normalize to nothing -> 1
-    # mean = (4/7 + 2/3 + 1 + 0 + 1)/5 = (12/21 + 14/21 + 42/21)/5 = 68/105
+    # 5) "The." vs "an": both normalize to nothing, but the output said something -> 1
+    # mean = (4/7 + 2/3 + 0 + 0 + 1)/5 = (12/21 + 14/21 + 21/21)/5 = 47/105
     samples = pairs([("the quick brown fox", "quick brown dog jumps"), ("x x y", "x y y"), ("", ""), ("", "x"), ("The.", "an")])
     scores, _ = run(samples, ["token_f1"])
-    assert scores.per_sample["token_f1"] == pytest.approx([4 / 7, 2 / 3, 1.0, 0.0, 1.0], abs=1e-12)
-    assert scores.summary["token_f1"].value == pytest.approx(68 / 105, abs=1e-12)
+    assert scores.per_sample["token_f1"] == pytest.approx([4 / 7, 2 / 3, 0.0, 0.0, 1.0], abs=1e-12)
+    assert scores.summary["token_f1"].value == pytest.approx(47 / 105, abs=1e-12)
 
 
 @pytest.mark.parametrize(
@@ -592,8 +592,8 @@ def test_field_metric_ignores_item_label_and_stringifies_non_strings():
     scores, _ = run(samples, [MetricSpec("accuracy", field="n"), MetricSpec("exact_match", field="tags")], extractor=JSON)
     # 3 -> "3" on both sides; the string "3" also reads "3"
     assert scores.per_sample["accuracy[n]"] == [1.0, 1.0]
-    # tags ["b","a"] vs ["b","a"] -> 1; missing vs missing -> "" == "" -> 1
-    assert scores.per_sample["exact_match[tags]"] == [1.0, 1.0]
+    # tags ["b","a"] vs ["b","a"] -> 1; an answer without the key never matches, even a reference without it
+    assert scores.per_sample["exact_match[tags]"] == [1.0, 0.0]
 
 
 def test_field_and_whole_answer_metrics_do_not_share_a_cache():

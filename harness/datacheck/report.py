@@ -141,7 +141,21 @@ def _read_suite(folder: Path, options: CheckOptions, findings: Findings) -> tupl
             if not path.is_file():
                 raise DataError(f"data file not found: {path}", f"{toml} [data] {role}", "check the path")
             files.append(read_file(path, role, layout, findings))
+            if role == "eval":
+                _reference_checks(files[-1], config, findings)
     return files, suite_limits(config, options.max_len), options.model or config.engine.model
+
+
+def _reference_checks(data: FileData, config: Any, findings: Findings) -> None:
+    """Eval references that load_suite refuses: under JSON extraction they would match a missing answer."""
+    from harness.answers import Extractor, reference_problem
+    from harness.suite import scored_fields
+
+    extractor, fields = Extractor(config.answer.extract, config.answer.pattern), scored_fields(config)
+    for record in data.records:
+        problem = reference_problem(record.output, extractor, fields)
+        if problem:
+            findings.add("error", "unusable_reference", problem[0], record.where, problem[1], data.path)
 
 
 def _read_files(paths: Sequence[str], options: CheckOptions, findings: Findings) -> tuple[list[FileData], Limits, str]:

@@ -32,6 +32,9 @@ class MetricInput:
     label: str
     retrieved: tuple[str, ...] | None = None  # document ids of the retrieved chunks, in rank order
     gold_docs: tuple[str, ...] = ()
+    # False when nothing was extracted (no JSON, no regex match, no such JSON key, an empty output): such an
+    # answer reads as "" and must never match, not even a reference that normalizes to "" too.
+    answered: bool = True
 
 
 @dataclass(frozen=True)

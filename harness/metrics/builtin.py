@@ -33,7 +33,7 @@ class ExactMatch(MeanMetric):
     description = "answer equals reference after SQuAD normalization (case, punctuation, articles, spaces)"
 
     def stats(self, inputs: Sequence[MetricInput], cache: dict[str, Any]) -> np.ndarray:
-        return _column(normalize_text(i.answer) == normalize_text(i.reference) for i in inputs)
+        return _column(i.answered and normalize_text(i.answer) == normalize_text(i.reference) for i in inputs)
 
 
 @register_metric("accuracy")
@@ -41,7 +41,7 @@ class Accuracy(MeanMetric):
     description = "answer equals the gold label (case-insensitive)"
 
     def stats(self, inputs: Sequence[MetricInput], cache: dict[str, Any]) -> np.ndarray:
-        return _column(normalize_label(i.answer) == normalize_label(i.label) for i in inputs)
+        return _column(i.answered and normalize_label(i.answer) == normalize_label(i.label) for i in inputs)
 
 
 @register_metric("macro_f1")
@@ -58,7 +58,7 @@ class MacroF1(Metric):
     def stats(self, inputs: Sequence[MetricInput], cache: dict[str, Any]) -> np.ndarray:
         classes = {label: index for index, label in enumerate(sorted({normalize_label(i.label) for i in inputs}))}
         gold = [classes[normalize_label(i.label)] for i in inputs]
-        pred = [classes.get(normalize_label(i.answer), -1) for i in inputs]
+        pred = [classes.get(normalize_label(i.answer), -1) if i.answered else -1 for i in inputs]
         return np.array([gold, pred], dtype=float).T.reshape(-1, 2)
 
     def per_sample(self, stats: np.ndarray) -> np.ndarray:
@@ -93,7 +93,7 @@ class TokenF1(MeanMetric):
     description = "SQuAD token-overlap F1 between normalized answer and reference"
 
     def stats(self, inputs: Sequence[MetricInput], cache: dict[str, Any]) -> np.ndarray:
-        return _column(token_f1(i.answer, i.reference) for i in inputs)
+        return _column(token_f1(i.answer, i.reference) if i.answered else 0.0 for i in inputs)
 
 
 def token_f1(answer: str, reference: str) -> float:

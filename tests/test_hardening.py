@@ -1,0 +1,127 @@
+"""Hardening against wrong scores and terminal injection: an unusable JSON reference is refused (load
+and check-data), a missing answer never matches, and control characters in user data never reach a
+terminal or a markdown file raw. Fake and echo variants only: the file runs in seconds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.answers import Extractor
+from harness.cli import main
+from harness.datacheck import CheckOptions, check_data
+from harness.errors import DataError
+from harness.scoring import ScoringSample, score
+from harness.suite import MetricSpec, load_suite
+
+
+def one_error_line(err: str) -> str:
+    """The single `error:` line of a failed command (warnings may precede it), never a traceback."""
+    assert "Traceback" not in err, err
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, err
+    return errors[0]
+
+
+def set_reference(suite: Path, line: int, output: object) -> None:
+    """Replace the `output` (the reference) of eval.jsonl line `line` (1-based) by `output`."""
+    path = suite / "eval.jsonl"
+    rows = [json.loads(text) for text in path.read_text().splitlines()]
+    rows[line - 1]["output"] = output
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+
+# --- 1. unusable JSON references --------------------------------------------------------------------
+
+UNUSABLE = ["not json at all", None, 7, False, [], {}, "NaN", "[]", "{}", "null", '"Paris"', ""]
+
+
+@pytest.mark.parametrize("reference", UNUSABLE, ids=repr)
+def test_unusable_json_reference_is_refused_at_load_naming_file_and_line(tiny_suite: Path, reference: object) -> None:
+    set_reference(tiny_suite, 2, reference)
+    with pytest.raises(DataError) as caught:
+        load_suite(tiny_suite)
+    assert caught.value.where == f"{tiny_suite / 'eval.jsonl'}:2"
+    assert "not a non-empty JSON object" in caught.value.what and "'de'" in caught.value.what
+    assert "JSON" in caught.value.fix
+
+
+def test_reference_without_a_scored_key_is_refused(tiny_suite: Path) -> None:
+    set_reference(tiny_suite, 3, '{"city": "Rome"}')
+    with pytest.raises(DataError) as caught:
+        load_suite(tiny_suite)
+    assert caught.value.where.endswith("eval.jsonl:3")
+    assert "no key 'capital'" in caught.value.what and "null" in caught.value.fix
+
+
+def test_reference_with_a_null_value_for_the_key_is_kept_and_only_null_matches_it(tiny_suite: Path) -> None:
+    set_reference(tiny_suite, 3, '{"capital": null}')
+    suite = load_suite(tiny_suite)
+    reference = suite.eval_items[2].reference
+    outputs = ['{"capital": null}', '{"other": 1}', "no json", ""]
+    specs = [MetricSpec("accuracy", "capital"), MetricSpec("exact_match", "capital")]
+    scores, _ = score([ScoringSample(o, reference) for o in outputs], specs, suite.extractor, bootstrap=0)
+    assert scores.per_sample["accuracy[capital]"] == [1.0, 0.0, 0.0, 0.0]
+    assert scores.per_sample["exact_match[capital]"] == [1.0, 0.0, 0.0, 0.0]
+
+
+def test_run_with_an_unusable_reference_is_one_line_and_writes_nothing(tiny_suite: Path, tmp_path: Path, capsys) -> None:
+    set_reference(tiny_suite, 1, "not json at all")
+    out = tmp_path / "run"
+    assert main(["run", str(tiny_suite), "--variants", "echo", "--out", str(out), "--quiet"]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert "eval.jsonl:1" in line and "not a non-empty JSON object" in line
+    assert not out.exists()
+
+
+def test_check_data_reports_unusable_references(tiny_suite: Path, capsys) -> None:
+    set_reference(tiny_suite, 1, 7)
+    set_reference(tiny_suite, 3, '{"city": "Rome"}')
+    report = check_data([str(tiny_suite)], CheckOptions(tokenizer=False))
+    found = sorted((f.where.rpartition(":")[2], f.message) for f in report.findings if f.code == "unusable_reference")
+    assert [line for line, _ in found] == ["1", "3"], report.findings
+    assert "not a non-empty JSON object" in found[0][1] and "no key 'capital'" in found[1][1]
+    assert report.exit_code == 1
+    assert main(["check-data", str(tiny_suite), "--estimate-tokens"]) == 1
+    assert "unusable_reference" in capsys.readouterr().out
+
+
+def test_check_data_is_quiet_on_usable_references(tiny_suite: Path) -> None:
+    report = check_data([str(tiny_suite)], CheckOptions(tokenizer=False))
+    assert not [f for f in report.findings if f.code == "unusable_reference"]
+
+
+def test_a_missing_answer_never_matches_a_reference_that_normalizes_to_nothing() -> None:
+    # "A" and "the" normalize (SQuAD: articles dropped) to "", as does an output with no match at all.
+    regex = Extractor("regex", r"Answer: (\w+)")
+    samples = [ScoringSample("no answer given", "A"), ScoringSample("", "the"), ScoringSample("Answer: A", "A")]
+    names = ["exact_match", "accuracy", "token_f1"]
+    scores, _ = score(samples, [MetricSpec(n) for n in names], regex, bootstrap=0)
+    for name in names:
+        assert scores.per_sample[name] == [0.0, 0.0, 1.0], name
+
+
+def test_an_answer_without_the_key_never_matches_an_empty_value() -> None:
+    reference = '{"capital": "", "n": 1}'  # an empty string is a value: an answer must say it
+    samples = [ScoringSample('{"n": 1}', reference), ScoringSample("nothing", reference), ScoringSample('{"capital": ""}', reference)]
+    specs = [MetricSpec(n, "capital") for n in ("accuracy", "exact_match", "token_f1", "macro_f1")]
+    scores, _ = score(samples, specs, Extractor("json"), bootstrap=0)
+    assert scores.per_sample["accuracy[capital]"] == [0.0, 0.0, 1.0]
+    assert scores.per_sample["exact_match[capital]"] == [0.0, 0.0, 1.0]
+    assert scores.per_sample["token_f1[capital]"] == [0.0, 0.0, 1.0]
+    # one gold class "", hit once in three: P = 1, R = 1/3 -> F1 = 1/2
+    assert scores.summary["macro_f1[capital]"].value == pytest.approx(0.5)
+
+
+def test_without_field_metrics_an_array_reference_is_usable_and_an_empty_one_is_not(tiny_suite: Path) -> None:
+    toml = tiny_suite / "suite.toml"
+    text = toml.read_text().replace('{ name = "accuracy", field = "capital" }, { name = "macro_f1", field = "capital" },', "")
+    assert "field =" not in text
+    toml.write_text(text)
+    set_reference(tiny_suite, 1, '["Paris", "Lutetia"]')
+    load_suite(tiny_suite)  # a list is a JSON answer exact_match can compare
+    set_reference(tiny_suite, 2, "[]")
+    with pytest.raises(DataError, match="non-empty JSON object or array"):
+        load_suite(tiny_suite)
