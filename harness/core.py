@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from harness.config import ranged
+
 Role = Literal["system", "user", "assistant"]
 ROLES: tuple[str, ...] = ("system", "user", "assistant")
 
@@ -29,11 +31,12 @@ class Message:
 class GenerationParams:
     """Sampling settings. Greedy (temperature 0) by default so that runs are reproducible."""
 
-    max_tokens: int = DEFAULT_MAX_TOKENS
-    temperature: float = 0.0
-    top_p: float = 1.0
+    # max_tokens is also checked against [engine] max_model_len when a suite loads.
+    max_tokens: int = ranged(DEFAULT_MAX_TOKENS, 1, example="256")
+    temperature: float = ranged(0.0, 0, example="0.0 (greedy) or 0.7")
+    top_p: float = ranged(1.0, 0, 1, low_open=True, example="1.0 or 0.9")
     stop: tuple[str, ...] = ()
-    seed: int = 0
+    seed: int = ranged(0, 0, example="0")
 
 
 @dataclass(frozen=True)

@@ -14,18 +14,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ConfigError
+from harness.config import check_ranges, ranged
 
 
 @dataclass(frozen=True)
 class CostModel:
     """[cost] in suite.toml or a run config; `harness compare --cost FILE` overrides it."""
 
-    input_per_mtok: float | None = None  # price per million prompt tokens
-    output_per_mtok: float | None = None  # price per million completion tokens
-    gpu_hour: float | None = None  # price per GPU-hour, with the run's measured batched throughput
-    finetune: float | None = None  # one-time fine-tuning cost
-    finetune_hours: float | None = None  # or its GPU-hours, priced at gpu_hour
+    input_per_mtok: float | None = ranged(None, 0, example="0.10")  # price per million prompt tokens
+    output_per_mtok: float | None = ranged(None, 0, example="0.40")  # price per million completion tokens
+    gpu_hour: float | None = ranged(None, 0, example="1.20")  # price per GPU-hour, with the run's measured batched throughput
+    finetune: float | None = ranged(None, 0, example="25.0")  # one-time fine-tuning cost
+    finetune_hours: float | None = ranged(None, 0, example="2.0")  # or its GPU-hours, priced at gpu_hour
     currency: str = "USD"
 
     @property
@@ -34,10 +34,8 @@ class CostModel:
 
 
 def check_cost(model: CostModel, where: str) -> None:
-    for name in ("input_per_mtok", "output_per_mtok", "gpu_hour", "finetune", "finetune_hours"):
-        value = getattr(model, name)
-        if value is not None and value < 0:
-            raise ConfigError(f"{name} must be >= 0, got {value}", where, "prices are positive amounts")
+    """Prices are finite amounts >= 0 (parse_table checks a file's; this, one built in code)."""
+    check_ranges(model, where)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError, MissingDependencyError
+from harness.config import check_ranges, ranged
 from harness.models import resolve_model
 from harness.prompts import build_request
 from harness.suite import Suite
@@ -28,17 +29,19 @@ DEFAULT_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "
 
 @dataclass(frozen=True)
 class FinetuneConfig:
-    rank: int = 16
-    alpha: int = 32
-    dropout: float = 0.05
-    epochs: float = 2.0
-    learning_rate: float = 1e-3
-    batch_size: int = 8
-    max_steps: int = -1  # > 0 overrides epochs
-    max_length: int = 512
-    seed: int = 0
+    """LoRA training settings; `harness finetune` flags override them. Ranges: checked by `finetune`."""
+
+    rank: int = ranged(16, 1, 4096, example="16")
+    alpha: int = ranged(32, 1, 1 << 20, example="32")
+    dropout: float = ranged(0.05, 0, 1, high_open=True, example="0.05")
+    epochs: float = ranged(2.0, 0, 10_000, low_open=True, example="2")
+    learning_rate: float = ranged(1e-3, 0, 1, low_open=True, example="1e-3")
+    batch_size: int = ranged(8, 1, 1 << 20, example="8")
+    max_steps: int = ranged(-1, -1)  # > 0 overrides epochs; -1: run the epochs (0 is refused)
+    max_length: int = ranged(512, 1, 2**31 - 1, example="512")
+    seed: int = ranged(0, 0, 2**32 - 1)  # transformers' set_seed goes through numpy: 32 bits
     target_modules: tuple[str, ...] = DEFAULT_TARGET_MODULES
-    limit: int | None = None  # the first N train items
+    limit: int | None = ranged(None, 1, example="100")  # the first N train items
 
 
 def default_adapter_dir(suite: Suite, model_name: str) -> Path:
@@ -63,6 +66,9 @@ def finetune(suite: Suite, out: Path | None = None, config: FinetuneConfig = Fin
     """Train a LoRA adapter on the suite's train split; returns the adapter directory."""
     if not suite.train_items:
         raise ConfigError("the suite has no train split", f"{suite.dir / 'suite.toml'} [data]", "add train = 'train.jsonl'")
+    check_ranges(config, "harness finetune options")
+    if config.max_steps == 0:
+        raise ConfigError("max_steps must be -1 (run the epochs) or at least 1, got 0", "harness finetune options key 'max_steps'", "drop --max-steps, or pass --max-steps 100")
     try:
         import torch
         from datasets import Dataset

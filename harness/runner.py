@@ -32,7 +32,7 @@ from harness.prompts import build_request
 from harness.records import RunRecord, SampleRecord, VariantRecord, write_run
 from harness.scoring import ScoringSample, score
 from harness.suite import MetricSpec, Suite, check_forgetting
-from harness.variants import BuildContext, build_variant, parse_variant
+from harness.variants import BuildContext, build_variant, check_variants
 
 DEFAULT_RESULTS_DIR = Path("results")
 # Size guidance is for whoever trains on the data (`harness check-data`), not a reason to warn on every run.
@@ -134,9 +134,8 @@ def plan_run(suite: Suite, options: RunOptions, prebuilt: Mapping[str, Variant],
     names = _select(requested, [*tables, *(n for n in prebuilt if n not in tables)], where)
     for name in prebuilt:
         check_name(name, "variant", "run_suite(prebuilt=...)", repr(name))  # names become file names
-    for name in names:
-        if name not in prebuilt:
-            parse_variant(name, tables[name], where)  # check every variant's settings before building any
+    # Every declared variant, selected or not: a mistake in one never waits for the run that selects it.
+    check_variants(suite, tables, where, config_dir, skip=prebuilt, warn=True)
     if options.limit is not None and options.limit < 1:
         raise ConfigError(f"--limit must be at least 1, got {options.limit}", "", "")
     if options.latency_probe < 0:

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from harness.answers import ExtractMethod, Extractor, reference_problem
-from harness.config import parse_table, read_capped, read_toml, to_plain
+from harness.config import check_file, check_ranges, parse_table, ranged, read_capped, read_toml, to_plain
 from harness.core import GenerationParams
 from harness.engines import EngineSettings
-from harness.errors import ConfigError, DataError
+from harness.errors import ConfigError, DataError, did_you_mean
 from harness.cost import CostModel, check_cost
 from harness.forgetting import ForgettingSettings
 from harness.guards import check_name, shown, warn_backtracking, warn_secrets
@@ -28,6 +28,10 @@ from harness.knowledge import KnowledgeConfig
 from harness.prompts import PromptSpec, Template
 
 SUITE_FILE = "suite.toml"
+# Beyond these a setting is a typo: a million requests per call, or resamples that would need gigabytes
+# (a resample is one index per item) for an interval no more precise than 100,000 give.
+MAX_BATCH = 1_000_000
+MAX_BOOTSTRAP = 100_000
 MAX_SCHEMA_BYTES = 10_000_000  # a generated JSON schema can be large; a file this big is the wrong file
 
 
@@ -79,9 +83,9 @@ class MetricSpec:
 
 @dataclass(frozen=True)
 class RunSettings:
-    batch_size: int = 64  # requests per generate call; engines batch on the hardware
-    bootstrap: int = 1000  # bootstrap resamples for confidence intervals
-    seed: int = 0
+    batch_size: int = ranged(64, 1, MAX_BATCH, example="64")  # requests per generate call; engines batch on the hardware
+    bootstrap: int = ranged(1000, 0, MAX_BOOTSTRAP, example="1000")  # bootstrap resamples for confidence intervals (0: none)
+    seed: int = ranged(0, 0, example="0")
 
 
 @dataclass(frozen=True)
@@ -179,7 +183,11 @@ def load_suite(path: str | Path) -> Suite:
             )
     _check_references(eval_items, config)
     schema = _load_schema(suite_dir, config.output.schema, where)
-    return Suite(suite_dir, config, tuple(eval_items), tuple(train_items), hashes, schema)
+    suite = Suite(suite_dir, config, tuple(eval_items), tuple(train_items), hashes, schema)
+    from harness.variants import check_variants  # deferred: variants build on suites
+
+    check_variants(suite, config.variants, where, suite_dir)
+    return suite
 
 
 def _check_references(items: list[Item], config: SuiteConfig) -> None:
@@ -218,10 +226,21 @@ def inside(root: Path, relative: str, where: str) -> Path:
 
 
 def _check_settings(config: SuiteConfig, where: str) -> None:
-    if config.generation.max_tokens < 1:
-        raise ConfigError("max_tokens must be at least 1", f"{where} [generation]", "")
-    if config.run.batch_size < 1 or config.run.bootstrap < 0:
-        raise ConfigError("batch_size must be >= 1 and bootstrap >= 0", f"{where} [run]", "")
+    """What one key's range cannot say (parse_table checked those): settings that must agree."""
+    generation, engine, knowledge = config.generation, config.engine, config.knowledge
+    if generation.max_tokens >= engine.max_model_len:
+        raise ConfigError(
+            f"max_tokens = {generation.max_tokens} leaves no room for a prompt in max_model_len = {engine.max_model_len}",
+            f"{where} [generation]", "lower max_tokens, or raise [engine] max_model_len",
+        )  # fmt: skip
+    check_backend(engine.backend, f"{where} [engine] key 'backend'")
+    if any(not stop for stop in generation.stop):
+        raise ConfigError("an empty stop string would end every output at once", f"{where} [generation] key 'stop'", "remove it")
+    if knowledge.chunk_overlap >= knowledge.chunk_size:
+        raise ConfigError(
+            f"chunk_overlap = {knowledge.chunk_overlap} must be less than chunk_size = {knowledge.chunk_size}",
+            f"{where} [knowledge]", "e.g. chunk_size = 200, chunk_overlap = 40",
+        )  # fmt: skip
     if config.answer.extract == "regex" and not config.answer.pattern:
         raise ConfigError("extract = 'regex' needs a pattern", f"{where} [answer]", "add pattern = '...'")
     for pattern, table in ((config.answer.pattern, "answer"), (config.output.pattern, "output")):
@@ -241,13 +260,17 @@ def _check_settings(config: SuiteConfig, where: str) -> None:
     check_metric_specs(specs, config, where)
 
 
+def check_backend(name: str, where: str) -> None:
+    """A backend a config names must be registered (engines.BACKENDS) or `auto`: checked at load, not
+    when the engine starts minutes later."""
+    from harness.engines import BACKENDS
+
+    if name != "auto" and name not in BACKENDS:
+        raise ConfigError(f"unknown backend {shown(name)}", where, did_you_mean(name, ["auto", *BACKENDS]))
+
+
 def check_forgetting(settings: ForgettingSettings, where: str) -> None:
-    if settings.limit is not None and settings.limit < 1:
-        raise ConfigError(f"limit must be at least 1, got {settings.limit}", where, "")
-    if settings.max_drop is not None and settings.max_drop < 0:
-        raise ConfigError(f"max_drop must be >= 0 accuracy points, got {settings.max_drop}", where, "e.g. max_drop = 2.0")
-    if settings.bootstrap < 0 or settings.num_fewshot is not None and settings.num_fewshot < 0:
-        raise ConfigError("bootstrap and num_fewshot must be >= 0", where, "")
+    check_ranges(settings, where)  # again: command-line overrides replace values parse_table checked
     if len(set(settings.tasks)) != len(settings.tasks) or any(not t.strip() for t in settings.tasks):
         raise ConfigError(f"tasks must be distinct, non-empty names: {list(settings.tasks)}", where, "e.g. tasks = ['mmlu', 'hellaswag']")
 

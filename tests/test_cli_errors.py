@@ -115,7 +115,7 @@ def test_wrong_type(tiny_suite: Path, out: Path, capsys) -> None:
     toml = tiny_suite / "suite.toml"
     toml.write_text(toml.read_text().replace("max_tokens = 32", 'max_tokens = "32"'))
     code, err = run_cli(capsys, str(tiny_suite), "--out", str(out))
-    assert_one_line_error(code, err, "expected int", "max_tokens")
+    assert_one_line_error(code, err, "expected an integer", "max_tokens")
 
 
 def test_missing_data_file(tiny_suite: Path, out: Path, capsys) -> None:

@@ -500,7 +500,7 @@ def test_secrets_in_config_and_data_never_reach_results(suite: Path, out: Path, 
     edit(toml, 'description = "Capitals as JSON"', f'description = "staging key {SECRETS["openai"]}"')
     edit(toml, 'system = "Answer with JSON."', f'system = "Answer with JSON. Auth: Bearer {SECRETS["anthropic"]}"')
     edit(toml, "{country}?", f'{{country}}? {SECRETS["aws"]}')
-    append(toml, f'\n[variants.prompted]\nkind = "prompted"\nsystem = "token {SECRETS["huggingface"]}"\n')
+    append(toml, f'\n[variants.prompted]\nkind = "prompted"\nfew_shot = 1\nsystem = "token {SECRETS["huggingface"]}"\n')
     edit(toml, 'default = "I do not know."', f'default = "{SECRETS["github"]}"')
     edit(suite / "eval.jsonl", '"country": "France"', f'"country": "France {SECRETS["slack"]}"')
     code, err = run_cli(capsys, str(suite), "--out", str(out), "--variants", "echo,canned")
@@ -535,7 +535,7 @@ def test_secrets_in_run_config_warn_and_are_redacted(suite: Path, out: Path, tmp
     [
         ('name = "tiny"', f'name = "tiny"\napi_key = "{SECRETS["openai"]}"', "unknown key 'api_key'"),
         ('kind = "echo"', f'kind = "echo"\nOPENAI_API_KEY = "{SECRETS["openai"]}"', "unknown key 'OPENAI_API_KEY'"),
-        ("max_tokens = 32", f'max_tokens = "{SECRETS["openai"]}"', "expected int"),
+        ("max_tokens = 32", f'max_tokens = "{SECRETS["openai"]}"', "expected an integer"),
         ('extract = "json"', f'extract = "{SECRETS["aws"]}"', "invalid value"),
     ],
 )

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from harness.config import ranged
 from harness.core import Generation, GenerationParams, Request
 from harness.errors import ConfigError, MissingDependencyError
 from harness.models import ResolvedModel
@@ -38,16 +39,16 @@ class EngineSettings:
     """How engines are started ([engine] in suite.toml; --model / --backend override)."""
 
     model: str = "embedded:smollm2-135m-instruct"
-    backend: str = "auto"  # auto | vllm | hf
-    max_model_len: int = 2048
+    backend: str = "auto"  # auto | vllm | hf (a BACKENDS name; checked when a suite loads)
+    max_model_len: int = ranged(2048, 1, 2**31 - 1, example="2048")
     dtype: str = "auto"
-    kv_cache_gib: int = 2  # vLLM on CPU: VLLM_CPU_KVCACHE_SPACE (whole GiB)
-    gpu_memory_utilization: float = 0.85  # vLLM on GPU
+    kv_cache_gib: int = ranged(2, 1, 1 << 20, example="2")  # vLLM on CPU: VLLM_CPU_KVCACHE_SPACE (whole GiB)
+    gpu_memory_utilization: float = ranged(0.85, 0, 1, low_open=True, example="0.85")  # vLLM on GPU
     # vLLM on CPU reads the same flag as the share of host memory it must find free at start-up; its
     # default (0.92) fails on a shared machine, and the KV cache is sized by kv_cache_gib anyway.
-    cpu_memory_utilization: float = 0.4
+    cpu_memory_utilization: float = ranged(0.4, 0, 1, low_open=True, example="0.4")
     enforce_eager: bool | None = None  # None: eager on CPU (no compile time), graphs on GPU
-    seed: int = 0
+    seed: int = ranged(0, 0, example="0")
 
 
 @dataclass(frozen=True)

@@ -11,18 +11,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from harness.config import ranged
+
 
 @dataclass(frozen=True)
 class ForgettingSettings:
     """[forgetting] in suite.toml; `harness run --forgetting ...` overrides it."""
 
     tasks: tuple[str, ...] = ()  # benchmark names: mmlu, hellaswag, or any lm-eval task/group
-    limit: int | None = None  # items per benchmark (stratified by subject for MMLU); default all
-    max_drop: float | None = None  # accuracy points a variant may lose against base before the run fails
+    limit: int | None = ranged(None, 1, example="200")  # items per benchmark (stratified by subject for MMLU); default all
+    # accuracy points (0-100) a variant may lose against base before the run fails
+    max_drop: float | None = ranged(None, 0, 100, example="2.0")
     bench_data: str | None = None  # local benchmark data (also HARNESS_BENCH_DATA)
-    seed: int = 0  # which items a --limit draws; the same for every variant
-    num_fewshot: int | None = None  # default: each task's own (0 for lm-eval's mmlu and hellaswag)
-    bootstrap: int = 2000  # paired bootstrap resamples for the delta's CI
+    seed: int = ranged(0, 0, example="0")  # which items a --limit draws; the same for every variant
+    num_fewshot: int | None = ranged(None, 0, 1000, example="0")  # default: each task's own (0 for lm-eval's mmlu and hellaswag)
+    bootstrap: int = ranged(2000, 0, 100_000, example="2000")  # paired bootstrap resamples for the delta's CI
 
     @property
     def enabled(self) -> bool:

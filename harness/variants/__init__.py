@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +19,7 @@ from harness.core import Variant
 from harness.errors import ConfigError, HarnessError, UnknownNameError, did_you_mean
 from harness.guards import check_name, warn_secrets
 from harness.prompts import Template
-from harness.suite import SUITE_FILE, Suite, inside
+from harness.suite import SUITE_FILE, Suite, check_backend, inside
 
 if TYPE_CHECKING:
     from harness.cache import GenerationCache
@@ -132,7 +132,23 @@ def parse_variant(
             inside(folder, getattr(config, key), f"{where} {key}")
     for key in TEMPLATE_SETTINGS.get(kind, ()):
         Template(getattr(config, key)).fields(f"{where} {key}")
+    if getattr(config, "backend", None) is not None:  # base, prompted, finetuned
+        check_backend(config.backend, f"{where} key 'backend'")
     return cls, config
+
+
+def check_variants(
+    suite: Suite, tables: Mapping[str, Mapping[str, Any]], where: str, folder: Path, skip: Collection[str] = (), warn: bool = False
+) -> None:
+    """Check every declared variant, selected or not (the docs promise every key is checked at load): its
+    table, then what a kind's `check` says its settings must agree on (a rag's inner, few_shot against
+    the train split). `skip`: names the caller supplies ready-built."""
+    parsed = {name: parse_variant(name, table, where, folder, warn) for name, table in tables.items() if name not in skip}
+    context = BuildContext(suite, tables, where, folder)
+    for name, (cls, config) in parsed.items():
+        check = getattr(cls, "check", None)
+        if check is not None:
+            check(name, config, context)
 
 
 def build_variant(name: str, context: BuildContext) -> Variant:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from harness.config import ranged
 from harness.core import Generation, Request
 from harness.errors import DataError
 from harness.suite import inside
@@ -39,7 +40,7 @@ class FakeVariant:
         outputs: str | None = None  # JSONL in the suite folder: {"id": ..., "output": ...} per line
         responses: dict[str, str] = field(default_factory=dict)  # inline outputs by item id
         default: str = ""  # the output for ids that have none
-        delay_s: float = 0.0  # seconds per request: a slow model's stand-in (resume and kill tests)
+        delay_s: float = ranged(0.0, 0, 3600, example="0.01")  # seconds per request: a slow model's stand-in (resume and kill tests)
 
     def __init__(
         self,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
 from harness.adapters import check_adapter_effect, is_merged_model, load_adapter, merged_model
+from harness.config import ranged
 from harness.core import Generation, Message, Request
 from harness.engines import Adapter, EngineHandle
 from harness.errors import ConfigError
@@ -56,8 +57,8 @@ class PromptedVariant:
     @dataclass(frozen=True)
     class Config:
         system: str = ""  # default: the suite's [prompt] system
-        few_shot: int = 3
-        seed: int = 0
+        few_shot: int = ranged(3, 0, example="3")
+        seed: int = ranged(0, 0, example="0")
         model: str | None = None
         backend: str | None = None
 
@@ -68,16 +69,20 @@ class PromptedVariant:
         self.examples = tuple(examples)
 
     @classmethod
-    def from_config(cls, name: str, config: PromptedVariant.Config, context: BuildContext) -> PromptedVariant:
-        suite = context.suite
-        where = f"{context.where} [variants.{name}]"
-        if config.few_shot < 0:
-            raise ConfigError("few_shot must be >= 0", where, "")
-        if config.few_shot > len(suite.train_items):
+    def check(cls, name: str, config: PromptedVariant.Config, context: BuildContext) -> None:
+        """Run at load for every declared variant, selected or not."""
+        if config.few_shot < 0:  # a Config built in code; parse_table checks the range of a file's
+            raise ConfigError("few_shot must be at least 0", f"{context.where} [variants.{name}]", "")
+        if config.few_shot > len(context.suite.train_items):
             raise ConfigError(
-                f"few_shot = {config.few_shot} but the train split has {len(suite.train_items)} items", where,
-                "lower few_shot or add [data] train",
+                f"few_shot = {config.few_shot} but the train split has {len(context.suite.train_items)} items",
+                f"{context.where} [variants.{name}]", "lower few_shot or add [data] train",
             )  # fmt: skip
+
+    @classmethod
+    def from_config(cls, name: str, config: PromptedVariant.Config, context: BuildContext) -> PromptedVariant:
+        cls.check(name, config, context)
+        suite = context.suite
         # The same examples for every item: a shared prefix the engine's prefix cache can reuse.
         chosen = random.Random(config.seed).sample(list(suite.train_items), config.few_shot)
         examples = [turn for item in chosen for turn in example_turns(item, suite.prompt)]

@@ -9,8 +9,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from harness.config import ranged
 from harness.core import Generation, Message, Request, Variant
-from harness.errors import ConfigError
+from harness.errors import ConfigError, did_you_mean
 from harness.prompts import Template
 from harness.retrieval import Hit, RetrieverKind
 
@@ -33,7 +34,7 @@ class RagVariant:
     class Config:
         inner: str = "base"  # a variant declared in the same file
         retriever: RetrieverKind = "hybrid"
-        top_k: int = 3
+        top_k: int = ranged(3, 1, 1_000_000, example="3")  # more than the knowledge base holds returns all of it
         template: str = DEFAULT_TEMPLATE  # {context} and {input}: the task's user message
         chunk_template: str = DEFAULT_CHUNK_TEMPLATE  # {doc_id}, {chunk_id}, {text}
 
@@ -47,18 +48,22 @@ class RagVariant:
         self.chunk_template = Template(config.chunk_template)
 
     @classmethod
-    def from_config(cls, name: str, config: RagVariant.Config, context: BuildContext) -> RagVariant:
+    def check(cls, name: str, config: RagVariant.Config, context: BuildContext) -> None:
+        """What the settings must agree on with the other variants; run at load for every declared one."""
         where = f"{context.where} [variants.{name}]"
-        if config.inner not in context.tables:
-            raise ConfigError(f"inner variant '{config.inner}' is not declared", where, "set inner = one of: " + ", ".join(n for n in context.tables if n != name))
-        if context.tables[config.inner].get("kind") in RETRIEVING_KINDS:
+        others = [n for n in context.tables if n != name]
+        if config.inner not in others:
+            raise ConfigError(f"inner variant '{config.inner}' is not declared", where, did_you_mean(config.inner, others))
+        if context.tables[config.inner].get("kind") in RETRIEVING_KINDS:  # also what rules out a cycle
             raise ConfigError(f"inner variant '{config.inner}' retrieves too", where, "point inner at a base, prompted or finetuned variant")
-        if config.top_k < 1:
-            raise ConfigError("top_k must be at least 1", where, "")
         for template, fields in ((config.template, {"context", "input"}), (config.chunk_template, {"doc_id", "chunk_id", "text"})):
             unknown = set(Template(template).fields()) - fields
             if unknown:
                 raise ConfigError(f"unknown placeholder {{{sorted(unknown)[0]}}} in a RAG template", where, "use " + ", ".join("{" + f + "}" for f in sorted(fields)))
+
+    @classmethod
+    def from_config(cls, name: str, config: RagVariant.Config, context: BuildContext) -> RagVariant:
+        cls.check(name, config, context)
         from harness.variants import build_variant
 
         index, info = context.retrieval_index(config.retriever)
