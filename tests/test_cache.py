@@ -124,6 +124,25 @@ def test_one_adapter_byte_regenerates_that_variant_only(counting_suite: Path, tm
     assert old != new  # never the old adapter's answers for the new adapter
 
 
+@pytest.mark.parametrize("name", ["adapter_config.json", "training.json"])
+def test_any_adapter_file_is_part_of_the_key(counting_suite: Path, tmp_path: Path, name: str) -> None:
+    """Not only the weights: a changed lora_alpha scales every LoRA update (same tensors, other answers),
+    so an adapter's config, and any file beside it, must change the key."""
+    _run(counting_suite, tmp_path / "first")
+    before = CountingEngine.generated
+    path = counting_suite / "adapter" / name
+    content = json.loads(path.read_text())
+    if name == "adapter_config.json":
+        content["lora_alpha"] = 2 * content["lora_alpha"]
+    else:
+        content["note"] = "edited"
+    path.write_text(json.dumps(content))
+    changed = _run(counting_suite, tmp_path / "changed")
+    assert changed["variants"]["tuned"]["cache"] == {"hits": 6, "misses": 12}  # as for a changed weight byte
+    assert changed["variants"]["base"]["cache"] == {"hits": 6, "misses": 0}
+    assert CountingEngine.generated - before == 12
+
+
 def test_no_cache_sends_everything_to_the_engine(counting_suite: Path, tmp_path: Path) -> None:
     _run(counting_suite, tmp_path / "first")
     before = CountingEngine.generated
