@@ -217,3 +217,23 @@ def test_a_run_stopped_before_its_first_sample_starts_afresh(tiny_suite: Path, t
     (out / PROGRESS_DIR / "plan.json").write_text('{"fingerprint": {}, "fingerprint_sha256": "x", "run_id": "run", "created_at": "x"}')
     assert main(["run", str(tiny_suite), "--variants", "echo", "--out", str(out), "--quiet"]) == 0
     assert (out / "run.json").exists() and not (out / PROGRESS_DIR).exists()
+
+
+def test_a_torn_last_line_is_cut_off_before_new_samples_are_appended(tmp_path: Path) -> None:
+    """A kill mid-append leaves a line without its newline. Resume must cut it off the file: appending
+    after it would glue the next sample onto the torn bytes, and a later resume would lose that sample."""
+    from harness.core import Generation
+    from harness.progress import RunProgress
+
+    progress = RunProgress(tmp_path / "run")
+    progress.start("run-1", "2026-01-01T00:00:00+00:00", {"suite": "x"})
+    progress.append("v", ["a", "b"], [Generation("A", 1, 1), Generation("B", 1, 1)])
+    samples = progress.dir / "v.jsonl"
+    whole = samples.read_bytes()
+    with samples.open("ab") as handle:
+        handle.write(b'{"id": "c", "text": "C", "prom')  # the kill came here
+    assert set(progress.completed("v")) == {"a", "b"}
+    assert samples.read_bytes() == whole  # the torn bytes are gone
+    progress.append("v", ["c"], [Generation("C", 1, 1)])
+    done = progress.completed("v")
+    assert set(done) == {"a", "b", "c"} and done["c"].text == "C"
