@@ -367,3 +367,25 @@ def test_harness_run_refuses_leaked_data_before_generating(tiny_suite: Path, tmp
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "leak" in err and "harness check-data" in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_near_leakage_fires_from_cosine_0_9(tmp_path: Path) -> None:
+    """The default threshold is 0.9: a 40-word eval input with one word replaced shares all but 3 of its
+    79 word 1-2 grams with a train input (cosine about 76/79 = 0.96 unweighted, 0.95 after TF-IDF) and is
+    leakage; with three words replaced (70/79 = 0.89 unweighted, 0.86 weighted) it is not."""
+    words = text(70, 40).split()
+
+    def replaced(count: int) -> str:
+        changed = list(words)
+        for j in range(count):
+            changed[4 * j + 1] = f"zzz{j}"
+        return " ".join(changed)
+
+    train = clean_train() + [chat(" ".join(words), "x", label="class0")]
+    for count, leaks in ((1, True), (3, False)):
+        evaluation = clean_eval() + [{"prompt": replaced(count), "completion": "x"}]
+        report = check(write(tmp_path / "train.jsonl", train), write(tmp_path / "eval.jsonl", evaluation))
+        found = [f for f in report.findings if f.code == "near_leakage"]
+        assert bool(found) is leaks, (count, found)
+        if leaks:
+            assert "cosine 0.95" in found[0].message and found[0].where.endswith("eval.jsonl:61")
