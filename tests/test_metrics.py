@@ -100,6 +100,19 @@ PAIRS: list[tuple[str, str]] = [
     ("  padded   with   spaces  ", "padded with spaces"),
 ]
 
+# Token F1 of each pair, by hand: F1 = 2 * common / (answer tokens + reference tokens) after SQuAD
+# normalization (articles, including the letter "a", and ASCII punctuation dropped; "°" kept). Shared tokens
+# count as a multiset: pair 20 shares "energy" twice (7 of 10 and 12: 14/22), pair 26 "at" twice (7 of 9
+# and 8: 14/17). Pair 18 is only articles: an empty answer against a non-empty reference is 0.
+PAIRS_TOKEN_F1: list[float] = [
+    1, 3 / 4, 6 / 7, 0, 0, 1 / 3, 1 / 3, 1, 1 / 2, 0,  # 1-10
+    10 / 21, 0, 1, 7 / 9, 1, 5 / 6, 0, 0, 14 / 15, 7 / 11,  # 11-20
+    0, 1, 4 / 5, 7 / 8, 7 / 9, 14 / 17, 12 / 13, 1, 1, 6 / 13,  # 21-30
+    1,  # 31
+]
+# Exact match after normalization: pairs 1, 8, 15, 22, 28, 29 and 31 (13 has the same words in another order).
+PAIRS_EXACT: list[float] = [float(i in (1, 8, 15, 22, 28, 29, 31)) for i in range(1, 32)]
+
 # Gold labels and predicted answers (classification); some predictions fall outside the gold label set.
 LABELED: list[tuple[str, str]] = [  # (prediction, gold)
     ("positive", "positive"),
@@ -419,8 +432,8 @@ def test_macro_f1_matches_sklearn():
 
 def test_exact_match_and_token_f1_on_pairs_match_squad_definitions():
     scores, _ = run(pairs(PAIRS), ["exact_match", "token_f1"])
-    assert scores.per_sample["exact_match"] == [float(normalize_text(o) == normalize_text(r)) for o, r in PAIRS]
-    assert scores.per_sample["token_f1"] == pytest.approx([token_f1(o, r) for o, r in PAIRS], abs=1e-12)
+    assert scores.per_sample["exact_match"] == PAIRS_EXACT
+    assert scores.per_sample["token_f1"] == pytest.approx(PAIRS_TOKEN_F1, abs=1e-12)
     # 7 of the 31 pairs match after normalization: the two identical ones, "Hello, world!" / "hello world",
     # "Yes." / "yes", the three-line output, the punctuated one, the padded one
     assert len(PAIRS) == 31
@@ -459,7 +472,7 @@ def test_mean_metric_resamples_are_means_of_resampled_values():
     stats = scores_metric.stats(_inputs(PAIRS), {})
     indices = np.random.default_rng(3).integers(0, len(PAIRS), size=(5, len(PAIRS)))
     got = scores_metric.aggregate_resamples(stats, indices)
-    values = [token_f1(o, r) for o, r in PAIRS]
+    values = PAIRS_TOKEN_F1
     for b, row in enumerate(indices):
         assert got[b] == pytest.approx(np.mean([values[i] for i in row]), abs=1e-12)
 
@@ -521,7 +534,7 @@ def test_confidence_interval_is_the_percentile_interval_of_shared_resamples():
     samples = _ci_samples()
     scores, _ = run(samples, ["token_f1"], bootstrap=300, seed=5)
     indices = bootstrap_indices(len(samples), 300, 5)
-    values = np.array([token_f1(s.output.strip(), s.reference.strip()) for s in samples])
+    values = np.array(PAIRS_TOKEN_F1[:30])
     low, high = np.percentile(values[indices].mean(axis=1), [2.5, 97.5])
     assert scores.summary["token_f1"].ci_low == pytest.approx(low, abs=1e-12)
     assert scores.summary["token_f1"].ci_high == pytest.approx(high, abs=1e-12)
