@@ -10,9 +10,9 @@ import argparse
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from harness.errors import GenerationFailed, HarnessError
+from harness.errors import ConfigError, GenerationFailed, HarnessError
 
 EXIT_USAGE = 2
 
@@ -25,11 +25,24 @@ class RunConfigFile:
     description: str = ""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its mistakes as one line (`error: what - where - how to fix`, exit 2) instead of a
+    usage block; --help still prints the full usage."""
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        print(f"error: {message} - {self.prog} - see `{self.prog} --help`", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
 def main(argv: list[str] | None = None) -> int:
     _show_harness_warnings_as_one_line()
     parser = _parser()
-    args = parser.parse_args(argv)
     try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage mistake (2, printed by _Parser.error)
+        return int(exc.code or 0)
+    try:
+        _check_outputs(args)
         return int(args.handler(args) or 0)
     except HarnessError as exc:
         if isinstance(exc, GenerationFailed) and exc.__cause__ is not None:
@@ -38,9 +51,29 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exception(exc.__cause__)  # not the user's mistake: keep what the engine said
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        run_dir = getattr(exc, "run_dir", None)  # set by the runner when a run folder holds samples
+        if run_dir is not None:
+            again = f"harness run {args.suite} --resume {run_dir}" if args.command == "run" else f"harness forgetting {args.suite} --out {run_dir}"
+            print(f"error: interrupted - {run_dir} keeps the samples done - finish with `{again}`", file=sys.stderr)
+        else:
+            print("error: interrupted - nothing was kept", file=sys.stderr)
         return 130
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """--out before any work: a folder for every command but check-data, which writes one file."""
+    out = getattr(args, "out", None)
+    if not out:
+        return
+    path = Path(out)
+    if args.handler is _check_data:
+        if path.is_dir():
+            raise ConfigError(f"--out {out} is a folder", "harness check-data --out", f"name a file, e.g. --out {path / 'check-data.json'}")
+        if path.exists() and not path.is_file():
+            raise ConfigError(f"--out {out} is not a regular file", "harness check-data --out", "name a file to write the JSON report to")
+    elif path.exists() and not path.is_dir():
+        raise ConfigError(f"--out {out} is a file, not a folder", f"harness {args.command} --out", "name a folder (a new one is created)")
 
 
 def _show_harness_warnings_as_one_line() -> None:
@@ -76,7 +109,7 @@ def _run(args: argparse.Namespace, forgetting_only: bool = False) -> int:
         source = Path(args.config)
         tables = parse_table(RunConfigFile, read_toml(source), str(source)).variants
     options = RunOptions(
-        variants=tuple(v.strip() for v in args.variants.split(",") if v.strip()) if args.variants else (),
+        variants=_names(args.variants, "--variants") or (),
         limit=args.limit,
         out=Path(args.out) if args.out else None,
         results_dir=Path(args.results_dir),
@@ -107,8 +140,31 @@ def _forgetting(args: argparse.Namespace) -> int:
     return _run(args, forgetting_only=True)
 
 
-def _names(value: str | None) -> tuple[str, ...] | None:
-    return None if value is None else tuple(v.strip() for v in value.split(",") if v.strip())
+def _names(value: str | None, flag: str = "") -> tuple[str, ...] | None:
+    """A comma-separated list; with `flag`, one that names nothing (`--variants ""`) is refused rather
+    than read as "all"."""
+    names = None if value is None else tuple(v.strip() for v in value.split(",") if v.strip())
+    if flag and names == ():
+        raise ConfigError(f"{flag} {value!r} names nothing", "the command line", f"pass comma-separated names, or leave out {flag} for all")
+    return names
+
+
+def _number(cast: type, low: float | None = None, high: float | None = None, low_open: bool = False) -> Any:
+    """An argparse type: `cast` (int or float), finite and within the bounds; argparse prints the error."""
+    from harness.config import Range
+
+    bounds = Range(low, high, low_open)
+
+    def parse(text: str) -> Any:
+        try:
+            value = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if cast is int else 'a number'}, got {text!r}") from None
+        if not bounds.holds(value):
+            raise argparse.ArgumentTypeError(f"must be {bounds.describe()}, got {text}")
+        return value
+
+    return parse
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -136,17 +192,17 @@ def _diff(args: argparse.Namespace) -> int:
     from harness.compare import EXIT_GATE_FAILED
     from harness.compare.diff import diff_runs, load_gates
     from harness.compare.render import diff_markdown
-    from harness.records import stable, write_atomic
+    from harness.files import make_folder, write_file
+    from harness.records import stable
     from harness.results import load_run
 
     gates = load_gates(args.gate) if args.gate else None
     found = diff_runs(load_run(args.old), load_run(args.new), gates, top=args.top)
     markdown = diff_markdown(found)
     if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        write_atomic(out / "diff.md", markdown)
-        write_atomic(out / "diff.json", json.dumps(stable(found), indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+        out = make_folder(args.out)
+        write_file(out / "diff.md", markdown)
+        write_file(out / "diff.json", json.dumps(stable(found), indent=2, sort_keys=True, ensure_ascii=False) + "\n")
     print(json.dumps(stable(found), indent=2, sort_keys=True, ensure_ascii=False) if args.json else markdown)
     if not found["passed"]:
         print("error: a gate failed (see the table above)", file=sys.stderr)
@@ -160,8 +216,8 @@ def _history(args: argparse.Namespace) -> int:
     from harness.history import history_dict, history_markdown, load_history, select_history, write_history
     from harness.records import stable
 
-    metrics = _names(",".join(args.metric)) if args.metric else None
-    history = select_history(load_history(args.results_dir, args.suite), metrics, _names(args.variants), args.last)
+    metrics = _names(",".join(args.metric), "--metric") if args.metric else None
+    history = select_history(load_history(args.results_dir, args.suite), metrics, _names(args.variants, "--variants"), args.last)
     if args.out:
         print(f"history: {write_history(history, args.out)['markdown']}", file=sys.stderr)
     print(json.dumps(stable(history_dict(history)), indent=2, sort_keys=True, ensure_ascii=False) if args.json else history_markdown(history))
@@ -226,9 +282,9 @@ def _list(args: argparse.Namespace) -> int:
 def _forgetting_arguments(parser: argparse.ArgumentParser, tasks: str, limit: str, max_drop: str) -> None:
     parser.add_argument(tasks, dest="forgetting", metavar="NAMES",
                         help="forgetting checks on these benchmarks: mmlu, hellaswag or any lm-eval task (default: [forgetting] tasks)")
-    parser.add_argument(limit, dest="forgetting_limit", type=int, metavar="N",
+    parser.add_argument(limit, dest="forgetting_limit", type=_number(int, 1), metavar="N",
                         help="items per benchmark, stratified by subject for MMLU, the same for every variant")
-    parser.add_argument(max_drop, dest="forgetting_max_drop", type=float, metavar="POINTS",
+    parser.add_argument(max_drop, dest="forgetting_max_drop", type=_number(float, 0, 100), metavar="POINTS",
                         help="fail (exit 1) when a variant loses more accuracy points than this, significantly")
     parser.add_argument("--bench-data", metavar="DIR",
                         help="local benchmark data (mmlu/, hellaswag/); default $HARNESS_BENCH_DATA, else lm-eval's own")
@@ -247,15 +303,15 @@ def _run_target_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="harness", description="Evaluate prompt, RAG and fine-tune variants.")
-    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    parser = _Parser(prog="harness", description="Evaluate prompt, RAG and fine-tune variants.")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND", dest="command")
 
     run = commands.add_parser("run", help="run a suite's variants and write a result directory")
     run.add_argument("suite", help="suite folder (holding suite.toml)")
     _run_target_arguments(run)
-    run.add_argument("--limit", type=int, help="evaluate only the first N eval items")
+    run.add_argument("--limit", type=_number(int, 1), help="evaluate only the first N eval items")
     run.add_argument("--resume", metavar="RUN_DIR", help="finish an interrupted run (rerunning with its --out does the same)")
-    run.add_argument("--latency-probe", type=int, default=0, metavar="N",
+    run.add_argument("--latency-probe", type=_number(int, 0), default=0, metavar="N",
                      help="after the batched run, N requests one at a time per variant (p50/p95/p99)")
     _forgetting_arguments(run, "--forgetting", "--forgetting-limit", "--forgetting-max-drop")
     run.set_defaults(handler=_run)
@@ -278,7 +334,7 @@ def _parser() -> argparse.ArgumentParser:
     diff.add_argument("old", help="the reference run (e.g. main, or last night)")
     diff.add_argument("new", help="the run to judge")
     diff.add_argument("--gate", metavar="GATE.toml", help="[[gate]] rules: metric, variants, min, max_drop, significant; exit 1 when one fails")
-    diff.add_argument("--top", type=int, default=5, help="flipped items shown per variant (default 5)")
+    diff.add_argument("--top", type=_number(int, 0), default=5, help="flipped items shown per variant (default 5)")
     diff.add_argument("--json", action="store_true", help="print JSON instead of markdown")
     diff.add_argument("--out", help="also write diff.md and diff.json into this folder")
     diff.set_defaults(handler=_diff)
@@ -288,7 +344,7 @@ def _parser() -> argparse.ArgumentParser:
     history.add_argument("--suite", required=True, help="suite name, as in run.json")
     history.add_argument("--metric", action="append", metavar="NAME", help="metric(s) to show and plot, repeatable or comma-separated (default: all; the plot: the suite's first)")
     history.add_argument("--variants", help="comma-separated variant names (default: all)")
-    history.add_argument("--last", type=int, metavar="N", help="only the N most recent runs")
+    history.add_argument("--last", type=_number(int, 1), metavar="N", help="only the N most recent runs")
     history.add_argument("--out", help="also write history.md, history.csv and history.png into this folder")
     history.add_argument("--json", action="store_true", help="print JSON instead of markdown")
     history.set_defaults(handler=_history)
@@ -299,10 +355,10 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--eval", action="append", default=[], metavar="FILE", help="an eval data file (repeatable)")
     check.add_argument("--format", default="auto", choices=["auto", "chat", "completion", "preference", "fields"],
                        help="record layout of the files (default: detected per line)")
-    check.add_argument("--max-len", type=int, metavar="N", help="context in tokens (default: [engine] max_model_len, else 2048)")
+    check.add_argument("--max-len", type=_number(int, 1), metavar="N", help="context in tokens (default: [engine] max_model_len, else 2048)")
     check.add_argument("--model", help="whose tokenizer counts tokens: a local HF directory (default: [engine] model)")
     check.add_argument("--estimate-tokens", action="store_true", help="count tokens as characters/4, loading no tokenizer")
-    check.add_argument("--similarity", type=float, default=0.9, help="TF-IDF cosine for near duplicates (default 0.9)")
+    check.add_argument("--similarity", type=_number(float, 0, 1, low_open=True), default=0.9, help="TF-IDF cosine for near duplicates (default 0.9)")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
     check.add_argument("--out", metavar="FILE", help="also write the JSON report to FILE")
     check.set_defaults(handler=_check_data)
@@ -311,14 +367,14 @@ def _parser() -> argparse.ArgumentParser:
     tune.add_argument("suite", help="suite folder (holding suite.toml)")
     tune.add_argument("--out", help="adapter directory (default: SUITE/adapters/<model>-lora)")
     tune.add_argument("--model", help="base model (default: [engine] model)")
-    tune.add_argument("--rank", type=int, help="LoRA rank r (default 16)")
-    tune.add_argument("--alpha", type=int, help="LoRA alpha (default 32)")
-    tune.add_argument("--epochs", type=float, help="epochs (default 2)")
-    tune.add_argument("--lr", type=float, help="learning rate (default 1e-3)")
-    tune.add_argument("--batch-size", type=int, help="per-device batch size (default 8)")
-    tune.add_argument("--max-steps", type=int, help="stop after N optimizer steps (overrides epochs)")
-    tune.add_argument("--limit", type=int, help="train on the first N items only")
-    tune.add_argument("--seed", type=int, help="random seed (default 0)")
+    tune.add_argument("--rank", type=_number(int, 1), help="LoRA rank r (default 16)")
+    tune.add_argument("--alpha", type=_number(int, 1), help="LoRA alpha (default 32)")
+    tune.add_argument("--epochs", type=_number(float, 0, low_open=True), help="epochs (default 2)")
+    tune.add_argument("--lr", type=_number(float, 0, 1, low_open=True), help="learning rate (default 1e-3)")
+    tune.add_argument("--batch-size", type=_number(int, 1), help="per-device batch size (default 8)")
+    tune.add_argument("--max-steps", type=_number(int, 1), help="stop after N optimizer steps (overrides epochs)")
+    tune.add_argument("--limit", type=_number(int, 1), help="train on the first N items only")
+    tune.add_argument("--seed", type=_number(int, 0, 2**32 - 1), help="random seed (default 0)")
     tune.set_defaults(handler=_finetune)
 
     listing = commands.add_parser("list", help="list suites, variant kinds or metrics")

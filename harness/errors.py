@@ -6,6 +6,7 @@
      +-- UnknownNameError     unknown metric, variant kind or variant name ("did you mean ...")
      +-- MissingDependencyError  an optional extra is not installed
      +-- GenerationFailed     a variant's engine failed mid-run (cause's traceback shown; resumable)
+     +-- WriteError           a file cannot be written: disk full, no permission, a folder in the way
 
     HarnessWarning (UserWarning)  worth knowing, does not stop the run
 
@@ -45,6 +46,10 @@ class MissingDependencyError(HarnessError):
 class GenerationFailed(HarnessError):
     """A variant's model failed mid-run (an engine died): the CLI prints the cause's traceback, then this
     line, which names the variant and how to resume; the samples completed before are kept."""
+
+
+class WriteError(HarnessError):
+    """An output file could not be written (harness.files); the previous version of the file is intact."""
 
 
 class HarnessWarning(UserWarning):

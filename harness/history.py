@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import warnings
 from collections.abc import Mapping, Sequence
@@ -315,15 +314,12 @@ def history_csv(history: History) -> str:
 
 def write_history(history: History, out_dir: str | Path) -> dict[str, Path]:
     """history.md, history.csv and history.png (history.plot_metrics over time) in out_dir."""
+    from harness.files import make_folder, write_file
     from harness.history_plot import plot_png
-    from harness.records import write_atomic
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_folder(out_dir)
     paths = {"markdown": out / "history.md", "csv": out / "history.csv", "png": out / "history.png"}
-    write_atomic(paths["markdown"], history_markdown(history))
-    write_atomic(paths["csv"], history_csv(history))
-    tmp = paths["png"].with_name(".history.png.tmp")
-    tmp.write_bytes(plot_png(history))
-    os.replace(tmp, paths["png"])
+    write_file(paths["markdown"], history_markdown(history))
+    write_file(paths["csv"], history_csv(history))
+    write_file(paths["png"], plot_png(history))
     return paths

@@ -24,6 +24,7 @@ from typing import Any
 
 from harness.core import Generation, Message
 from harness.errors import ConfigError, HarnessError
+from harness.files import write_atomic
 
 PROGRESS_DIR = "progress"
 PLAN_FILE = "plan.json"
@@ -146,13 +147,13 @@ def _digest(fingerprint: dict[str, Any]) -> str:
 
 
 def _write_synced(path: Path, text: str, mode: str, atomic: bool = False) -> None:
-    target = path.with_name(f".{path.name}.tmp") if atomic else path
-    with open(target, mode, encoding="utf-8", newline="\n") as handle:
+    if atomic:
+        write_atomic(path, text)
+        return
+    with open(path, mode, encoding="utf-8", newline="\n") as handle:
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
-    if atomic:
-        os.replace(target, path)
 
 
 def _encode(item_id: str, generation: Generation) -> dict[str, Any]:

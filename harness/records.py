@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import platform
 import subprocess
 from collections.abc import Sequence
@@ -21,6 +20,8 @@ from typing import Any
 from harness.config import to_plain
 from harness.core import Generation, Message
 from harness.errors import HarnessError
+from harness.hardware import machine
+from harness.files import write_atomic
 from harness.redact import redact_secrets
 from harness.scoring import MetricSummary
 from harness.suite import Suite
@@ -160,19 +161,6 @@ def write_run(out_dir: Path, record: RunRecord) -> None:
         ) from None
 
 
-def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # a full disk leaves no half-written file behind
-        raise
-
-
 def dumps_line(obj: Any) -> str:
     return json.dumps(stable(obj), sort_keys=True, ensure_ascii=False) + "\n"
 
@@ -260,7 +248,10 @@ def environment() -> dict[str, Any]:
             packages[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             continue
-    return {"python": platform.python_version(), "platform": platform.platform(), "packages": packages, "git": git_state()}
+    return {
+        "python": platform.python_version(), "platform": platform.platform(), "packages": packages, "git": git_state(),
+        "hardware": machine(),
+    }  # fmt: skip
 
 
 def git_state() -> dict[str, Any] | None:

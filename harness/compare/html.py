@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.files import make_folder, write_file
+
 
 @dataclass(frozen=True)
 class Plot:
@@ -62,11 +64,10 @@ def write_html_report(comparison: dict, samples: dict[str, list[dict]], out_dir:
     """Write out_dir/report.html (self-contained, opens from disk, no network) and the plots as PNG
     files under out_dir/plots/; return the report path."""
     out_dir = Path(out_dir)
-    plot_dir = out_dir / "plots"
-    plot_dir.mkdir(parents=True, exist_ok=True)
+    plot_dir = make_folder(out_dir / "plots")
     plots = make_plots(comparison, samples)
     for plot in plots:
-        (plot_dir / f"{plot.name}.png").write_bytes(plot.png)
+        write_file(plot_dir / f"{plot.name}.png", plot.png)
     run = comparison.get("run") or {}
     parts = [
         "<!DOCTYPE html>",
@@ -85,7 +86,7 @@ def write_html_report(comparison: dict, samples: dict[str, list[dict]], out_dir:
         "</body></html>",
     ]
     path = out_dir / "report.html"
-    path.write_text("\n".join(parts), encoding="utf-8")
+    write_file(path, "\n".join(parts))  # atomic: a full disk keeps the previous report whole
     return path
 
 

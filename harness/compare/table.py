@@ -151,13 +151,14 @@ def write_comparison(comparison: dict[str, Any], samples: Mapping[str, Any], out
     import json
 
     from harness.compare.render import comparison_csv, comparison_markdown
-    from harness.records import stable, write_atomic
+    from harness.files import make_folder, write_file
+    from harness.records import stable
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(out_dir)
     paths = {"markdown": out_dir / "report.md", "csv": out_dir / "comparison.csv", "json": out_dir / "comparison.json"}
-    write_atomic(paths["markdown"], comparison_markdown(comparison))
-    write_atomic(paths["csv"], comparison_csv(comparison))
-    write_atomic(paths["json"], json.dumps(stable(comparison), indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    write_file(paths["markdown"], comparison_markdown(comparison))
+    write_file(paths["csv"], comparison_csv(comparison))
+    write_file(paths["json"], json.dumps(stable(comparison), indent=2, sort_keys=True, ensure_ascii=False) + "\n")
     from harness.compare.html import write_html_report
 
     paths["html"] = write_html_report(comparison, samples, out_dir)

@@ -250,10 +250,9 @@ def report_json(report: Report) -> str:
 
 
 def write_report(report: Report, path: Path) -> None:
-    from harness.records import write_atomic
+    from harness.files import write_file
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, report_json(report))
+    write_file(path, report_json(report))
 
 
 def report_text(report: Report) -> str:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError, DataError, UnknownNameError, did_you_mean
+from harness.files import write_file
 from harness.hashing import file_sha256
 from harness.models import cache_root
 
@@ -116,7 +117,7 @@ def prepare_local(name: str, data_dir: Path) -> tuple[Path, list[str]]:
     manifest = folder / "tasks.json"
     if not manifest.is_file():
         leaves = _write_mmlu(files, folder) if name == "mmlu" else _write_hellaswag(files[0], folder)
-        manifest.write_text(json.dumps(leaves), encoding="utf-8")
+        write_file(manifest, json.dumps(leaves))  # last, atomic: its presence means the folder is whole
     return folder, json.loads(manifest.read_text(encoding="utf-8"))
 
 
@@ -157,7 +158,7 @@ def _write_mmlu(files: Sequence[Path], folder: Path) -> list[str]:
         subject = path.stem.removesuffix(f"_{split}")
         docs = [{**doc, "subject": subject} for doc in read_mmlu_csv(path)]
         target = folder / f"{subject}_{split}.jsonl"
-        target.write_text("".join(json.dumps(doc, ensure_ascii=False) + "\n" for doc in docs), encoding="utf-8")
+        write_file(target, "".join(json.dumps(doc, ensure_ascii=False) + "\n" for doc in docs))
         subjects.setdefault(subject, {})[split] = str(target)
     leaves = []
     for subject, data_files in sorted(subjects.items()):
@@ -180,7 +181,7 @@ def _write_mmlu(files: Sequence[Path], folder: Path) -> list[str]:
         }
         if "dev" not in data_files:
             config["fewshot_split"] = "test"  # lm-eval refuses a missing split even at 0 shots
-        (folder / f"{task}.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+        write_file(folder / f"{task}.yaml", yaml.safe_dump(config, sort_keys=False))
         leaves.append(task)
     return leaves
 
@@ -210,7 +211,7 @@ def _write_hellaswag(path: Path, folder: Path) -> list[str]:
         "dataset_kwargs": {"data_files": {"validation": str(path.resolve())}},
         "training_split": None,
     }
-    (folder / f"{task}.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    write_file(folder / f"{task}.yaml", yaml.safe_dump(config, sort_keys=False))
     return [task]
 
 
