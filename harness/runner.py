@@ -110,8 +110,10 @@ def run_suite(suite: Suite, options: RunOptions = RunOptions(), prebuilt: Mappin
         progress.start(plan.run_id, plan.created_at, plan.fingerprint)
     try:
         outcomes, engine_record, forgetting = _generate(plan, options, prebuilt, progress, cache)
-    except BaseException:
+    except BaseException as exc:
         progress.discard_if_empty()  # e.g. a variant that failed to build: nothing to resume, leave no folder
+        if isinstance(exc, KeyboardInterrupt) and progress.exists:
+            exc.run_dir = plan.out_dir  # type: ignore[attr-defined]  # the CLI prints how to resume it
         raise
     record = RunRecord(
         run_id=plan.run_id,

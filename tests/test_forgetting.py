@@ -225,7 +225,7 @@ def test_missing_bench_data_folder(tiny_suite: Path, tmp_path: Path, capsys) -> 
 
 def test_bad_limit_option(tiny_suite: Path, tmp_path: Path, capsys) -> None:
     argv = ["run", str(tiny_suite), "--forgetting", "mmlu", "--forgetting-limit", "0", "--out", str(tmp_path / "r"), "--quiet"]
-    one_line_error(capsys, argv, "limit must be at least 1")
+    one_line_error(capsys, argv, "--forgetting-limit: must be at least 1, got 0")
 
 
 def test_forgetting_alone_needs_benchmarks(tiny_suite: Path, tmp_path: Path, capsys) -> None:
