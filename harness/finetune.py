@@ -11,6 +11,7 @@ Defaults follow the LoRA guides (r=16, alpha=32) except the learning rate: the g
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 import time
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError, MissingDependencyError
+from harness.files import write_file
 from harness.config import check_ranges, ranged
 from harness.models import resolve_model
 from harness.prompts import build_request
@@ -132,11 +134,12 @@ def compact_adapter_weights(out: Path) -> None:
     """Store the LoRA weights in bfloat16: half the size on disk (small enough to commit), and the
     precision engines compute in anyway."""
     import torch
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load_file, save
 
     path = out / "adapter_model.safetensors"
     tensors = load_file(path)
-    save_file({k: v.to(torch.bfloat16).contiguous() for k, v in tensors.items()}, path, metadata={"format": "pt"})
+    # Through write_file (not save_file in place): a full disk must not leave a torn adapter behind.
+    write_file(path, save({k: v.to(torch.bfloat16).contiguous() for k, v in tensors.items()}, metadata={"format": "pt"}))
 
 
 def _point_adapter_at(out: Path, model_name: str) -> None:
@@ -144,7 +147,7 @@ def _point_adapter_at(out: Path, model_name: str) -> None:
     path = out / "adapter_config.json"
     config = json.loads(path.read_text())
     config["base_model_name_or_path"] = model_name
-    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    write_file(path, json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
 def _write_training_record(out, suite, config, model_name, seconds, device, n, losses) -> None:  # noqa: ANN001
@@ -158,8 +161,8 @@ def _write_training_record(out, suite, config, model_name, seconds, device, n, l
         "train_seconds": round(seconds, 1),
         "final_loss": losses[-1][1] if losses else None,
     }
-    (out / "training.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
-    (out / "loss_curve.csv").write_text("step,loss\n" + "".join(f"{s},{loss:.6f}\n" for s, loss in losses))
+    write_file(out / "training.json", json.dumps(record, indent=2, sort_keys=True) + "\n")
+    write_file(out / "loss_curve.csv", "step,loss\n" + "".join(f"{s},{loss:.6f}\n" for s, loss in losses))
     try:
         import matplotlib
 
@@ -171,8 +174,10 @@ def _write_training_record(out, suite, config, model_name, seconds, device, n, l
     axis.plot([s for s, _ in losses], [v for _, v in losses])
     axis.set(xlabel="step", ylabel="training loss", title=f"LoRA SFT on {suite.name}")
     figure.tight_layout()
-    figure.savefig(out / "loss_curve.png", dpi=100)
+    image = io.BytesIO()
+    figure.savefig(image, format="png", dpi=100)
     plt.close(figure)
+    write_file(out / "loss_curve.png", image.getvalue())
 
 
 def _remove_tree(path: Path) -> None:
