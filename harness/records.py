@@ -20,6 +20,7 @@ from typing import Any
 from harness.config import to_plain
 from harness.core import Generation, Message
 from harness.errors import HarnessError
+from harness.hardware import machine
 from harness.files import write_atomic
 from harness.redact import redact_secrets
 from harness.scoring import MetricSummary
@@ -247,7 +248,10 @@ def environment() -> dict[str, Any]:
             packages[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             continue
-    return {"python": platform.python_version(), "platform": platform.platform(), "packages": packages, "git": git_state()}
+    return {
+        "python": platform.python_version(), "platform": platform.platform(), "packages": packages, "git": git_state(),
+        "hardware": machine(),
+    }  # fmt: skip
 
 
 def git_state() -> dict[str, Any] | None:
