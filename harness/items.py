@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.core import ROLES, Message
-from harness.errors import DataError
+from harness.config import check_file
+from harness.errors import DataError, did_you_mean
 from harness.guards import shown
 
 FORMATS = ("auto", "chat", "completion", "fields")
@@ -57,8 +58,7 @@ class Item:
 
 def load_items(path: Path, layout: str = "auto", names: FieldNames = FieldNames()) -> list[Item]:
     """Read a JSONL file into Items; every malformed line is a DataError naming file and line."""
-    if not path.is_file():
-        raise DataError(f"data file not found: {path}", "", "check the path in suite.toml [data]")
+    check_file(path, "data file", "", "check the path in suite.toml [data]", DataError)
     items: list[Item] = []
     seen: dict[str, str] = {}
     with path.open("rb") as handle:
@@ -73,6 +73,8 @@ def load_items(path: Path, layout: str = "auto", names: FieldNames = FieldNames(
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
                 raise DataError("invalid UTF-8", f"{where} byte {exc.start}", "save the file as UTF-8") from None
+            if number == 1:
+                line = line.removeprefix("\ufeff")  # a byte-order mark, as some editors save UTF-8
             if not line.strip():
                 continue
             record = _parse_json(line, where)
@@ -142,9 +144,10 @@ def _parse_chat(record: dict[str, Any], where: str) -> tuple[dict[str, Any], str
         raise DataError("'messages' must be a non-empty list", where, "see docs/suite-format.md")
     messages = []
     for index, message in enumerate(raw):
-        if not isinstance(message, dict) or message.get("role") not in ROLES or not isinstance(
-            message.get("content"), str
-        ):
+        role = message.get("role") if isinstance(message, dict) else None
+        if isinstance(role, str) and role not in ROLES:
+            raise DataError(f"message {index} has unknown role {shown(role)}", where, did_you_mean(role, ROLES))
+        if not isinstance(message, dict) or role not in ROLES or not isinstance(message.get("content"), str):
             raise DataError(
                 f"message {index} needs a role ({', '.join(ROLES)}) and string content", where, "fix the message"
             )

@@ -44,6 +44,8 @@ class Chunk:
 
 def load_documents(folder: Path) -> list[Document]:
     """Every document under `folder`, sorted by id; bad files are one-line errors naming the file."""
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"knowledge folder {folder} is a file", "", "point [knowledge] dir at a folder of .md, .txt or .jsonl files")
     if not folder.is_dir():
         raise ConfigError(f"knowledge folder not found: {folder}", "", "create it, or set [knowledge] dir")
     documents: dict[str, tuple[Document, str]] = {}

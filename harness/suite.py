@@ -181,6 +181,12 @@ def load_suite(path: str | Path) -> Suite:
                 item.source,
                 f"add '{missing[0]}' to the record or change [prompt] template",
             )
+        null = [name for name in needed if item.fields[name] is None]
+        if null:  # it would reach the prompt as the word "null"
+            raise DataError(
+                f"item {shown(item.id)} has null in field '{null[0]}', used by the prompt template", item.source,
+                f"give '{null[0]}' a string (\"\" for none), or leave it out of [prompt] template",
+            )  # fmt: skip
     _check_references(eval_items, config)
     schema = _load_schema(suite_dir, config.output.schema, where)
     suite = Suite(suite_dir, config, tuple(eval_items), tuple(train_items), hashes, schema)
@@ -295,8 +301,7 @@ def _load_schema(suite_dir: Path, schema: str | dict[str, Any] | None, where: st
 
 
 def _read_schema(path: Path, where: str) -> Any:
-    if not path.is_file():
-        raise ConfigError(f"JSON schema file not found: {path}", where, "check the path")
+    check_file(path, "JSON schema file", where)
     data = read_capped(path, MAX_SCHEMA_BYTES, "a JSON schema", "point [output] schema at the right file")
     try:
         return json.loads(data.decode("utf-8"))

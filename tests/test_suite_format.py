@@ -54,7 +54,7 @@ def test_hash_ids_are_stable_and_content_based(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("record, message", [
     ({"messages": [{"role": "user", "content": "q"}]}, "must end with a user message"),
-    ({"messages": [{"role": "robot", "content": "q"}, {"role": "assistant", "content": "a"}]}, "needs a role"),
+    ({"messages": [{"role": "robot", "content": "q"}, {"role": "assistant", "content": "a"}]}, "unknown role .robot."),
     ({"prompt": "q", "completion": 3}, "non-string 'completion'"),
     ({"input": "q"}, "missing output field 'output'"),
     ({"id": "", "input": "q", "output": "a"}, "invalid id"),

@@ -8,10 +8,11 @@ parameters, package versions), and gates that decide the exit code.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from harness.compare import ALPHA
+from harness.config import ranged
 from harness.errors import ConfigError, HarnessError, UnknownNameError, did_you_mean
 from harness.paired import compare_paired, holm
 from harness.results import RunResult
@@ -25,10 +26,11 @@ class Gate:
 
     metric: str
     variants: tuple[str, ...] = ()  # default: every variant in both runs
-    min: float | None = None  # absolute floor on the new value
-    max_drop: float | None = None  # the new value may be at most this much below the old one
+    min: float | None = ranged(None, example="0.8")  # absolute floor on the new value (finite)
+    max_drop: float | None = ranged(None, 0, example="0.02")  # the new value may be at most this much below the old one
     significant: bool = False  # fail only when the drop is statistically significant (paired test, alpha)
 
+    where: str = field(default="--gate", compare=False, metadata={"config": False})  # "FILE [[gate]] N", for errors
 
 def load_gates(path: str) -> list[Gate]:
     from pathlib import Path
@@ -39,12 +41,16 @@ def load_gates(path: str) -> list[Gate]:
     unknown = [k for k in table if k != "gate"]
     if unknown:
         raise ConfigError(f"unknown key '{unknown[0]}'", path, "a gate file holds [[gate]] tables only")
-    gates = [parse_table(Gate, entry, path, f"gate {i + 1}") for i, entry in enumerate(table.get("gate", []))]
+    entries = table.get("gate", [])
+    if not isinstance(entries, list):
+        raise ConfigError("'gate' must be an array of tables", path, 'write [[gate]] (two brackets) before each rule')
+    wheres = [f"{path} [[gate]] {i}" for i in range(1, len(entries) + 1)]
+    gates = [replace(parse_table(Gate, entry, where), where=where) for entry, where in zip(entries, wheres)]
     if not gates:
         raise ConfigError("no [[gate]] tables", path, 'add [[gate]] metric = "exact_match" min = 0.8')
-    for i, gate in enumerate(gates, start=1):
+    for gate in gates:
         if gate.min is None and gate.max_drop is None and not gate.significant:
-            raise ConfigError("a gate needs min, max_drop or significant = true", f"{path} [gate {i}]", "")
+            raise ConfigError("a gate needs min, max_drop or significant = true", gate.where, "e.g. min = 0.8")
     return gates
 
 
@@ -156,10 +162,10 @@ def _check(gate: Gate, rows: list[dict[str, Any]], variants: list[str], alpha: f
     wanted = list(gate.variants) or variants
     for name in wanted:
         if name not in variants:
-            raise UnknownNameError(f"gate names variant '{name}', not in both runs", f"gate on {gate.metric}", did_you_mean(name, variants) or f"one of: {', '.join(variants)}")
+            raise UnknownNameError(f"gate names variant '{name}', not in both runs", gate.where, did_you_mean(name, variants) or f"one of: {', '.join(variants)}")
     known = {r["metric"] for r in rows}
     if gate.metric not in known:
-        raise UnknownNameError(f"gate names metric '{gate.metric}', not in both runs", "--gate", did_you_mean(gate.metric, known) or f"one of: {', '.join(sorted(known))}")
+        raise UnknownNameError(f"gate names metric '{gate.metric}', not in both runs", gate.where, did_you_mean(gate.metric, known) or f"one of: {', '.join(sorted(known))}")
     results = []
     for row in (r for r in rows if r["metric"] == gate.metric and r["variant"] in wanted):
         sign = -1.0 if row["higher_is_better"] is False else 1.0  # a "drop" is a change for the worse

@@ -9,12 +9,22 @@ from typing import Any
 
 from harness.compare import ALPHA
 from harness.cost import CostModel, break_even, finetune_cost, query_cost
-from harness.errors import UnknownNameError, did_you_mean
+from harness.errors import DataError, UnknownNameError, did_you_mean
 from harness.paired import compare_paired, holm, minimum_detectable_effect
 from harness.results import RunResult
 
 TUNED_KINDS = ("finetuned", "hybrid")
 CHEAPER_KINDS = ("prompted", "rag")  # what fine-tuning is weighed against
+
+
+def _check_metrics(result: RunResult, metrics: list[str]) -> None:
+    """A run.json without metrics (hand-made, or cut short) must not compare as an empty table and exit 0."""
+    where = str(result.dir / "run.json")
+    if not metrics and not result.run.get("forgetting"):
+        raise DataError("run.json holds no metrics to compare", where, "pass a folder a finished `harness run` wrote, or rerun")
+    unscored = [v for v in result.variants if not result.metric_names(v)]
+    if metrics and unscored:
+        raise DataError(f"variant '{unscored[0]}' has no metrics in run.json", where, "the result directory is damaged: rerun")
 
 
 def compare_run(result: RunResult, baseline: str = "base", cost: CostModel | None = None, alpha: float = ALPHA) -> dict[str, Any]:
@@ -24,6 +34,7 @@ def compare_run(result: RunResult, baseline: str = "base", cost: CostModel | Non
     run = result.run
     cost = cost or CostModel()
     metrics = list(dict.fromkeys(m for v in result.variants for m in result.metric_names(v)))
+    _check_metrics(result, metrics)
     seed = int(run.get("suite", {}).get("config", {}).get("run", {}).get("seed", 0))
     resamples = int(run.get("suite", {}).get("config", {}).get("run", {}).get("bootstrap", 1000))
     rows = []

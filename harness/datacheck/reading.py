@@ -156,6 +156,8 @@ def read_file(path: Path, role: str, layout: str | SuiteLayout, findings: Findin
             limit = min(limit, getattr(items, "MAX_LINE_BYTES", limit))
         for number, raw in _lines(handle, limit):
             line = _decode(raw, f"{name}:{number}", findings, limit)
+            if number == 1 and line is not None:
+                line = line.removeprefix("\ufeff")  # a byte-order mark, as load_suite accepts it
             data.lines += raw is None or bool(raw.strip())
             if line is None:
                 continue
@@ -311,12 +313,19 @@ def _text_field(obj: dict[str, Any], key: str, line: Line) -> str | None:
         line.error("missing_field", f"missing field '{key}'", f"add '{key}'")
         return None
     if not isinstance(value, str):
-        line.error("missing_field", f"'{key}' must be a string, got {type(value).__name__}", f"write '{key}' as text")
+        line.error("missing_field", f"'{key}' must be a string, got {_json_kind(value)}", f"write '{key}' as text")
         return None
     if not value.strip():
         line.error("empty_field", f"'{key}' is empty or whitespace", f"fill in '{key}' or drop the record")
         return None
     return value
+
+
+def _json_kind(value: Any) -> str:
+    """A JSON value's type as the file spells it (null, a number), not a Python class name."""
+    if value is None:
+        return "null"
+    return {bool: "true/false", int: "a number", float: "a number", dict: "an object", list: "an array"}.get(type(value), type(value).__name__)
 
 
 def _turns(messages: Any, key: str, line: Line) -> list[tuple[str, str]] | None:
@@ -333,7 +342,7 @@ def _turns(messages: Any, key: str, line: Line) -> list[tuple[str, str]] | None:
             line.error("bad_role", f"{key}[{index}] has role {role!r}", hint)
             return None
         if not isinstance(content, str):
-            line.error("bad_content", f"{key}[{index}] content must be a string, got {type(content).__name__}",
+            line.error("bad_content", f"{key}[{index}] content must be a string, got {_json_kind(content)}",
                        "write the content as text")  # fmt: skip
             return None
         if not content.strip():
@@ -356,6 +365,11 @@ def suite_record(obj: dict[str, Any], layout: SuiteLayout, line: Line) -> tuple[
     if missing:
         line.error("missing_template_field", f"no field '{missing[0]}', needed by the prompt template",
                    f"add '{missing[0]}' to the record or change [prompt] template")  # fmt: skip
+        return kind, None, item.id
+    null = [name for name in layout.needed if item.fields[name] is None]
+    if null:  # load_suite refuses it: the prompt would read the word "null"
+        line.error("null_field", f"'{null[0]}' is null, used by the prompt template",
+                   f"give '{null[0]}' a string (\"\" for none), or leave it out of [prompt] template")  # fmt: skip
         return kind, None, item.id
     for name in layout.template.fields():
         value = item.fields[name]

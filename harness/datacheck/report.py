@@ -39,6 +39,7 @@ from harness.datacheck.reading import (
     read_file,
     suite_layout,
 )
+from harness.config import check_file
 from harness.errors import ConfigError, DataError, HarnessError
 
 EXIT_CLEAN, EXIT_ERRORS = 0, 1  # 2 stays "bad input" (a HarnessError), as everywhere in harness
@@ -138,8 +139,7 @@ def _read_suite(folder: Path, options: CheckOptions, findings: Findings) -> tupl
         if name is not None:
             inside(folder, name, f"{toml} [data] {role}")  # refuses paths outside the suite folder
             path = folder / name
-            if not path.is_file():
-                raise DataError(f"data file not found: {path}", f"{toml} [data] {role}", "check the path")
+            check_file(path, "data file", f"{toml} [data] {role}", "check the path", DataError)
             files.append(read_file(path, role, layout, findings))
             if role == "eval":
                 _reference_checks(files[-1], config, findings)
@@ -169,8 +169,7 @@ def _read_files(paths: Sequence[str], options: CheckOptions, findings: Findings)
     for path, _ in chosen:
         if Path(path).is_dir():
             raise DataError(f"{path} is a folder", "", "pass a suite folder alone, or JSONL files")
-        if not Path(path).is_file():
-            raise DataError(f"data file not found: {path}", "", "check the path")
+        check_file(Path(path), "data file", "", "check the path", DataError)  # a FIFO would block the read
     files = [read_file(Path(path), role, options.layout, findings) for path, role in chosen]
     context = options.max_len or EngineSettings().max_model_len
     reason = f"--max-len {context}" if options.max_len else f"default context {context}; set --max-len"
