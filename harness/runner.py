@@ -26,6 +26,7 @@ from harness.metrics import MetricContext
 from harness.metrics.retrieval import RETRIEVAL_METRICS
 from harness.models import cache_root
 from harness.progress import RunProgress, fingerprint_of
+from harness.runlock import RunLock
 from harness.guards import check_name
 from harness.probe import cached_latency_probe, probe_identity
 from harness.prompts import build_request
@@ -98,11 +99,19 @@ def run_suite(suite: Suite, options: RunOptions = RunOptions(), prebuilt: Mappin
     `prebuilt` maps variant names to ready Variant objects (tests and the Python API); other names are
     built from their [variants.NAME] tables. Without `options.variants`, a run with `prebuilt` runs
     just those; otherwise every declared variant.
+
+    The run folder is locked (harness.runlock) before it is looked at, until its last file is written:
+    a second run on the same folder stops at once with one line naming the first's pid.
     """
+    with RunLock() as lock:
+        return _run_locked(suite, options, prebuilt, lock)
+
+
+def _run_locked(suite: Suite, options: RunOptions, prebuilt: Mapping[str, Variant] | None, lock: RunLock) -> Path:
     started = time.perf_counter()
     prebuilt = dict(prebuilt or {})
     cache = GenerationCache(cache_root() / CACHE_FILE) if options.cache else None
-    plan = plan_run(suite, options, prebuilt, cache)
+    plan = plan_run(suite, options, prebuilt, cache, lock)
     progress = RunProgress(plan.out_dir)
     if plan.resuming:
         print(f"harness: resuming the interrupted run in {plan.out_dir}", file=sys.stderr)
@@ -130,7 +139,10 @@ def run_suite(suite: Suite, options: RunOptions = RunOptions(), prebuilt: Mappin
     return plan.out_dir
 
 
-def plan_run(suite: Suite, options: RunOptions, prebuilt: Mapping[str, Variant], cache: GenerationCache | None = None) -> RunPlan:
+def plan_run(
+    suite: Suite, options: RunOptions, prebuilt: Mapping[str, Variant], cache: GenerationCache | None = None,
+    lock: RunLock | None = None,
+) -> RunPlan:  # fmt: skip
     tables, where, config_dir = _variant_tables(suite, options)
     requested = options.variants or tuple(prebuilt)
     names = _select(requested, [*tables, *(n for n in prebuilt if n not in tables)], where)
@@ -146,7 +158,7 @@ def plan_run(suite: Suite, options: RunOptions, prebuilt: Mapping[str, Variant],
     items = suite.eval_items[: options.limit] if options.limit else suite.eval_items
     requests = [build_request(item, suite.prompt, suite.params) for item in items]
     created = datetime.now(timezone.utc).replace(microsecond=0)
-    out_dir, resuming = _out_dir(options, f"{suite.name}-{created.strftime('%Y%m%d-%H%M%S')}")
+    out_dir, resuming = _out_dir(options, f"{suite.name}-{created.strftime('%Y%m%d-%H%M%S')}", lock)
     run_id, created_at = out_dir.name, created.isoformat()
     engine = replace(
         suite.config.engine,
@@ -187,10 +199,12 @@ def _check_data(suite: Suite) -> None:
             warnings.warn(f"{finding.message} - {finding.where} - {finding.fix}", HarnessWarning, stacklevel=3)
 
 
-def _out_dir(options: RunOptions, default_id: str) -> tuple[Path, bool]:
-    """The run folder, and whether it holds an interrupted run to resume."""
+def _out_dir(options: RunOptions, default_id: str, lock: RunLock | None = None) -> tuple[Path, bool]:
+    """The run folder, and whether it holds an interrupted run to resume; locked first, when `lock` is given."""
+    out = Path(options.resume if options.resume is not None else options.out or options.results_dir / default_id)
+    if lock is not None:
+        lock.acquire(out)  # before the folder is read: another live run's progress is never "interrupted"
     if options.resume is not None:
-        out = Path(options.resume)
         if options.out is not None and Path(options.out).resolve() != out.resolve():
             raise ConfigError("--out and --resume name different folders", "", "pass only --resume RUN_DIR")
         if (out / "run.json").exists():
@@ -198,7 +212,6 @@ def _out_dir(options: RunOptions, default_id: str) -> tuple[Path, bool]:
         if not RunProgress(out).exists:
             raise ConfigError(f"{out} holds no interrupted run", "", "pass the folder a stopped `harness run` was writing")
         return out, True
-    out = Path(options.out) if options.out else options.results_dir / default_id
     if (out / "run.json").exists():
         raise ConfigError(f"{out} already holds a run", "", "choose another --out or remove that folder")
     progress = RunProgress(out)
