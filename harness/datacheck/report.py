@@ -133,6 +133,10 @@ def _read_suite(folder: Path, options: CheckOptions, findings: Findings) -> tupl
     if not toml.is_file():
         raise DataError(f"no {SUITE_FILE} in {folder}", "", "pass JSONL files, or a suite folder")
     config = parse_table(SuiteConfig, read_toml(toml), str(toml))
+    from harness.variants import parse_variant
+
+    for name, table in config.variants.items():  # as load_suite: every key of the suite, variants included
+        parse_variant(name, table, str(toml), folder, warn=False)
     layout = suite_layout(config)
     files = []
     for role, name in (("eval", config.data.eval), ("train", config.data.train)):
@@ -245,7 +249,7 @@ def report_json(report: Report) -> str:
         "limits": vars(report.limits),
         "findings": [vars(finding) for finding in _ordered(report)],
     }
-    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return escape_controls(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n", json=True)
 
 
 def write_report(report: Report, path: Path) -> None:
@@ -276,7 +280,7 @@ def report_text(report: Report) -> str:
     verdict = "FAILED (exit 1)" if report.exit_code else "passed"
     records = sum(summary.records for summary in report.files)
     lines.append(f"{counts}: {verdict}; {records} records in {len(report.files)} file(s), {report.seconds:.2f} s")
-    return "\n".join(lines) + "\n"
+    return escape_controls("\n".join(lines) + "\n")  # findings quote the data
 
 
 def _ordered(report: Report) -> list[Finding]:
