@@ -7,7 +7,7 @@ PIP := $(PY) -m pip --disable-pip-version-check
 STAMP := $(VENV)/.installed-stamp
 EXTRAS ?= test,cpu,hf,finetune,rag,forgetting
 
-.PHONY: install test demo regress bench clean
+.PHONY: install test demo regress bench mutate clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -57,5 +57,16 @@ bench: $(STAMP)
 	$(PY) bench/bench_forgetting.py --bench-data $(BENCH_DATA)
 	$(PY) bench/bench_cache.py --bench-data $(BENCH_DATA)
 
+# Mutation testing (slow, not in CI; docs/testing.md): mutmut changes scoring, metrics, paired statistics,
+# the cache key and resume one small edit at a time and runs the fast tests that cover each edit; a mutant
+# that no test kills is a bug the tests would miss. Narrow it with MUTANTS='harness.paired.*'.
+MUTANTS ?= harness.scoring.* harness.metrics.* harness.paired.* harness.progress.* harness.cache.x_entry_key__* \
+	harness.cache.x_engine_identity__* harness.hashing.x_directory_sha256__*
+
+mutate: $(STAMP)
+	$(VENV)/bin/mutmut --version > /dev/null 2>&1 || $(PIP) install --quiet 'mutmut>=3.8,<4'
+	nice -n 19 $(VENV)/bin/mutmut run $(foreach m,$(MUTANTS),'$(m)')
+	$(VENV)/bin/mutmut results
+
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache mutants .hypothesis
