@@ -54,11 +54,22 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         run_dir = getattr(exc, "run_dir", None)  # set by the runner when a run folder holds samples
         if run_dir is not None:
-            again = f"harness run {args.suite} --resume {run_dir}" if args.command == "run" else f"harness forgetting {args.suite} --out {run_dir}"
+            again = _resume_command(sys.argv[1:] if argv is None else argv, args, run_dir)
             print(f"error: interrupted - {run_dir} keeps the samples done - finish with `{again}`", file=sys.stderr)
         else:
             print("error: interrupted - nothing was kept", file=sys.stderr)
         return 130
+
+
+def _resume_command(argv: list[str], args: argparse.Namespace, run_dir: Path) -> str:
+    """The interrupted command with its folder named: a resume must repeat the variants, limit and
+    config it was started with (the progress folder refuses others)."""
+    import shlex
+
+    if getattr(args, "resume", None) or args.out:
+        return shlex.join(["harness", *argv])
+    flag = "--resume" if args.command == "run" else "--out"  # `forgetting` resumes by rerunning into its folder
+    return shlex.join(["harness", *argv, flag, str(run_dir)])
 
 
 def _check_outputs(args: argparse.Namespace) -> None:
