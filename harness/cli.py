@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from harness.errors import ConfigError, GenerationFailed, HarnessError
+from harness.escaping import escape_controls
 
 EXIT_USAGE = 2
 
@@ -49,13 +50,13 @@ def main(argv: list[str] | None = None) -> int:
             import traceback
 
             traceback.print_exception(exc.__cause__)  # not the user's mistake: keep what the engine said
-        print(f"error: {exc}", file=sys.stderr)
+        print(escape_controls(f"error: {exc}"), file=sys.stderr)  # messages quote paths, ids and values
         return EXIT_USAGE
     except KeyboardInterrupt as exc:
         run_dir = getattr(exc, "run_dir", None)  # set by the runner when a run folder holds samples
         if run_dir is not None:
             again = _resume_command(sys.argv[1:] if argv is None else argv, args, run_dir)
-            print(f"error: interrupted - {run_dir} keeps the samples done - finish with `{again}`", file=sys.stderr)
+            print(escape_controls(f"error: interrupted - {run_dir} keeps the samples done - finish with `{again}`"), file=sys.stderr)
         else:
             print("error: interrupted - nothing was kept", file=sys.stderr)
         return 130
@@ -98,7 +99,7 @@ def _show_harness_warnings_as_one_line() -> None:
 
     def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001, ANN202
         if issubclass(category, HarnessWarning):
-            print(f"warning: {message}", file=sys.stderr)
+            print(escape_controls(f"warning: {message}"), file=sys.stderr)
         else:
             original(message, category, filename, lineno, file, line)
 
@@ -213,8 +214,8 @@ def _diff(args: argparse.Namespace) -> int:
     if args.out:
         out = make_folder(args.out)
         write_file(out / "diff.md", markdown)
-        write_file(out / "diff.json", json.dumps(stable(found), indent=2, sort_keys=True, ensure_ascii=False) + "\n")
-    print(json.dumps(stable(found), indent=2, sort_keys=True, ensure_ascii=False) if args.json else markdown)
+        write_file(out / "diff.json", escape_controls(json.dumps(stable(found), indent=2, sort_keys=True, ensure_ascii=False) + "\n", json=True))
+    print(escape_controls(json.dumps(stable(found), indent=2, sort_keys=True, ensure_ascii=False), json=True) if args.json else markdown)
     if not found["passed"]:
         print("error: a gate failed (see the table above)", file=sys.stderr)
         return EXIT_GATE_FAILED
@@ -231,7 +232,7 @@ def _history(args: argparse.Namespace) -> int:
     history = select_history(load_history(args.results_dir, args.suite), metrics, _names(args.variants, "--variants"), args.last)
     if args.out:
         print(f"history: {write_history(history, args.out)['markdown']}", file=sys.stderr)
-    print(json.dumps(stable(history_dict(history)), indent=2, sort_keys=True, ensure_ascii=False) if args.json else history_markdown(history))
+    print(escape_controls(json.dumps(stable(history_dict(history)), indent=2, sort_keys=True, ensure_ascii=False), json=True) if args.json else history_markdown(history))
     return 0
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError, HarnessWarning, UnknownNameError, did_you_mean
+from harness.escaping import escape_controls
 from harness.progress import PROGRESS_DIR
 
 MARKERS = {
@@ -265,7 +266,7 @@ def history_markdown(history: History) -> str:
                 cells.append(text + (f" ({point.markers})" if point and point.markers else ""))
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
-    return "\n".join(lines + _change_lines(history)).rstrip("\n") + "\n"
+    return escape_controls("\n".join(lines + _change_lines(history)).rstrip("\n") + "\n")  # printed, and markdown
 
 
 def _change_lines(history: History) -> list[str]:

@@ -21,6 +21,7 @@ from harness.config import to_plain
 from harness.core import Generation, Message
 from harness.errors import HarnessError
 from harness.hardware import machine
+from harness.escaping import escape_controls
 from harness.files import write_atomic
 from harness.redact import redact_secrets
 from harness.scoring import MetricSummary
@@ -182,7 +183,7 @@ def summary_markdown(record: RunRecord) -> str:
         from harness.forgetting.report import forgetting_markdown
 
         lines += forgetting_markdown(record.forgetting)
-    return "\n".join(lines) + "\n"
+    return escape_controls("\n".join(lines) + "\n")  # the run id comes from --out: printed, and markdown
 
 
 def _forgetting_dict(result: Any) -> dict[str, Any]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.escaping import escape_controls
+
 
 def fmt(value: float | None, signed: bool = False, digits: int = 3) -> str:
     if value is None:
@@ -59,7 +61,7 @@ def comparison_markdown(c: dict[str, Any]) -> str:
     sources = sorted({row["latency"]["source"] for row in c["rows"]})
     lines += ["", f"Latency measured {' / '.join(sources)}. Cost basis: {', '.join(sorted({r['cost']['basis'] for r in c['rows']}))}."]
     lines += _mde_lines(c) + _break_even_lines(c)
-    return "\n".join(lines) + "\n"
+    return escape_controls("\n".join(lines) + "\n")  # ids and names are user data: printed, and a PR comment
 
 
 def _mde_lines(c: dict[str, Any]) -> list[str]:
@@ -132,7 +134,7 @@ def diff_markdown(d: dict[str, Any]) -> str:
                 gained = f"gained {', '.join(f['gained'])}" if f["gained"] else ""
                 lines += [f"- `{f['id']}` {'; '.join(x for x in (lost, gained) if x)}",
                           f"  - old: `{_inline(f['old_output'])}`", f"  - new: `{_inline(f['new_output'])}`"]  # fmt: skip
-    return "\n".join(lines) + "\n"
+    return escape_controls("\n".join(lines) + "\n")  # model outputs and ids: never raw ANSI/OSC on a terminal
 
 
 def _short(value: Any, limit: int = 120) -> str:

@@ -41,6 +41,7 @@ from harness.datacheck.reading import (
 )
 from harness.config import check_file
 from harness.errors import ConfigError, DataError, HarnessError
+from harness.escaping import escape_controls
 
 EXIT_CLEAN, EXIT_ERRORS = 0, 1  # 2 stays "bad input" (a HarnessError), as everywhere in harness
 REPORT_SCHEMA = 1
