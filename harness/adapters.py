@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import struct
-import sys
 import tempfile
 import warnings
 from collections.abc import Sequence
@@ -20,6 +19,7 @@ from pathlib import Path
 from harness.core import GenerationParams, Message, Request
 from harness.engines import Adapter, EngineHandle
 from harness.errors import ConfigError, HarnessWarning
+from harness.escaping import echo
 from harness.hashing import directory_sha256
 from harness.models import ResolvedModel, cache_root
 
@@ -108,7 +108,7 @@ def merged_model(model: ResolvedModel, adapter: Adapter) -> ResolvedModel:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    print(f"harness: merging adapter {adapter.path} into {model.name} (once) -> {target}", file=sys.stderr)
+    echo(f"harness: merging adapter {adapter.path} into {model.name} (once) -> {target}", err=True)
     base = AutoModelForCausalLM.from_pretrained(model.path, dtype=torch.bfloat16)
     before = {k: v.clone() for k, v in base.state_dict().items()}
     merged = PeftModel.from_pretrained(base, adapter.path).merge_and_unload()

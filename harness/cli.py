@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from harness.errors import ConfigError, GenerationFailed, HarnessError
-from harness.escaping import escape_controls
+from harness.escaping import echo, escape_controls
 
 EXIT_USAGE = 2
 
@@ -141,7 +141,7 @@ def _run(args: argparse.Namespace, forgetting_only: bool = False) -> int:
     )
     out_dir = run_suite(suite, options)
     print((out_dir / "summary.md").read_text(encoding="utf-8"))
-    print(f"results: {out_dir}", file=sys.stderr)
+    echo(f"results: {out_dir}", err=True)
     if json.loads((out_dir / "run.json").read_text(encoding="utf-8")).get("status") == "failed":
         print("error: a forgetting budget was exceeded significantly (see summary.md)", file=sys.stderr)
         return EXIT_FORGETTING_FAILED
@@ -194,7 +194,7 @@ def _compare(args: argparse.Namespace) -> int:
     samples = {variant: list(found.values()) for variant, found in result.samples.items()}
     paths = write_comparison(comparison, samples, Path(args.out) if args.out else result.dir)
     print(paths["markdown"].read_text(encoding="utf-8"))
-    print(f"report: {paths['html']}", file=sys.stderr)
+    echo(f"report: {paths['html']}", err=True)
     return 0
 
 
@@ -231,7 +231,7 @@ def _history(args: argparse.Namespace) -> int:
     metrics = _names(",".join(args.metric), "--metric") if args.metric else None
     history = select_history(load_history(args.results_dir, args.suite), metrics, _names(args.variants, "--variants"), args.last)
     if args.out:
-        print(f"history: {write_history(history, args.out)['markdown']}", file=sys.stderr)
+        echo(f"history: {write_history(history, args.out)['markdown']}", err=True)
     print(escape_controls(json.dumps(stable(history_dict(history)), indent=2, sort_keys=True, ensure_ascii=False), json=True) if args.json else history_markdown(history))
     return 0
 
@@ -263,7 +263,7 @@ def _finetune(args: argparse.Namespace) -> int:
         if value is not None
     }  # fmt: skip
     out = finetune(load_suite(args.suite), Path(args.out) if args.out else None, FinetuneConfig(**overrides), args.model)
-    print(out)
+    echo(out)
     return 0
 
 
@@ -287,7 +287,7 @@ def _list(args: argparse.Namespace) -> int:
         if not root.is_dir():
             raise HarnessError(f"no suites folder {root}", "", "pass --suites-dir DIR")
         for path in sorted(root.glob(f"*/{SUITE_FILE}")):
-            print(path.parent)
+            echo(path.parent)  # a folder name is user data
     return 0
 
 

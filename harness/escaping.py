@@ -10,8 +10,14 @@ visible escape, `\\x1b` in text, `\\u001b` in JSON (still valid JSON, and the sa
 from __future__ import annotations
 
 import re
+import sys
 
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def echo(text: object = "", err: bool = False, end: str = "\n") -> None:
+    """print() for anything that may hold user data (paths, ids, names), escaped; `err`: to stderr."""
+    print(escape_controls(str(text)), end=end, file=sys.stderr if err else sys.stdout)
 
 
 def escape_controls(text: str, json: bool = False) -> str:

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import io
 import json
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError, MissingDependencyError
+from harness.escaping import echo
 from harness.files import write_file
 from harness.config import check_ranges, ranged
 from harness.models import resolve_model
@@ -84,7 +84,7 @@ def finetune(suite: Suite, out: Path | None = None, config: FinetuneConfig = Fin
     out = Path(out) if out else default_adapter_dir(suite, resolved.name)
     examples = training_examples(suite, config.limit)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    print(f"harness: fine-tuning {resolved.name} on {len(examples)} examples ({device}) -> {out}", file=sys.stderr)
+    echo(f"harness: fine-tuning {resolved.name} on {len(examples)} examples ({device}) -> {out}", err=True)
 
     tokenizer = AutoTokenizer.from_pretrained(resolved.path)
     base = AutoModelForCausalLM.from_pretrained(resolved.path, dtype=torch.float32)
@@ -126,7 +126,7 @@ def finetune(suite: Suite, out: Path | None = None, config: FinetuneConfig = Fin
     _write_training_record(out, suite, config, resolved.name, seconds, device, len(examples), losses)
     _remove_tree(out / ".trainer")
     (out / "README.md").unlink(missing_ok=True)  # peft's empty model card, naming this machine's cache path
-    print(f"harness: adapter written to {out} ({seconds:.0f} s)", file=sys.stderr)
+    echo(f"harness: adapter written to {out} ({seconds:.0f} s)", err=True)
     return out
 
 

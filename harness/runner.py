@@ -26,6 +26,7 @@ from harness.metrics import MetricContext
 from harness.metrics.retrieval import RETRIEVAL_METRICS
 from harness.models import cache_root
 from harness.progress import RunProgress, fingerprint_of
+from harness.escaping import echo
 from harness.runlock import RunLock
 from harness.guards import check_name
 from harness.probe import cached_latency_probe, probe_identity
@@ -114,7 +115,7 @@ def _run_locked(suite: Suite, options: RunOptions, prebuilt: Mapping[str, Varian
     plan = plan_run(suite, options, prebuilt, cache, lock)
     progress = RunProgress(plan.out_dir)
     if plan.resuming:
-        print(f"harness: resuming the interrupted run in {plan.out_dir}", file=sys.stderr)
+        echo(f"harness: resuming the interrupted run in {plan.out_dir}", err=True)
     else:
         progress.start(plan.run_id, plan.created_at, plan.fingerprint)
     try:

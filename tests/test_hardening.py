@@ -5,6 +5,7 @@ terminal or a markdown file raw. Fake and echo variants only: the file runs in s
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from harness.answers import Extractor
 from harness.cli import main
 from harness.datacheck import CheckOptions, check_data
 from harness.errors import DataError
+from harness.escaping import escape_controls
 from harness.scoring import ScoringSample, score
 from harness.suite import MetricSpec, load_suite
 
@@ -125,3 +127,81 @@ def test_without_field_metrics_an_array_reference_is_usable_and_an_empty_one_is_
     set_reference(tiny_suite, 2, "[]")
     with pytest.raises(DataError, match="non-empty JSON object or array"):
         load_suite(tiny_suite)
+
+
+# --- 4. terminal injection ---------------------------------------------------------------------------
+
+CSI, OSC, C1 = "\x1b[31m", "\x1b]0;pwned\x07", "\x9b2J"
+RAW = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # what must never be printed or written as markdown
+
+
+def hostile_runs(suite: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """Two runs of the tiny suite whose item id and model outputs carry ANSI CSI, OSC and C1 sequences."""
+    evil_id = f"fr{CSI}{OSC}"
+    rows = [json.loads(line) for line in (suite / "eval.jsonl").read_text().splitlines()]
+    rows[0]["id"] = evil_id
+    (suite / "eval.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    runs = []
+    for name, output in (("old", '{"capital": "Paris"}'), ("new", f'{CSI}{{"capital": "Lyon"}} {OSC}{C1}\r')):
+        (suite / "canned.jsonl").write_text(json.dumps({"id": evil_id, "output": output}) + "\n")
+        out = tmp_path / name
+        assert main(["run", str(suite), "--variants", "canned", "--out", str(out), "--quiet"]) == 0
+        runs.append(out)
+    return runs[0], runs[1]
+
+
+def test_escape_controls_escapes_every_control_but_newline_and_tab() -> None:
+    import unicodedata
+
+    controls = [chr(c) for c in range(0x110000) if unicodedata.category(chr(c)) == "Cc"]
+    assert len(controls) == 65
+    for char in controls:
+        kept = char in "\n\t"
+        assert (escape_controls(char) == char) is kept, repr(char)
+        assert (escape_controls(char, json=True) == char) is kept, repr(char)
+    assert escape_controls(f"a{CSI}b{OSC}") == "a\\x1b[31mb\\x1b]0;pwned\\x07"
+    assert escape_controls("é ✓ 中文 \u200b") == "é ✓ 中文 \u200b"  # printable text is never touched
+    text = json.dumps({"x": f"{C1}{CSI}é"}, ensure_ascii=False)
+    assert json.loads(escape_controls(text, json=True)) == {"x": f"{C1}{CSI}é"}  # still the same JSON
+
+
+def test_diff_prints_and_writes_no_raw_control_characters(tiny_suite: Path, tmp_path: Path, capsys) -> None:
+    old, new = hostile_runs(tiny_suite, tmp_path)
+    capsys.readouterr()
+    assert main(["diff", str(old), str(new), "--out", str(tmp_path / "diff")]) == 0
+    printed = capsys.readouterr()
+    for text in (printed.out, printed.err, (tmp_path / "diff" / "diff.md").read_text(), (tmp_path / "diff" / "diff.json").read_text()):
+        assert not RAW.search(text), repr(RAW.search(text))
+    assert "`fr\\x1b[31m\\x1b]0;pwned\\x07`" in printed.out  # the id, visibly
+    assert "\\x1b[31m{\"capital\": \"Lyon\"} \\x1b]0;pwned\\x07\\x9b2J" in printed.out  # the new output, visibly
+    found = json.loads((tmp_path / "diff" / "diff.json").read_text())
+    assert found["flips"]["canned"][0]["id"] == f"fr{CSI}{OSC}"  # JSON readers get the real string back
+    assert main(["diff", str(old), str(new), "--json"]) == 0
+    printed = capsys.readouterr().out
+    assert not RAW.search(printed) and json.loads(printed)["flips"]["canned"][0]["id"] == f"fr{CSI}{OSC}"
+
+
+def test_run_summary_compare_and_history_escape_a_hostile_run_folder_name(tiny_suite: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / f"results{OSC}" / f"run{CSI}"
+    assert main(["run", str(tiny_suite), "--variants", "echo,canned", "--out", str(out), "--quiet"]) == 0
+    assert main(["compare", str(out), "--baseline", "echo"]) == 0
+    assert main(["history", str(out.parent), "--suite", "tiny", "--out", str(tmp_path / "history")]) == 0
+    printed = capsys.readouterr()
+    files = [out / "summary.md", out / "report.md", tmp_path / "history" / "history.md"]
+    for text in (printed.out, printed.err, *(path.read_text() for path in files)):
+        assert not RAW.search(text), repr(RAW.search(text))
+    assert "run\\x1b[31m" in (out / "summary.md").read_text()
+
+
+def test_check_data_and_error_lines_escape_user_data(tiny_suite: Path, tmp_path: Path, capsys) -> None:
+    rows = [json.loads(line) for line in (tiny_suite / "eval.jsonl").read_text().splitlines()]
+    rows[1]["id"] = rows[0]["id"] = f"x{OSC}"  # a duplicate id, quoted by the finding
+    rows[2]["country"] = f"{CSI}Italy"
+    (tiny_suite / "eval.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    assert main(["check-data", str(tiny_suite), "--estimate-tokens"]) == 1
+    assert main(["check-data", str(tiny_suite), "--estimate-tokens", "--json"]) == 1
+    assert main(["run", str(tiny_suite), "--out", str(tmp_path / "run")]) == 2  # the duplicate id
+    assert main(["run", str(tmp_path / f"no-such-suite{CSI}{OSC}")]) == 2
+    printed = capsys.readouterr()
+    assert not RAW.search(printed.out) and not RAW.search(printed.err), repr(printed)
+    assert "no-such-suite\\x1b[31m\\x1b]0;pwned\\x07" in printed.err
