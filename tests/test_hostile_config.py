@@ -8,13 +8,11 @@ that does what it should."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
 from harness.cli import main
-from harness.variants.fake import FakeVariant
 
 RAG = '\n[variants.rag]\nkind = "rag"\ninner = "canned"\nretriever = "bm25"\n'
 
