@@ -24,14 +24,15 @@ ITEMS = 24
 
 @pytest.fixture
 def slow_suite(tmp_path: Path) -> Path:
-    """24 items answered by a fake that takes 0.05 s per request: about 1.2 s of generation."""
+    """24 items answered by a fake that takes 0.25 s per request: about 6 s of generation, so that a
+    second process (whose start alone can take seconds on a loaded machine) meets the first mid-run."""
     suite = tmp_path / "slow"
     suite.mkdir()
     rows = [{"id": f"q{i:02d}", "input": f"Capital of country {i}?", "output": f"city-{i:02d}"} for i in range(ITEMS)]
     (suite / "eval.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     (suite / "suite.toml").write_text(
         'name = "slow"\nmetrics = ["exact_match"]\n[data]\neval = "eval.jsonl"\n[run]\nbatch_size = 2\nbootstrap = 20\n'
-        '[variants.slow]\nkind = "fake"\ndefault = "city-00"\ndelay_s = 0.05\n'
+        '[variants.slow]\nkind = "fake"\ndefault = "city-00"\ndelay_s = 0.25\n'
     )
     return suite
 
