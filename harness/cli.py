@@ -31,7 +31,7 @@ class _Parser(argparse.ArgumentParser):
     usage block; --help still prints the full usage."""
 
     def error(self, message: str) -> NoReturn:  # type: ignore[override]
-        print(f"error: {message} - {self.prog} - see `{self.prog} --help`", file=sys.stderr)
+        echo(f"error: {message} - {self.prog} - see `{self.prog} --help`", err=True)  # the message quotes arguments
         raise SystemExit(EXIT_USAGE)
 
 

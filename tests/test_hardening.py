@@ -202,6 +202,7 @@ def test_check_data_and_error_lines_escape_user_data(tiny_suite: Path, tmp_path:
     assert main(["check-data", str(tiny_suite), "--estimate-tokens", "--json"]) == 1
     assert main(["run", str(tiny_suite), "--out", str(tmp_path / "run")]) == 2  # the duplicate id
     assert main(["run", str(tmp_path / f"no-such-suite{CSI}{OSC}")]) == 2
+    assert main(["run", str(tiny_suite), "extra", f"--x{CSI}"]) == 2  # argparse: "unrecognized arguments: ..."
     printed = capsys.readouterr()
     assert not RAW.search(printed.out) and not RAW.search(printed.err), repr(printed)
     assert "no-such-suite\\x1b[31m\\x1b]0;pwned\\x07" in printed.err
