@@ -23,6 +23,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from harness.errors import MissingDependencyError
+from harness.files import write_error
 from harness.knowledge import Chunk
 from harness.models import cache_root
 
@@ -133,7 +134,10 @@ def build_index(kind: RetrieverKind, chunks: list[Chunk], embedding_model: str |
     key = index_key(kind, chunks, embedding_model)
     folder = cache_root() / "indexes" / f"{kind}-{key[:24]}"
     cached = (folder / "index.json").is_file()
-    staging = None if cached else Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=_mkdir(folder.parent)))
+    try:
+        staging = None if cached else Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=_mkdir(folder.parent)))
+    except OSError as exc:
+        raise write_error(exc, folder.parent, _CACHE_FIX) from None
     if not cached:
         _log(f"building the {kind} index over {len(chunks)} chunks (cached for later runs)")
     try:
@@ -145,9 +149,11 @@ def build_index(kind: RetrieverKind, chunks: list[Chunk], embedding_model: str |
             if folder.exists():
                 shutil.rmtree(folder)
             os.replace(staging, folder)
-    except BaseException:
+    except BaseException as exc:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
+            if isinstance(exc, OSError):  # a full disk or an unwritable cache while building: one line
+                raise write_error(exc, folder, _CACHE_FIX) from None
         raise
     return index, {"kind": kind, "key": key, "cached": cached, "chunks": len(chunks), "seconds": time.perf_counter() - started}
 
@@ -207,6 +213,9 @@ def _tokenize(texts: list[str]) -> list[list[str]]:
 
 def _hit(chunk: Chunk, score: Any) -> Hit:
     return Hit(chunk.id, chunk.doc_id, float(score), chunk.text)
+
+
+_CACHE_FIX = "free space in the harness cache, or move it with HARNESS_CACHE_DIR"
 
 
 def _mkdir(path: Path) -> Path:

@@ -192,3 +192,34 @@ def test_every_writer_goes_through_harness_files() -> None:
         for number, line in enumerate(path.read_text().splitlines(), start=1) if WRITES.search(line)
     ]  # fmt: skip
     assert offenders == [], "write through harness.files.write_file:\n" + "\n".join(offenders)
+
+
+def test_index_cache_write_errors_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.knowledge import Chunk
+    from harness.retrieval import build_index
+
+    chunks = [Chunk(f"doc{i}#0", f"doc{i}", f"product {i} has {i} ports and a manual of many words " * 20) for i in range(50)]
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "indexes").write_text("a file where the index folder goes")
+    with pytest.raises(WriteError, match="a file is in the way") as raised:
+        build_index("bm25", chunks)
+    assert "HARNESS_CACHE_DIR" in raised.value.fix
+    # A real write failure mid-build (a file-size limit: EFBIG from the kernel), in a process of its own.
+    script = (
+        "import resource, signal, sys\n"
+        "from harness.cli import main\n"
+        "from harness.knowledge import Chunk\n"
+        "from harness.retrieval import build_index\n"
+        "from harness.errors import WriteError\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000))\n"
+        "chunks = [Chunk(f'doc{i}#0', f'doc{i}', ' '.join(f'w{i}x{j}' for j in range(200))) for i in range(50)]\n"
+        "try:\n    build_index('bm25', chunks)\nexcept WriteError as exc:\n    print(exc)\n    sys.exit(3)\n"
+    )
+    env = {**os.environ, "HARNESS_CACHE_DIR": str(tmp_path / "cache2")}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 3, done.stderr
+    # numpy reports the short write as "N requested and M written" (no errno): still one line, with the fix
+    assert done.stdout.startswith("cannot write ") and done.stdout.count("\n") == 1 and "HARNESS_CACHE_DIR" in done.stdout
+    assert not [p for p in (tmp_path / "cache2" / "indexes").iterdir()], "a half-built index was left behind"
