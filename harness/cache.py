@@ -26,12 +26,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from harness.core import Generation, GenerationParams, Request
 from harness.errors import HarnessWarning
+from harness.hardware import machine_kind
 
 if TYPE_CHECKING:
     from harness.engines import Adapter, EngineHandle
 
 CACHE_FILE = "generations.sqlite"
-KEY_VERSION = 1  # bump when what a key covers changes: old entries then simply stop matching
+KEY_VERSION = 2  # bump when what a key covers changes: old entries then simply stop matching
 _QUERY_CHUNK = 500  # SQLite's host-parameter limit is 999 on old builds
 T = TypeVar("T")
 
@@ -157,6 +158,8 @@ def engine_identity(handle: EngineHandle, adapter: Adapter | None) -> dict[str, 
         "dtype": settings.dtype,
         "max_model_len": settings.max_model_len,
         "seed": settings.seed,
+        # another CPU or GPU picks other kernels, and greedy outputs can part at near-ties
+        "machine": machine_kind(),
     }
 
 

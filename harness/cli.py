@@ -138,12 +138,19 @@ def _run(args: argparse.Namespace, forgetting_only: bool = False) -> int:
         forgetting_only=forgetting_only,
         resume=Path(args.resume) if getattr(args, "resume", None) else None,
         cache=not args.no_cache,
+        self_test=getattr(args, "self_test", None),
     )
     out_dir = run_suite(suite, options)
     print((out_dir / "summary.md").read_text(encoding="utf-8"))
     echo(f"results: {out_dir}", err=True)
-    if json.loads((out_dir / "run.json").read_text(encoding="utf-8")).get("status") == "failed":
-        print("error: a forgetting budget was exceeded significantly (see summary.md)", file=sys.stderr)
+    run = json.loads((out_dir / "run.json").read_text(encoding="utf-8"))
+    if run.get("status") == "failed":
+        if (run.get("self_test") or {}).get("status") == "different":
+            from harness.selftest import failure_line
+
+            print(f"error: {failure_line(run['self_test'])}", file=sys.stderr)
+        if (run.get("forgetting") or {}).get("status") == "failed":
+            print("error: a forgetting budget was exceeded significantly (see summary.md)", file=sys.stderr)
         return EXIT_FORGETTING_FAILED
     return 0
 
@@ -325,6 +332,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", metavar="RUN_DIR", help="finish an interrupted run (rerunning with its --out does the same)")
     run.add_argument("--latency-probe", type=_number(int, 0), default=0, metavar="N",
                      help="after the batched run, N requests one at a time per variant (p50/p95/p99)")
+    run.add_argument("--self-test", action=argparse.BooleanOptionalAction, default=None,
+                     help="after the run, replay a few requests of each variant alone and compare them, tie-aware, with the "
+                          "run's answers; fails the run when they differ (default: on when one engine serves LoRA and non-LoRA variants)")
     _forgetting_arguments(run, "--forgetting", "--forgetting-limit", "--forgetting-max-drop")
     run.set_defaults(handler=_run)
 

@@ -8,7 +8,6 @@ from the cache and marked `cached`, so an unchanged rerun starts no engine; --no
 from __future__ import annotations
 
 import os
-import platform
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from harness.cache import request_payload
 from harness.config import to_plain
 from harness.core import Request, Variant
+from harness.hardware import machine_kind
 
 if TYPE_CHECKING:
     from harness.runner import RunPlan
@@ -70,7 +70,7 @@ def probe_identity(name: str, variant: Variant, plan: RunPlan) -> dict[str, Any]
     return {
         "variant": to_plain(plan.tables.get(name, {})), "described": _without_measurements(to_plain(describe() if describe else {})),
         "suite": to_plain(plan.suite.config), "data": plan.suite.data_sha256,
-        "machine": {"machine": platform.machine(), "processor": platform.processor(), "cpus": os.cpu_count()},
+        "machine": {**machine_kind(), "cpus": os.cpu_count()},
     }  # fmt: skip
 
 

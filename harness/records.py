@@ -105,10 +105,15 @@ class RunRecord:
     total_s: float
     engine: dict[str, Any] = field(default_factory=dict)
     forgetting: Any = None  # harness.forgetting.check.ForgettingResult, when the run had forgetting checks
+    self_test: dict[str, Any] | None = None  # harness.selftest's result, when the run had one
 
     @property
     def failed(self) -> bool:
-        return bool(self.forgetting is not None and self.forgetting.failed)
+        return bool(self.forgetting is not None and self.forgetting.failed) or self.self_test_failed
+
+    @property
+    def self_test_failed(self) -> bool:
+        return self.self_test is not None and self.self_test["status"] == "different"
 
     def to_dict(self) -> dict[str, Any]:
         suite = self.suite
@@ -136,6 +141,7 @@ class RunRecord:
             "environment": environment(),
             "status": "failed" if self.failed else "passed",
             **({"forgetting": _forgetting_dict(self.forgetting)} if self.forgetting is not None else {}),
+            **({"self_test": self.self_test} if self.self_test is not None else {}),
         })
 
 
@@ -183,6 +189,10 @@ def summary_markdown(record: RunRecord) -> str:
         from harness.forgetting.report import forgetting_markdown
 
         lines += forgetting_markdown(record.forgetting)
+    if record.self_test is not None:
+        from harness.selftest import markdown
+
+        lines += markdown(record.self_test)
     return escape_controls("\n".join(lines) + "\n")  # the run id comes from --out: printed, and markdown
 
 

@@ -61,6 +61,8 @@ class RunOptions:
     forgetting_only: bool = False  # measure the variants' weights on benchmarks, not the suite's task
     resume: Path | None = None  # an interrupted run's folder to finish (also found by rerunning with its --out)
     cache: bool = True  # answer from the generation cache (harness.cache) where an identical request was answered
+    # The engine self-test (harness.selftest): None = when one engine serves LoRA and non-LoRA variants.
+    self_test: bool | None = None
 
 
 @dataclass
@@ -119,7 +121,7 @@ def _run_locked(suite: Suite, options: RunOptions, prebuilt: Mapping[str, Varian
     else:
         progress.start(plan.run_id, plan.created_at, plan.fingerprint)
     try:
-        outcomes, engine_record, forgetting = _generate(plan, options, prebuilt, progress, cache)
+        outcomes, engine_record, forgetting, checked = _generate(plan, options, prebuilt, progress, cache)
     except BaseException as exc:
         progress.discard_if_empty()  # e.g. a variant that failed to build: nothing to resume, leave no folder
         if isinstance(exc, KeyboardInterrupt) and progress.exists:
@@ -134,6 +136,7 @@ def _run_locked(suite: Suite, options: RunOptions, prebuilt: Mapping[str, Varian
         total_s=time.perf_counter() - started,
         engine=engine_record,
         forgetting=forgetting,
+        self_test=checked,
     )
     write_run(plan.out_dir, record)
     progress.remove()
@@ -256,7 +259,7 @@ def _plan_forgetting(suite: Suite, options: RunOptions, cache: GenerationCache |
 
 def _generate(
     plan: RunPlan, options: RunOptions, prebuilt: Mapping[str, Variant], progress: RunProgress, cache: GenerationCache | None
-) -> tuple[list[VariantOutcome], dict[str, Any], Any]:
+) -> tuple[list[VariantOutcome], dict[str, Any], Any, dict[str, Any] | None]:
     context = BuildContext(plan.suite, plan.tables, plan.where, plan.config_dir, plan.engine, cache=cache)
     outcomes = []
     forgetting = None
@@ -268,6 +271,7 @@ def _generate(
             if options.forgetting_only:
                 break
             outcomes.append(_variant_outcome(plan, options, context, progress, name, variant))
+        checked = _self_test(plan, options, context, variants, outcomes)
         if plan.forgetting.enabled:
             from harness.forgetting.check import run_forgetting
 
@@ -277,7 +281,22 @@ def _generate(
         engine_record = {"settings": to_plain(plan.engine), "loads": loads, "start_s": _engine_start_s(context)}
     finally:
         context.close()
-    return outcomes, engine_record, forgetting
+    return outcomes, engine_record, forgetting, checked
+
+
+def _self_test(
+    plan: RunPlan, options: RunOptions, context: BuildContext, variants: Mapping[str, Variant], outcomes: list[VariantOutcome]
+) -> dict[str, Any] | None:
+    """Replay a few requests of each variant alone and compare with the run's answers (harness.selftest)."""
+    from harness.selftest import VariantAnswers, mixes_lora_and_base, self_test
+
+    if options.self_test is False or not outcomes or (options.self_test is None and not mixes_lora_and_base(variants)):
+        return None
+    answers = [
+        VariantAnswers(o.name, variants[o.name], plan.requests, o.generations, o.cache is None or o.cache["misses"] > 0)
+        for o in outcomes
+    ]
+    return self_test(answers, context.resources.get("engines"), every=bool(options.self_test))
 
 
 def _variant_outcome(

@@ -79,9 +79,28 @@ adapter = "adapter"
     return tiny_suite
 
 
-def _run(suite: Path, out: Path, *extra: str) -> dict:
-    assert main(["run", str(suite), "--variants", "base,prompted,tuned", "--out", str(out), "--quiet", *extra]) == 0
+def _run(suite: Path, out: Path, *extra: str, self_test: str | None = "--no-self-test") -> dict:
+    """A run of three variants on one engine, LoRA and not. The self-test (on by default there) is off
+    unless asked for, so that the counts below are the run's own requests."""
+    flags = [self_test] if self_test else []
+    assert main(["run", str(suite), "--variants", "base,prompted,tuned", "--out", str(out), "--quiet", *extra, *flags]) == 0
     return json.loads((out / "run.json").read_text())
+
+
+def test_self_test_replays_outside_the_cache_and_not_on_an_unchanged_rerun(counting_suite: Path, tmp_path: Path) -> None:
+    first = _run(counting_suite, tmp_path / "first", self_test="--self-test")
+    # three requests per variant replayed alone, on top of the run's own 6 x 3 + 12 (canary) requests
+    assert CountingEngine.generated == 6 * 3 + 12 + 3 * 3
+    assert first["self_test"]["status"] == "equal"
+    assert {v: first["self_test"]["variants"][v]["equal"] for v in ("base", "prompted", "tuned")} == {"base": 3, "prompted": 3, "tuned": 3}
+    assert first["variants"]["base"]["cache"] == {"hits": 0, "misses": 6}  # replays are neither hits nor stored
+    # By default (LoRA and base on one engine) it runs over answers generated in this run only: an
+    # unchanged rerun starts no engine, and says why nothing was replayed.
+    second = _run(counting_suite, tmp_path / "second", self_test=None)
+    assert CountingEngine.generated == 39 and second["engine"]["loads"] == 0 and second["self_test"]["status"] == "skipped"
+    third = _run(counting_suite, tmp_path / "third", "--no-cache", self_test=None)
+    assert CountingEngine.generated == 39 + 30 + 9 and third["self_test"]["status"] == "equal"
+    assert "Engine self-test" in (tmp_path / "third" / "summary.md").read_text()
 
 
 def _samples(out: Path) -> dict[str, bytes]:

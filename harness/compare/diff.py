@@ -14,6 +14,7 @@ from typing import Any
 from harness.compare import ALPHA
 from harness.config import ranged
 from harness.errors import ConfigError, HarnessError, UnknownNameError, did_you_mean
+from harness.hardware import describe_change
 from harness.paired import compare_paired, holm
 from harness.results import RunResult
 
@@ -29,8 +30,8 @@ class Gate:
     min: float | None = ranged(None, example="0.8")  # absolute floor on the new value (finite)
     max_drop: float | None = ranged(None, 0, example="0.02")  # the new value may be at most this much below the old one
     significant: bool = False  # fail only when the drop is statistically significant (paired test, alpha)
-
     where: str = field(default="--gate", compare=False, metadata={"config": False})  # "FILE [[gate]] N", for errors
+
 
 def load_gates(path: str) -> list[Gate]:
     from pathlib import Path
@@ -137,6 +138,9 @@ def run_changes(old: RunResult, new: RunResult) -> list[dict[str, Any]]:
     env_old, env_new = old.run.get("environment", {}), new.run.get("environment", {})
     changes += _dict_changes("packages", env_old.get("packages", {}), env_new.get("packages", {}))
     changes += _dict_changes("git", env_old.get("git", {}), env_new.get("git", {}))
+    hardware = describe_change(env_old.get("hardware"), env_new.get("hardware"))
+    if hardware:  # another CPU can part greedy outputs at near-ties (docs/engine-notes.md)
+        changes.append({"what": "hardware", "old": hardware, "new": None})
     return changes
 
 

@@ -15,6 +15,7 @@ from harness.core import Generation, GenerationParams, Request
 from harness.engines import Adapter, EngineSettings, TokenPair
 from harness.errors import ConfigError
 from harness.models import ResolvedModel
+from harness.ties import RUNNER_UPS, token_trace
 
 MICRO_BATCH = 16  # padded batches waste compute on pad tokens; small groups keep that bounded
 
@@ -56,12 +57,18 @@ class HfEngine:
         params = requests[0].params  # the runner sends one suite's params per batch
         started = time.perf_counter()
         with self._weights(adapter), self.torch.inference_mode():
-            output = self.model.generate(**inputs, **_generate_kwargs(params, self.tokenizer))
+            output = self.model.generate(
+                **inputs, **_generate_kwargs(params, self.tokenizer), return_dict_in_generate=True, output_logits=True
+            )
+            # per step, the top log-probs of every row: the token trace of harness.ties
+            tops = [step.float().log_softmax(-1).topk(RUNNER_UPS + 1, dim=-1) for step in output.logits]
         wall = time.perf_counter() - started
-        new_tokens = output[:, inputs["input_ids"].shape[1] :]
+        new_tokens = output.sequences[:, inputs["input_ids"].shape[1] :]
         generations = []
         for row, request in enumerate(requests):
             ids = [t for t in new_tokens[row].tolist() if t != self.tokenizer.pad_token_id]
+            top = [dict(zip(t.indices[row].tolist(), t.values[row].tolist())) for t in tops[: len(ids)]]
+            trace = token_trace(ids, top)
             if ids and ids[-1] == self.tokenizer.eos_token_id:
                 ids = ids[:-1]
             text = _cut_at_stop(self.tokenizer.decode(ids, skip_special_tokens=True), request.params.stop)
@@ -71,7 +78,7 @@ class HfEngine:
                     prompt_tokens=int(inputs["attention_mask"][row].sum()),
                     completion_tokens=len(ids),
                     latency_s=wall,  # the whole padded batch finishes together
-                    metadata={"batch_size": len(requests)},
+                    metadata={"batch_size": len(requests), "trace": trace},
                 )
             )
         return generations

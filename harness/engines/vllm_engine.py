@@ -15,6 +15,7 @@ from harness.core import Generation, GenerationParams, Request
 from harness.engines import Adapter, EngineSettings, TokenPair
 from harness.errors import ConfigError
 from harness.models import ResolvedModel
+from harness.ties import RUNNER_UPS, token_trace
 
 
 # Next-token candidates read per log-likelihood context where vLLM cannot name tokens (its
@@ -70,6 +71,7 @@ class VllmEngine:
                 top_p=r.params.top_p,
                 stop=list(r.params.stop) or None,
                 seed=r.params.seed,
+                logprobs=RUNNER_UPS,  # the token trace that tells a near-tie from a difference (harness.ties)
             )
             for r in requests
         ]
@@ -190,11 +192,15 @@ def _generation(output: Any, batch_wall_s: float) -> Generation:
         latency = ttft + decode_s
         tokens = int(metrics.num_generation_tokens)
         decode_rate = (tokens - 1) / decode_s if tokens > 1 and decode_s > 0 else None
+    metadata: dict[str, Any] = {"finish_reason": completion.finish_reason, "decode_tokens_per_s": decode_rate}
+    if completion.logprobs is not None:
+        top = [{int(token): float(entry.logprob) for token, entry in position.items()} for position in completion.logprobs]
+        metadata["trace"] = token_trace(list(completion.token_ids), top)
     return Generation(
         text=completion.text,
         prompt_tokens=len(output.prompt_token_ids or []),
         completion_tokens=len(completion.token_ids),
         ttft_s=ttft,
         latency_s=latency if latency is not None else batch_wall_s,
-        metadata={"finish_reason": completion.finish_reason, "decode_tokens_per_s": decode_rate},
+        metadata=metadata,
     )
