@@ -175,3 +175,34 @@ def test_diff_table_is_holm_corrected(tmp_path: Path, capsys: pytest.CaptureFixt
     markdown = (tmp_path / "d" / "diff.md").read_text()
     bold = {line.split("|")[1].strip() for line in markdown.splitlines() if line.startswith("| ") and "**" in line}
     assert bold == {"all"}  # bold marks significance after Holm only
+
+
+# --- the edges: no items, one item, nothing changed (found surviving `make mutate`) ---
+
+
+def test_paired_comparison_of_nothing_and_of_one_item() -> None:
+    empty = compare_paired([], [])
+    assert empty.n == 0 and all(math.isnan(x) for x in (empty.before, empty.after, empty.delta))
+    assert (empty.ci_low, empty.ci_high, empty.p_value, empty.test) == (None, None, None, None)
+    one = compare_paired([0.0], [1.0], resamples=100)
+    assert (one.n, one.before, one.after, one.delta) == (1, 0.0, 1.0, 1.0)
+    assert one.ci_low is None and one.ci_high is None  # one item: nothing to resample
+    assert (one.right_to_wrong, one.wrong_to_right, one.p_value) == (0, 1, 1.0)  # binomial: 1 flip of 1
+    with pytest.raises(ValueError, match="same items: 2 vs 3"):
+        compare_paired([1.0, 0.0], [1.0, 0.0, 1.0])
+
+
+def test_unchanged_continuous_scores_have_p_one() -> None:
+    same = compare_paired([0.5, 0.25, 0.75], [0.5, 0.25, 0.75], resamples=0)
+    assert same.test == "wilcoxon" and same.p_value == 1.0 and same.delta == 0.0
+    shifted = compare_paired([0.0, 0.5, 0.25, 0.75, 0.0, 0.5], [1.0, 1.5, 1.25, 1.75, 1.0, 1.5], resamples=0)
+    # every difference is +1: six positive ranks of six, exact two-sided p = 2 / 2^6 (not "no change")
+    assert shifted.p_value == pytest.approx(2 / 64, rel=1e-9)
+
+
+def test_minimum_detectable_effect_is_undefined_without_spread_or_items() -> None:
+    from harness.paired import minimum_detectable_effect
+
+    for sd, n in ((None, 10), (0.5, 1), (float("inf"), 10), (float("nan"), 10), (0.0, 10)):
+        assert minimum_detectable_effect(sd, n) is None, (sd, n)
+    assert minimum_detectable_effect(0.5, 2) == pytest.approx(2.8016 * 0.5 / math.sqrt(2), rel=1e-3)
