@@ -113,7 +113,9 @@ def prepare_local(name: str, data_dir: Path) -> tuple[Path, list[str]]:
             found = ", ".join(f.name for f in files) or "none"
             raise DataError(f"expected one HellaSwag .jsonl file in {source}, found {found}", str(source), "keep only the validation file there")
     key = hashlib.sha256("|".join([LAYOUT_VERSION, name, _lm_eval_version(), *(f"{f.relative_to(source)}:{file_sha256(f)}" for f in files)]).encode()).hexdigest()[:16]
-    folder = cache_root() / "bench-tasks" / f"{name}-{key}"
+    # resolved: the task YAMLs hold absolute paths, which must not go through a link that may vanish
+    # (a test session's cache folder links to the user's)
+    folder = (cache_root() / "bench-tasks").resolve() / f"{name}-{key}"
     manifest = folder / "tasks.json"
     if not manifest.is_file():
         leaves = _write_mmlu(files, folder) if name == "mmlu" else _write_hellaswag(files[0], folder)
