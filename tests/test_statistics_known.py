@@ -193,6 +193,9 @@ def test_paired_comparison_of_nothing_and_of_one_item() -> None:
     assert (one.n, one.before, one.after, one.delta) == (1, 0.0, 1.0, 1.0)
     assert one.ci_low is None and one.ci_high is None  # one item: nothing to resample
     assert (one.right_to_wrong, one.wrong_to_right, one.p_value) == (0, 1, 1.0)  # binomial: 1 flip of 1
+    assert one.sd_diff is None  # no spread from one difference
+    # two differences, 0 and 1: sample standard deviation sqrt(((0 - 1/2)^2 + (1 - 1/2)^2) / (2 - 1)) = sqrt(1/2)
+    assert compare_paired([0.0, 0.0], [0.0, 1.0], resamples=0).sd_diff == pytest.approx(math.sqrt(0.5), abs=1e-12)
     with pytest.raises(ValueError, match="same items: 2 vs 3"):
         compare_paired([1.0, 0.0], [1.0, 0.0, 1.0])
 
