@@ -320,7 +320,11 @@ def test_fast_checks_on_a_loaded_suite(tiny_suite: Path) -> None:
     assert [f.severity for f in demo if f.severity != "info"] == []
 
 
-def test_fast_checks_take_well_under_a_second_for_10k_items(tmp_path: Path) -> None:
+def test_fast_checks_scale_linearly_not_quadratically(tmp_path: Path) -> None:
+    """Run before every `harness run`, so they must stay linear in the data. A wall-clock limit flakes on
+    a loaded machine; the ratio of two sizes measured side by side does not (linear: 4x for 4x the
+    items, a pairwise comparison: 16x). The absolute speed is bench/ material."""
+
     def items(prefix: str, n: int) -> tuple[Item, ...]:
         return tuple(
             Item(f"{prefix}{i}", {"input": f"{prefix} {text(i, 30)}"}, f"answer {i % 5}", source=f"{prefix}.jsonl:{i + 1}")
@@ -328,12 +332,19 @@ def test_fast_checks_take_well_under_a_second_for_10k_items(tmp_path: Path) -> N
         )
 
     config = SuiteConfig("big", DataConfig(eval="eval.jsonl", train="train.jsonl"), generation=GenerationParams(max_tokens=16))
-    suite = Suite(tmp_path, config, items("eval", 10_000), items("train", 10_000), {}, None)
-    started = time.perf_counter()
-    findings = fast_checks(suite)
-    elapsed = time.perf_counter() - started
-    assert elapsed < 1.5, elapsed  # about 0.3 s here; generous for a loaded machine
-    assert not [f for f in findings if f.severity == "error"]
+
+    def seconds(n: int) -> float:
+        suite = Suite(tmp_path, config, items("eval", n), items("train", n), {}, None)
+        best = float("inf")
+        for _ in range(2):
+            started = time.perf_counter()
+            findings = fast_checks(suite)
+            best = min(best, time.perf_counter() - started)
+        assert not [f for f in findings if f.severity == "error"]
+        return best
+
+    small, large = seconds(2_000), seconds(8_000)
+    assert large / small < 9, (small, large)
 
 
 def test_demo_copy_with_a_leaked_item_fails(tmp_path: Path) -> None:

@@ -30,6 +30,11 @@ class VllmEngine:
     def __init__(self, model: ResolvedModel, settings: EngineSettings, max_lora_rank: int = 0) -> None:
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(settings.kv_cache_gib))
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")  # its start-up warnings drown the table
+        # The engine core in this process: LLM.chat then adds every request of a call before the first
+        # step, so one call's requests are scheduled together. As a separate process (vLLM's default) the
+        # core starts stepping on the first request that arrives, and which requests share a step, and so
+        # the bf16 sums and near-tie answers, depends on timing (docs/engine-notes.md).
+        os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         import vllm
         from vllm.platforms import current_platform
 

@@ -30,7 +30,7 @@ LOCAL_BENCHMARKS = ("mmlu", "hellaswag")
 MMLU_HEADER = ["question", "choice0", "choice1", "choice2", "choice3", "answer"]
 HELLASWAG_KEYS = ("activity_label", "ctx_a", "ctx_b", "endings", "label")
 TASK_PREFIX = "harness_"  # local task names, apart from lm-eval's own
-LAYOUT_VERSION = "1"  # bump when the generated task folders change
+LAYOUT_VERSION = "2"  # bump when the generated task folders change (2: resolved paths)
 
 
 @dataclass(frozen=True)
