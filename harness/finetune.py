@@ -18,10 +18,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.config import check_ranges, ranged
 from harness.errors import ConfigError, MissingDependencyError
 from harness.escaping import echo
 from harness.files import write_file
-from harness.config import check_ranges, ranged
 from harness.models import resolve_model
 from harness.prompts import build_request
 from harness.suite import Suite
@@ -66,11 +66,11 @@ def training_examples(suite: Suite, limit: int | None = None) -> list[dict[str, 
 
 def finetune(suite: Suite, out: Path | None = None, config: FinetuneConfig = FinetuneConfig(), model: str | None = None) -> Path:
     """Train a LoRA adapter on the suite's train split; returns the adapter directory."""
-    if not suite.train_items:
-        raise ConfigError("the suite has no train split", f"{suite.dir / 'suite.toml'} [data]", "add train = 'train.jsonl'")
     check_ranges(config, "harness finetune options")
     if config.max_steps == 0:
         raise ConfigError("max_steps must be -1 (run the epochs) or at least 1, got 0", "harness finetune options key 'max_steps'", "drop --max-steps, or pass --max-steps 100")
+    if not suite.train_items:
+        raise ConfigError("the suite has no train split", f"{suite.dir / 'suite.toml'} [data]", "add train = 'train.jsonl'")
     try:
         import torch
         from datasets import Dataset
