@@ -292,8 +292,9 @@ def _self_test(
 
     if options.self_test is False or not outcomes or (options.self_test is None and not mixes_lora_and_base(variants)):
         return None
+    # "generated": not every answer was a cache hit (a variant whose engine has no cache counts none)
     answers = [
-        VariantAnswers(o.name, variants[o.name], plan.requests, o.generations, o.cache is None or o.cache["misses"] > 0)
+        VariantAnswers(o.name, variants[o.name], plan.requests, o.generations, o.cache is None or o.cache["hits"] < len(o.generations))
         for o in outcomes
     ]
     return self_test(answers, context.resources.get("engines"), every=bool(options.self_test))
