@@ -39,7 +39,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def command(setup: dict[str, Path], out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "harness", "run", str(DEMO), "--config", str(setup["config"]), "--limit", ITEMS, "--out", str(out), "--quiet", *extra]
+    return [sys.executable, "-m", "harness", "run", str(DEMO), "--config", str(setup["config"]), "--limit", ITEMS, "--out", str(out), "--quiet", "--no-self-test", *extra]
 
 
 def harness(setup: dict[str, Path], out: Path, *extra: str) -> dict:

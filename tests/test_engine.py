@@ -142,7 +142,7 @@ def test_self_test_catches_a_mixed_base_and_adapter_batch(demo, vllm_pool, tmp_p
 
     finetuned = build(demo, vllm_pool, "finetuned-lora")
     mixed = MixedBatchBase(build(demo, vllm_pool, "base"), finetuned)
-    options = RunOptions(limit=4, out=tmp_path / "run", progress=False, cache=False, self_test=True)
+    options = RunOptions(limit=3, out=tmp_path / "run", progress=False, cache=False, self_test=True)
     out = run_suite(demo, options, {"mixed": mixed, "finetuned-lora": finetuned})
     run = json.loads((out / "run.json").read_text())
     checked = run["self_test"]
