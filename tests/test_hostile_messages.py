@@ -13,20 +13,9 @@ import pytest
 from harness.cli import main
 from harness.variants.fake import FakeVariant
 
-from test_hostile_config import append, cli, edit, one_error, run
+from test_hostile_config import append, cli, edit, finished, one_error, out, run  # noqa: F401 (fixtures)
 
 
-@pytest.fixture
-def out(tmp_path: Path) -> Path:
-    return tmp_path / "results" / "run"
-
-
-@pytest.fixture
-def finished(tiny_suite: Path, tmp_path: Path, capsys) -> Path:
-    folder = tmp_path / "done"
-    code, err = run(capsys, tiny_suite, folder)
-    assert code == 0, err
-    return folder
 
 
 # --- tracebacks for a user's mistake: --out in the way ---------------------------------------------------
