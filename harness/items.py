@@ -5,12 +5,17 @@
 - fields:      plain records, input and output named by the suite (default `input` / `output`)
 
 Every layout may carry `id` (else a stable content hash), `label` and `doc_ids` (gold documents).
+
+A line that repeats an earlier record exactly (same JSON, whatever its key order) is a `Repeat`: it is
+dropped, the first copy is used, and loading goes on; `harness check-data` reports it in the same words.
+The same explicit id on two different records stays an error.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +23,7 @@ from typing import Any
 
 from harness.core import ROLES, Message
 from harness.config import check_file
-from harness.errors import DataError, did_you_mean
+from harness.errors import DataError, HarnessWarning, did_you_mean
 from harness.guards import shown
 
 FORMATS = ("auto", "chat", "completion", "fields")
@@ -56,11 +61,70 @@ class Item:
     source: str = field(default="", compare=False)  # "file:line", for error messages
 
 
+@dataclass(frozen=True)
+class Repeat:
+    """A line whose record repeats an earlier line's exactly: dropped, the first copy is kept.
+
+    A repeated eval item counts twice in every score, a repeated train line over-weights one example:
+    a mistake to report, not a reason to stop (docs/suite-format.md, "Repeated lines")."""
+
+    file: str
+    line: int  # the dropped copy
+    first: int  # the line that is used
+    snippet: str  # the start of the record, as the file has it
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
+
+    @property
+    def message(self) -> str:
+        return f"line {self.line} repeats line {self.first} exactly ({self.snippet}): dropped, line {self.first} is used"
+
+    @property
+    def fix(self) -> str:
+        return "delete the copy: a repeated eval item counts twice in scores, a repeated train line over-weights it"
+
+
+def duplicate_id_message(item_id: str, first: int, line: int) -> str:
+    """The one wording of an explicit id on two different records (load_items and check-data)."""
+    return f"duplicate id {shown(item_id)} on lines {first} and {line}, with different content"
+
+
+def content_key(record: Mapping[str, Any]) -> str:
+    """A hash of the record's JSON with sorted keys: equal for two lines that hold the same record."""
+    canonical = json.dumps(record, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def snippet(line: str, limit: int = 60) -> str:
+    """The start of a line as the file has it (not repr: JSON's own backslashes stay single); whoever
+    prints it escapes control characters (harness.escaping)."""
+    text = " ".join(line[: limit * 4].split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def warn_repeats(repeats: list[Repeat] | tuple[Repeat, ...]) -> None:
+    """One `warning:` line per dropped copy, in the words check-data uses for it."""
+    for repeat in repeats:
+        warnings.warn(f"{repeat.message} - {repeat.where} - {repeat.fix}", HarnessWarning, stacklevel=3)
+
+
 def load_items(path: Path, layout: str = "auto", names: FieldNames = FieldNames()) -> list[Item]:
-    """Read a JSONL file into Items; every malformed line is a DataError naming file and line."""
+    """Read a JSONL file into Items, warning about (and dropping) exact repeats; see read_items."""
+    items, repeats = read_items(path, layout, names)
+    warn_repeats(repeats)
+    return items
+
+
+def read_items(path: Path, layout: str = "auto", names: FieldNames = FieldNames()) -> tuple[list[Item], list[Repeat]]:
+    """Read a JSONL file into Items and the Repeats dropped from them; every malformed line, and an id
+    given to two different records, is a DataError naming file and line."""
     check_file(path, "data file", "", "check the path in suite.toml [data]", DataError)
     items: list[Item] = []
-    seen: dict[str, str] = {}
+    repeats: list[Repeat] = []
+    seen: dict[str, int] = {}  # id -> line
+    contents: dict[str, int] = {}  # content_key -> line
     with path.open("rb") as handle:
         for number, raw in enumerate(iter(lambda: handle.readline(MAX_LINE_BYTES + 2), b""), start=1):
             where = f"{path}:{number}"
@@ -81,15 +145,20 @@ def load_items(path: Path, layout: str = "auto", names: FieldNames = FieldNames(
             if not isinstance(record, dict):
                 raise DataError("expected a JSON object", where, "write one object per line")
             item = parse_record(record, layout, names, where)
+            key = content_key(record)
+            if key in contents:
+                repeats.append(Repeat(str(path), number, contents[key], snippet(line)))
+                continue
             if item.id in seen:
                 raise DataError(
-                    f"duplicate id {shown(item.id)}", f"{where} and {seen[item.id]}", "give every item a unique id"
-                )
-            seen[item.id] = where
+                    duplicate_id_message(item.id, seen[item.id], number), f"{where} and {path}:{seen[item.id]}",
+                    "give every item a unique id",
+                )  # fmt: skip
+            seen[item.id], contents[key] = number, number
             items.append(item)
     if not items:
         raise DataError(f"no items in {path}", "", "add at least one JSON record")
-    return items
+    return items, repeats
 
 
 def _parse_json(line: str, where: str) -> Any:

@@ -122,7 +122,10 @@ class RunRecord:
             "run_id": self.run_id,
             "created_at": self.created_at,
             "suite": {"name": suite.name, "dir": str(suite.dir), "config": to_plain(suite.config)},
-            "data": {"sha256": dict(sorted(suite.data_sha256.items())), "eval_items": len(self.variants[0].samples) if self.variants else 0, "limit": self.limit},
+            "data": {
+                "sha256": dict(sorted(suite.data_sha256.items())), "eval_items": len(self.variants[0].samples) if self.variants else 0,
+                "limit": self.limit, **({"repeated_lines": _repeated_lines(suite)} if suite.repeats else {}),
+            },  # fmt: skip
             "variants": {
                 v.name: {
                     "kind": v.kind,
@@ -143,6 +146,17 @@ class RunRecord:
             **({"forgetting": _forgetting_dict(self.forgetting)} if self.forgetting is not None else {}),
             **({"self_test": self.self_test} if self.self_test is not None else {}),
         })
+
+
+def _repeated_lines(suite: Suite) -> list[dict[str, Any]]:
+    """The data lines dropped as exact copies of earlier ones (harness.items.Repeat), by suite-relative path."""
+    base = Path(suite.dir).resolve()
+    rows = []
+    for repeat in suite.repeats:
+        path = Path(repeat.file)
+        name = path.relative_to(base).as_posix() if path.is_relative_to(base) else repeat.file
+        rows.append({"file": name, "line": repeat.line, "same_as": repeat.first})
+    return rows
 
 
 def write_run(out_dir: Path, record: RunRecord) -> None:

@@ -23,7 +23,7 @@ from harness.cost import CostModel, check_cost
 from harness.forgetting import ForgettingSettings
 from harness.guards import check_name, shown, warn_backtracking, warn_secrets
 from harness.hashing import file_sha256
-from harness.items import FieldNames, Item, load_items
+from harness.items import FieldNames, Item, Repeat, read_items, warn_repeats
 from harness.knowledge import KnowledgeConfig
 from harness.prompts import PromptSpec, Template
 
@@ -116,6 +116,7 @@ class Suite:
     train_items: tuple[Item, ...]
     data_sha256: dict[str, str]
     schema: dict[str, Any] | None
+    repeats: tuple[Repeat, ...] = ()  # lines dropped as exact copies of earlier ones (harness.items)
 
     @property
     def name(self) -> str:
@@ -162,12 +163,13 @@ def load_suite(path: str | Path) -> Suite:
         config.data.label_field, config.data.doc_ids_field,
     )  # fmt: skip
     eval_path = inside(suite_dir, config.data.eval, f"{where} [data] eval")
-    eval_items = load_items(eval_path, config.data.format, names)
+    eval_items, repeats = read_items(eval_path, config.data.format, names)
     hashes = {config.data.eval: file_sha256(eval_path)}
     train_items: list[Item] = []
     if config.data.train:
         train_path = inside(suite_dir, config.data.train, f"{where} [data] train")
-        train_items = load_items(train_path, config.data.format, names)
+        train_items, train_repeats = read_items(train_path, config.data.format, names)
+        repeats += train_repeats
         hashes[config.data.train] = file_sha256(train_path)
 
     needed = Template(config.prompt.template).fields(f"{where} [prompt] template")
@@ -189,10 +191,11 @@ def load_suite(path: str | Path) -> Suite:
             )  # fmt: skip
     _check_references(eval_items, config)
     schema = _load_schema(suite_dir, config.output.schema, where)
-    suite = Suite(suite_dir, config, tuple(eval_items), tuple(train_items), hashes, schema)
+    suite = Suite(suite_dir, config, tuple(eval_items), tuple(train_items), hashes, schema, tuple(repeats))
     from harness.variants import check_variants  # deferred: variants build on suites
 
     check_variants(suite, config.variants, where, suite_dir)
+    warn_repeats(repeats)  # last: a suite that fails to load is told its error, not these
     return suite
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from harness.cli import main
 from harness.core import GenerationParams
-from harness.datacheck import CheckOptions, Report, check_data, fast_checks
+from harness.datacheck import CheckOptions, Report, check_data, fast_checks, report_text
 from harness.datacheck.report import role_from_name
 from harness.errors import DataError
 from harness.items import Item
@@ -78,7 +78,8 @@ def test_parse_errors_are_all_collected_with_lines_and_capped(tmp_path: Path) ->
     assert lines_of(report, "not_object") == [4, 6]
     assert lines_of(report, "malformed_json")[:2] == [3, 7]  # keeps going after the first error
     malformed = [f for f in report.findings if f.code == "malformed_json"]
-    assert len(malformed) == 21 and malformed[-1].message == "... and 11 more like this"  # 31 found, 20 shown
+    assert len(malformed) == 20 and [(o.code, o.count) for o in report.omitted] == [("malformed_json", 11)]  # 31 found
+    assert report.count("error") == 1 + 2 + 31  # every bad line counts, listed or not
     assert report.files[0].records == 3 and report.exit_code == 1
 
 
@@ -124,7 +125,7 @@ def test_completion_and_preference_fields(tmp_path: Path) -> None:
 
 def test_duplicates_and_contradictions(tmp_path: Path) -> None:
     train = clean_train()
-    train += [train[3], chat(text(5), "another answer", label="class2")]  # lines 121, 122
+    train += [chat(text(3) + "!", "answer 0", label="class0"), chat(text(5), "another answer", label="class2")]  # 121, 122
     evaluation = clean_eval()
     evaluation += [{"prompt": text(10_007).upper() + " !", "completion": "something else"}]  # line 61
     report = check(write(tmp_path / "train.jsonl", train), write(tmp_path / "eval.jsonl", evaluation))
@@ -173,10 +174,78 @@ def test_exit_codes_and_roles_from_flags(tmp_path: Path, capsys: pytest.CaptureF
 @pytest.mark.parametrize(
     ("name", "role"),
     [("train.jsonl", "train"), ("sft_training_v2.jsonl", "train"), ("eval.jsonl", "eval"), ("test-set.jsonl", "eval"),
-     ("dev.jsonl", "eval"), ("test/data.jsonl", "data"), ("data.jsonl", "data"), ("train_test.jsonl", "data"), ("contest.jsonl", "data")],
+     ("dev.jsonl", "eval"), ("test/data.jsonl", "data"), ("data.jsonl", "data"), ("train_test.jsonl", "data"), ("contest.jsonl", "data"),
+     ("toy_chat_fine_tuning.jsonl", "train"), ("finetune.jsonl", "train"), ("sft.jsonl", "train"), ("fineTuning-v2.jsonl", "train"),
+     ("sft_test_v2.jsonl", "eval"), ("fine_tuning_validation.jsonl", "eval"), ("held-out.jsonl", "eval"), ("val.jsonl", "eval"),
+     ("holdout.jsonl", "eval"), ("fine_tuned_outputs.jsonl", "train"), ("soft.jsonl", "data"), ("interval.jsonl", "data")],
 )  # fmt: skip
 def test_role_from_file_name(name: str, role: str) -> None:
     assert role_from_name(Path(name)) == role
+
+
+def test_flags_say_the_role_whatever_the_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    named_eval = write(tmp_path / "eval_pool.jsonl", clean_train())
+    named_data = write(tmp_path / "questions.jsonl", [chat(text(i), "answer 0") for i in range(3)])  # copies of train inputs
+    report = check(named_data, train=(str(named_eval),), eval=(str(named_data),))
+    assert [(Path(f.path).name, f.role) for f in report.files] == [("eval_pool.jsonl", "train"), ("questions.jsonl", "eval")]
+    assert codes(report, "error")["leakage"] == 3
+    assert main(["check-data", str(named_data), "--train", str(named_eval), "--estimate-tokens", "--json"]) == 0
+    assert [f["role"] for f in json.loads(capsys.readouterr().out)["files"]] == ["train", "data"]
+
+
+def test_every_bad_line_is_counted_and_the_summary_comes_last(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rows: list[dict] | list[bytes] = [(json.dumps(chat(text(i), "a")) + "\n").encode() for i in range(13)]
+    rows += [b"{broken\n"] * 60 + [(json.dumps({"prompt": f"p{i} text"}) + "\n").encode() for i in range(27)]  # 87 bad
+    path = write(tmp_path / "train.jsonl", rows)
+    assert main(["check-data", str(path), "--estimate-tokens"]) == 1
+    printed = capsys.readouterr().out
+    assert printed.splitlines()[-1].startswith("87 errors, ")
+    body = [line for line in printed.splitlines() if line.startswith("  error")]
+    assert len(body) == 20 + 20 + 2 and [line.split()[-1] for line in body[-2:]] == ["[malformed_json]", "[missing_field]"]
+    assert body[-2].split(None, 1)[1].startswith("and 40 more like this") and "and 7 more like this" in body[-1]
+    assert all("more like this" not in line for line in body[:-2])  # listed findings first, summaries last
+    assert main(["check-data", str(path), "--estimate-tokens", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["counts"]["error"] == 87 and len([f for f in report["findings"] if f["severity"] == "error"]) == 40
+    assert [(o["code"], o["count"]) for o in report["omitted"]] == [("malformed_json", 40), ("missing_field", 7)]
+    assert report["files"][0]["lines"] - report["files"][0]["records"] == 87
+
+
+def test_label_lists_say_how_many_more_they_do_not_name(tmp_path: Path) -> None:
+    train = [chat(text(i), "ok", label="common") for i in range(100)]
+    train += [chat(text(300 + i), "ok", label=f"rare{i}") for i in range(7)]
+    evaluation = [{"prompt": text(10_000 + i), "completion": "ok", "label": f"new{i % 8}"} for i in range(40)]
+    report = check(write(tmp_path / "train.jsonl", train), write(tmp_path / "eval.jsonl", evaluation))
+    by_code = {f.code: f.message for f in report.findings}
+    rare = by_code["rare_label"]
+    assert rare.startswith("7 label value(s)") and rare.count("'rare") == 5 and rare.endswith(" and 2 more")
+    unseen = by_code["unseen_label"]
+    assert unseen.startswith("8 eval label(s)") and unseen.count("'new") == 5 and unseen.endswith(" and 3 more")
+    few = check(write(tmp_path / "train.jsonl", train[:103]))
+    assert [f.message for f in few.findings if f.code == "rare_label"][0].endswith("'rare2' (1)")  # 3: all named
+
+
+def test_a_repeated_line_is_one_warning_in_run_and_check_data(tiny_suite: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An exact copy (no ids in the file) does not stop `harness run`: one warning naming both lines and
+    the content, the first copy scored, the drop recorded in run.json; check-data says the same words."""
+    rows = [{k: v for k, v in json.loads(line).items() if k != "id"} for line in (tiny_suite / "eval.jsonl").read_text().splitlines()]
+    lines = [json.dumps(row) for row in rows]
+    (tiny_suite / "eval.jsonl").write_text("\n".join([*lines, lines[1]]) + "\n")  # line 7 repeats line 2
+    out = tmp_path / "run"
+    assert main(["run", str(tiny_suite), "--variants", "echo", "--out", str(out), "--quiet"]) == 0
+    warned = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning: ")]
+    assert len(warned) == 1, warned
+    assert warned[0].startswith('warning: line 7 repeats line 2 exactly ({"country": "Germany", ') and "dropped, line 2 is used" in warned[0]
+    run = json.loads((out / "run.json").read_text())
+    assert run["data"]["eval_items"] == 6 and run["data"]["repeated_lines"] == [{"file": "eval.jsonl", "line": 7, "same_as": 2}]
+    assert len((out / "samples" / "echo.jsonl").read_text().splitlines()) == 6
+    report = check_data([str(tiny_suite)], CheckOptions(tokenizer=False))
+    [finding] = [f for f in report.findings if f.code == "repeated_line"]
+    assert finding.severity == "warning" and finding.where.endswith("eval.jsonl:7")
+    assert warned[0] == f"warning: {finding.message} - {finding.where} - {finding.fix}"
+    assert "duplicate" not in codes(report) and "duplicate_id" not in codes(report)  # no id the user never wrote
+    assert report.files[0].records == 6 and report.files[0].dropped == 1 and report.exit_code == 0
+    assert "6 records, 1 repeated line dropped]" in report_text(report)
 
 
 def test_label_balance_and_unseen_labels(tmp_path: Path) -> None:
@@ -236,10 +305,13 @@ def test_json_report_shape_and_out_file(tmp_path: Path, capsys: pytest.CaptureFi
     printed = capsys.readouterr().out
     assert code == 0 and json.loads(printed) == json.loads(out.read_text())
     report = json.loads(printed)
-    assert set(report) == {"schema_version", "ok", "counts", "files", "tokens", "limits", "findings"}
+    assert set(report) == {"schema_version", "ok", "counts", "files", "tokens", "limits", "findings", "omitted"}
     assert report["ok"] is True and report["counts"] == {"error": 0, "warning": 1, "info": 1}
-    assert report["files"] == [{"path": str(train), "role": "train", "records": 121, "lines": 121, "layouts": {"chat": 121}}]
-    assert [f["code"] for f in report["findings"]] == ["duplicate", "small_for_full_finetune"]
+    assert report["files"] == [
+        {"path": str(train), "role": "train", "records": 120, "lines": 121, "layouts": {"chat": 121}, "dropped": 1}
+    ]  # line 121 repeats line 4 exactly: left out, as harness run leaves it out
+    assert [f["code"] for f in report["findings"]] == ["repeated_line", "small_for_full_finetune"]
+    assert report["omitted"] == []
     assert set(report["findings"][0]) == {"severity", "code", "message", "where", "fix", "file"}
     assert report["limits"]["eval_tokens"] == 2048
 

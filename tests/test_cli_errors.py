@@ -57,15 +57,9 @@ def test_duplicate_ids(tiny_suite: Path, out: Path, capsys) -> None:
     with (tiny_suite / "eval.jsonl").open("a") as handle:
         handle.write('{"id": "fr", "country": "France", "output": "{}"}\n')
     code, err = run_cli(capsys, str(tiny_suite), "--out", str(out))
-    assert_one_line_error(code, err, "duplicate id 'fr'", "eval.jsonl:7", "eval.jsonl:1")
+    assert_one_line_error(code, err, "duplicate id 'fr' on lines 1 and 7", "eval.jsonl:7", "eval.jsonl:1")
     assert_no_results(out)
-
-
-def test_duplicate_content_without_ids(tiny_suite: Path, out: Path, capsys) -> None:
-    line = '{"country": "France", "output": "{}"}\n'
-    (tiny_suite / "eval.jsonl").write_text(line + line)
-    code, err = run_cli(capsys, str(tiny_suite), "--out", str(out))
-    assert_one_line_error(code, err, "duplicate id 'h", "eval.jsonl:2")
+    # (a line that repeats another exactly is a warning, and the run goes on: tests/test_check_data.py)
 
 
 def test_empty_eval_set(tiny_suite: Path, out: Path, capsys) -> None:

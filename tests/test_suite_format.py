@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import ConfigError, DataError
-from harness.items import FieldNames, load_items
+from harness.items import FieldNames, load_items, read_items
 from harness.core import GenerationParams
 from harness.prompts import PromptSpec, Template, build_request
 from harness.suite import load_suite
@@ -50,6 +50,27 @@ def test_hash_ids_are_stable_and_content_based(tmp_path: Path) -> None:
     b = load_items(write_jsonl(tmp_path / "b.jsonl", [{"output": "y", "input": "z"}]))
     assert a[1].id == b[0].id  # key order does not matter
     assert a[0].id != a[1].id and a[0].id.startswith("h") and len(a[0].id) == 13
+
+
+def test_exact_repeats_are_dropped_with_a_warning_not_an_error(tmp_path: Path) -> None:
+    rows = [{"input": "x", "output": "y"}, {"input": "z", "output": "y"}, {"output": "y", "input": "x"},
+            {"id": 4, "input": "w", "output": "v"}, {"id": 4, "input": "w", "output": "v"}]  # fmt: skip
+    path = write_jsonl(tmp_path / "d.jsonl", rows)
+    items, repeats = read_items(path)
+    assert [item.fields["input"] for item in items] == ["x", "z", "w"]  # the first copy of each is kept
+    assert [(r.line, r.first) for r in repeats] == [(3, 1), (5, 4)]  # key order does not matter
+    assert repeats[0].message == 'line 3 repeats line 1 exactly ({"output": "y", "input": "x"}): dropped, line 1 is used'
+    assert repeats[0].where == f"{path}:3"
+    with pytest.warns(UserWarning) as caught:
+        assert len(load_items(path)) == 3
+    assert [str(w.message) for w in caught] == [f"{r.message} - {r.where} - {r.fix}" for r in repeats]
+
+
+def test_one_id_on_two_different_records_is_an_error_naming_both_lines(tmp_path: Path) -> None:
+    rows = [{"id": "a", "input": "x", "output": "y"}, {"id": "b", "input": "z", "output": "y"}, {"id": "a", "input": "x", "output": "n"}]
+    with pytest.raises(DataError, match="duplicate id 'a' on lines 1 and 3, with different content") as info:
+        load_items(write_jsonl(tmp_path / "d.jsonl", rows))
+    assert "d.jsonl:3 and" in str(info.value) and "d.jsonl:1" in str(info.value)
 
 
 @pytest.mark.parametrize("record, message", [

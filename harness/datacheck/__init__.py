@@ -4,12 +4,14 @@
     report_text(report), report_json(report)           the report for people, and as stable JSON
     fast_checks(suite) -> list[Finding]                 the cheap subset, for `harness run` to call first
 
-Modules: `reading` turns lines into Records or findings, `checks` holds the checks over sets of
-records, `report` picks files and roles, counts tokens and renders. See docs/check-data.md.
+Modules: `findings` collects and counts the problems, `reading` turns lines into Records or
+findings, `checks` holds the checks over sets of records, `report` picks files and roles, counts
+tokens and renders. See docs/check-data.md.
 """
 
 from harness.datacheck.checks import Limits, fast_checks
-from harness.datacheck.reading import Finding, Record
+from harness.datacheck.findings import Finding, Omitted
+from harness.datacheck.reading import Record
 from harness.datacheck.report import (
     EXIT_CLEAN,
     EXIT_ERRORS,
@@ -29,6 +31,7 @@ __all__ = [
     "FileSummary",
     "Finding",
     "Limits",
+    "Omitted",
     "Record",
     "Report",
     "check_data",

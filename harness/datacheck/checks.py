@@ -21,12 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from harness.datacheck.findings import Finding, Findings, Severity, file_of
 from harness.datacheck.reading import (
-    Finding,
-    Findings,
     Record,
-    Severity,
-    file_of,
     normalize,
     records_of,
     suite_layout,
@@ -77,9 +74,7 @@ def estimate_tokens(texts: list[str]) -> np.ndarray:
 
 
 def _places(records: list[Record], file: str) -> str:
-    names = [f"line {r.where.rpartition(':')[2]}" if file_of(r.where) == file else r.where for r in records]
-    more = len(names) - _SHOWN
-    return ", ".join(names[:_SHOWN]) + (f" and {more} more" if more > 0 else "")
+    return _some_of([f"line {r.where.rpartition(':')[2]}" if file_of(r.where) == file else r.where for r in records])
 
 
 def exact_checks(pool: Pool, out: Findings) -> None:
@@ -257,7 +252,7 @@ def balance(pool: Pool, out: Findings) -> None:
                 "add examples of the rare classes; judge eval by per-class metrics (macro F1)", pool.file)  # fmt: skip
     rare = [(label, n) for label, n in sorted(counts.items(), key=lambda kv: (kv[1], kv[0])) if n < RARE_CLASS]
     if rare:
-        shown = ", ".join(f"'{_cut(label)}' ({n})" for label, n in rare[:_SHOWN])
+        shown = _some_of([f"'{_cut(label)}' ({n})" for label, n in rare])
         out.add("warning", "rare_label", f"{len(rare)} {source} value(s) with fewer than {RARE_CLASS} examples: {shown}",
                 pool.file, "add examples, or merge rare classes: a few items say little", pool.file)  # fmt: skip
 
@@ -266,9 +261,15 @@ def unseen_labels(train: Pool, eval_pool: Pool, out: Findings) -> None:
     known = {r.label for r in train.records if r.label is not None}
     missing = Counter(r.label for r in eval_pool.records if r.label is not None and r.label not in known)
     if known and missing:
-        shown = ", ".join(f"'{_cut(label)}' ({n})" for label, n in missing.most_common(_SHOWN))
+        shown = _some_of([f"'{_cut(label)}' ({n})" for label, n in missing.most_common()])
         out.add("warning", "unseen_label", f"{len(missing)} eval label(s) never seen in the train data: {shown}",
                 eval_pool.file, "add train examples of them, or expect fine-tuning to miss them", eval_pool.file)  # fmt: skip
+
+
+def _some_of(names: list[str]) -> str:
+    """The first few of a list, then how many more: a count and the names listed always agree."""
+    more = len(names) - _SHOWN
+    return ", ".join(names[:_SHOWN]) + (f" and {more} more" if more > 0 else "")
 
 
 def _n(count: int, noun: str) -> str:
@@ -304,7 +305,10 @@ def _context(pool: Pool, limits: Limits, measured: bool, out: Findings) -> None:
     totals = pool.tokens_in if evaluating else pool.tokens_in + pool.tokens_out
     severity: Severity = "error" if evaluating and measured else "warning"
     sign = "" if measured else "~"
-    for index in np.flatnonzero(totals > budget)[:1000]:
+    over = np.flatnonzero(totals > budget)
+    if len(over) > 1000:  # counted, not worded: only the first MAX_PER_KIND are listed anyway
+        out.add_unlisted(severity, "too_long", pool.file, len(over) - 1000)
+    for index in over[:1000]:
         if evaluating:
             message = f"prompt of {sign}{totals[index]} tokens is over the {budget}-token budget ({limits.eval_reason})"
             fix = "shorten it, or raise [engine] max_model_len (or --max-len)"

@@ -18,59 +18,20 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import Any, BinaryIO
 
 from harness import items
 from harness.core import ROLES
+from harness.datacheck.findings import Findings
 from harness.errors import DataError, did_you_mean
 from harness.items import FieldNames, Item
 from harness.prompts import Template
 
-Severity = Literal["error", "warning", "info"]
-SEVERITIES: tuple[Severity, ...] = ("error", "warning", "info")
 LAYOUTS = ("auto", "chat", "completion", "preference", "fields")
-MAX_PER_KIND = 20  # findings kept per (file, code); the rest are counted
 MAX_LINE_BYTES = 64 << 20  # longer lines are reported, not parsed (a suite: the limit load_items has, if lower)
 _SNIFF_BYTES = 8192
 _KEY_CHUNK = 1 << 20
 _NOT_TEXT = re.compile(r"[^\w+*/=<>%^]+")  # punctuation and whitespace; math operators stay
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One problem: how bad, a stable code, what, where (file:line), how to fix, and the file it is listed under."""
-
-    severity: Severity
-    code: str
-    message: str
-    where: str = ""
-    fix: str = ""
-    file: str = ""
-
-
-class Findings:
-    """Collects findings, keeping the first `cap` of each (file, code) and counting the rest."""
-
-    def __init__(self, cap: int = MAX_PER_KIND) -> None:
-        self.cap = cap
-        self._kept: list[Finding] = []
-        self._count: Counter[tuple[str, str]] = Counter()
-        self._severity: dict[tuple[str, str], Severity] = {}
-
-    def add(self, severity: Severity, code: str, message: str, where: str = "", fix: str = "", file: str = "") -> None:
-        key = (file or file_of(where), code)
-        self._count[key] += 1
-        self._severity.setdefault(key, severity)
-        if self._count[key] <= self.cap:
-            self._kept.append(Finding(severity, code, message, where, fix, key[0]))
-
-    def result(self) -> list[Finding]:
-        more = [
-            Finding(self._severity[key], key[1], f"... and {count - self.cap} more like this", key[0], "", key[0])
-            for key, count in self._count.items()
-            if count > self.cap
-        ]
-        return self._kept + more
 
 
 @dataclass(frozen=True)
@@ -108,6 +69,7 @@ class FileData:
     records: list[Record]
     layouts: Counter[str]  # non-blank lines by layout
     lines: int = 0  # non-blank lines
+    dropped: int = 0  # exact repeats of earlier lines, left out as load_items leaves them out
 
 
 def normalize(text: str) -> str:
@@ -130,16 +92,12 @@ def text_key(text: str) -> bytes:
     return digest.digest()
 
 
-def file_of(where: str) -> str:
-    head, _, tail = where.rpartition(":")
-    return head if head and tail.isdigit() else where
-
-
 def read_file(path: Path, role: str, layout: str | SuiteLayout, findings: Findings) -> FileData:
     """Every line of a JSONL file as a Record, or as findings naming file:line. Never raises on content."""
     name = str(path)
     data = FileData(name, role, [], Counter())
-    ids: dict[str, str] = {}
+    ids: dict[str, int] = {}  # explicit id -> line
+    contents: dict[str, int] = {}  # items.content_key -> line, of records that passed
     try:
         handle = path.open("rb")
     except OSError as exc:
@@ -167,15 +125,23 @@ def read_file(path: Path, role: str, layout: str | SuiteLayout, findings: Findin
             context = Line(f"{name}:{number}", name, findings)
             if isinstance(layout, SuiteLayout):
                 kind, record, item_id = suite_record(obj, layout, context)
+                item_id = item_id if layout.names.id in obj else None  # a content hash is no id the user wrote
             else:
                 kind, record, item_id = plain_record(obj, layout, context)
             data.layouts[kind] += 1
+            key = items.content_key(obj) if record is not None else ""
+            if key in contents:  # as load_items: the copy is dropped, in the same words as `harness run`
+                repeat = items.Repeat(name, number, contents[key], items.snippet(line))
+                findings.add("warning", "repeated_line", repeat.message, repeat.where, repeat.fix, name)
+                data.dropped += 1
+                continue
             if item_id is not None:
                 if item_id in ids:
-                    context.error("duplicate_id", f"duplicate id '{item_id}' (first at {ids[item_id]})",
+                    context.error("duplicate_id", items.duplicate_id_message(item_id, ids[item_id], number),
                                   "give every item a unique id: harness refuses to load duplicates")  # fmt: skip
-                ids.setdefault(item_id, context.where)
+                ids.setdefault(item_id, number)
             if record is not None:
+                contents[key] = number
                 data.records.append(record)
     if not data.lines:
         findings.add("error", "empty_file", "no records", name, "write one JSON object per line", name)

@@ -30,23 +30,21 @@ from harness.datacheck.checks import (
     suite_limits,
     unseen_labels,
 )
-from harness.datacheck.reading import (
-    LAYOUTS,
-    SEVERITIES,
-    FileData,
-    Finding,
-    Findings,
-    read_file,
-    suite_layout,
-)
+from harness.datacheck.findings import SEVERITIES, Finding, Findings, Omitted
+from harness.datacheck.reading import LAYOUTS, FileData, read_file, suite_layout
 from harness.config import check_file
 from harness.errors import ConfigError, DataError, HarnessError
 from harness.escaping import escape_controls
 
 EXIT_CLEAN, EXIT_ERRORS = 0, 1  # 2 stays "bad input" (a HarnessError), as everywhere in harness
 REPORT_SCHEMA = 1
-_TRAIN_WORDS = {"train", "training"}
-_EVAL_WORDS = {"eval", "evaluation", "test", "testing", "dev", "val", "valid", "validation", "heldout", "holdout"}
+# A split's name decides; words that say what data is for (sft, fine_tuning) decide only when no split
+# word does, so that sft_test.jsonl is the test split of SFT data. Two adjacent words also count joined
+# (fine_tuning, held-out), so a name is read the same however its words are separated.
+_TRAIN_WORDS = {"train", "training", "trainset", "trn"}
+_EVAL_WORDS = {"eval", "evals", "evaluation", "test", "tests", "testing", "testset", "dev", "devset", "val",
+               "valid", "validation", "heldout", "holdout", "benchmark"}  # fmt: skip
+_TRAIN_PURPOSE_WORDS = {"finetune", "finetuning", "finetuned", "ft", "sft", "dpo"}
 _TOKENIZE_CHARS = 200_000  # longer texts are counted as characters/4: they are far over any context anyway
 
 
@@ -68,18 +66,22 @@ class FileSummary:
     records: int  # records that passed the per-line checks (the rest are findings)
     lines: int  # non-blank lines
     layouts: dict[str, int]
+    dropped: int = 0  # exact repeats of earlier lines (repeated_line), left out as harness run leaves them out
 
 
 @dataclass(frozen=True)
 class Report:
     files: tuple[FileSummary, ...]
-    findings: tuple[Finding, ...]
+    findings: tuple[Finding, ...]  # the listed ones: at most MAX_PER_KIND per file and code
     tokens: str  # how tokens were counted
     limits: Limits
     seconds: float = 0.0
+    omitted: tuple[Omitted, ...] = ()  # the rest, counted per file and code
 
     def count(self, severity: str) -> int:
-        return sum(1 for finding in self.findings if finding.severity == severity)
+        """Problems found of this severity: every one, listed or not."""
+        listed = sum(1 for finding in self.findings if finding.severity == severity)
+        return listed + sum(o.count for o in self.omitted if o.severity == severity)
 
     @property
     def exit_code(self) -> int:
@@ -122,8 +124,11 @@ def check_data(paths: Sequence[str], options: CheckOptions = CheckOptions()) -> 
         findings.add("info", "roles_unknown", "neither train nor eval by its name: no leakage check against it",
                      unknown.path, "pass it as --train FILE or --eval FILE", unknown.path)  # fmt: skip
     near_checks(pools, train, evaluation, findings, options.similarity)
-    summaries = tuple(FileSummary(f.path, f.role, len(f.records), f.lines, dict(f.layouts.most_common())) for f in files)
-    return Report(summaries, tuple(findings.result()), tokens, limits, time.perf_counter() - started)
+    summaries = tuple(
+        FileSummary(f.path, f.role, len(f.records), f.lines, dict(f.layouts.most_common()), f.dropped) for f in files
+    )
+    omitted = tuple(sorted(findings.omitted, key=lambda o: (o.file, _RANK[o.severity], o.code)))
+    return Report(summaries, tuple(findings.listed), tokens, limits, time.perf_counter() - started, omitted)
 
 
 def _read_suite(folder: Path, options: CheckOptions, findings: Findings) -> tuple[list[FileData], Limits, str]:
@@ -184,8 +189,11 @@ def _read_files(paths: Sequence[str], options: CheckOptions, findings: Findings)
 def role_from_name(path: Path) -> str:
     """train or eval by a word in the file name (train.jsonl, sft_test.jsonl); "data" when it says neither or both.
     Folder names are not used: a project folder named `test-...` would make every file eval data."""
-    words = set(re.split(r"[^a-z]+", path.stem.lower()))
+    parts = [word for word in re.split(r"[^a-z]+", path.stem.lower()) if word]
+    words = set(parts) | {a + b for a, b in zip(parts, parts[1:])}
     is_train, is_eval = bool(words & _TRAIN_WORDS), bool(words & _EVAL_WORDS)
+    if not is_train and not is_eval:
+        is_train = bool(words & _TRAIN_PURPOSE_WORDS)
     return "data" if is_train == is_eval else "train" if is_train else "eval"
 
 
@@ -249,6 +257,7 @@ def report_json(report: Report) -> str:
         "tokens": report.tokens,
         "limits": vars(report.limits),
         "findings": [vars(finding) for finding in _ordered(report)],
+        "omitted": [vars(omitted) for omitted in report.omitted],
     }
     return escape_controls(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n", json=True)
 
@@ -268,14 +277,17 @@ def report_text(report: Report) -> str:
     ordered = _ordered(report)
     for summary in report.files:
         layouts = "/".join(summary.layouts) or "no"
-        rejected = summary.lines - summary.records
-        lines.append(f"{summary.path}  [{summary.role}, {layouts} layout: {summary.records} records"
-                     + (f", {rejected} line{'s' if rejected > 1 else ''} rejected]" if rejected else "]"))
-        mine = [f for f in ordered if f.file == summary.path]
-        lines += [_finding_text(f) for f in mine] or ["  no findings"]
+        rejected = summary.lines - summary.records - summary.dropped
+        notes = [f"{rejected} line{'s' if rejected > 1 else ''} rejected"] if rejected else []
+        notes += [f"{summary.dropped} repeated line{'s' if summary.dropped > 1 else ''} dropped"] if summary.dropped else []
+        lines.append(f"{summary.path}  [{summary.role}, {layouts} layout: {summary.records} records{''.join(', ' + n for n in notes)}]")
+        mine = [_finding_text(f) for f in ordered if f.file == summary.path]
+        mine += [_omitted_text(o) for o in report.omitted if o.file == summary.path]  # summaries last
+        lines += mine or ["  no findings"]
         lines.append("")
     listed = {summary.path for summary in report.files}
     others = [_finding_text(f) for f in ordered if f.file not in listed]
+    others += [_omitted_text(o) for o in report.omitted if o.file not in listed]
     lines += ["other findings", *others, ""] if others else []
     counts = ", ".join(f"{report.count(s)} {s}{'s' if report.count(s) != 1 and s != 'info' else ''}" for s in SEVERITIES)
     verdict = "FAILED (exit 1)" if report.exit_code else "passed"
@@ -284,9 +296,11 @@ def report_text(report: Report) -> str:
     return escape_controls("\n".join(lines) + "\n")  # findings quote the data
 
 
+_RANK = {severity: index for index, severity in enumerate(SEVERITIES)}
+
+
 def _ordered(report: Report) -> list[Finding]:
-    rank = {severity: index for index, severity in enumerate(SEVERITIES)}
-    return sorted(report.findings, key=lambda f: (f.file, rank[f.severity], _line(f.where), f.code))
+    return sorted(report.findings, key=lambda f: (f.file, _RANK[f.severity], _line(f.where), f.code))
 
 
 def _line(where: str) -> int:
@@ -298,3 +312,7 @@ def _finding_text(finding: Finding) -> str:
     where = f"line {_line(finding.where)}" if _line(finding.where) else "file"
     text = f"  {finding.severity:<7} {where:<10} {finding.message} [{finding.code}]"
     return text + (f"\n{'':20}fix: {finding.fix}" if finding.fix else "")
+
+
+def _omitted_text(omitted: Omitted) -> str:
+    return f"  {omitted.severity:<7} {'':<10} {omitted.message} [{omitted.code}]"
