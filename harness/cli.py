@@ -139,6 +139,7 @@ def _run(args: argparse.Namespace, forgetting_only: bool = False) -> int:
         resume=Path(args.resume) if getattr(args, "resume", None) else None,
         cache=not args.no_cache,
         self_test=getattr(args, "self_test", None),
+        verbose=args.verbose,
     )
     out_dir = run_suite(suite, options)
     print((out_dir / "summary.md").read_text(encoding="utf-8"))
@@ -269,7 +270,7 @@ def _finetune(args: argparse.Namespace) -> int:
         }.items()
         if value is not None
     }  # fmt: skip
-    out = finetune(load_suite(args.suite), Path(args.out) if args.out else None, FinetuneConfig(**overrides), args.model)
+    out = finetune(load_suite(args.suite), Path(args.out) if args.out else None, FinetuneConfig(**overrides), args.model, args.verbose)
     echo(out)
     return 0
 
@@ -318,6 +319,7 @@ def _run_target_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="model for engine variants: an HF id or local directory (default: [engine] model)")
     parser.add_argument("--backend", choices=["auto", "vllm", "hf"], help="engine backend (default: [engine] backend)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--verbose", action="store_true", help="engine logs and warnings on the terminal (default: RUN_DIR/engine.log)")
     parser.add_argument("--no-cache", action="store_true", help="send every request to the engine (default: reuse cached answers to identical requests on identical weights)")
 
 
@@ -397,6 +399,7 @@ def _parser() -> argparse.ArgumentParser:
     tune.add_argument("--max-steps", type=_number(int, 1), help="stop after N optimizer steps (overrides epochs)")
     tune.add_argument("--limit", type=_number(int, 1), help="train on the first N items only")
     tune.add_argument("--seed", type=_number(int, 0, 2**32 - 1), help="random seed (default 0)")
+    tune.add_argument("--verbose", action="store_true", help="library logs and the trainer's own output on the terminal (default: OUT/.trainer/finetune.log, kept on failure)")
     tune.set_defaults(handler=_finetune)
 
     listing = commands.add_parser("list", help="list suites, variant kinds or metrics")

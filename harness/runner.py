@@ -19,6 +19,7 @@ from harness.cache import CACHE_FILE, CacheStats, GenerationCache
 from harness.config import to_plain
 from harness.core import Generation, Request, Variant
 from harness.engines import EngineSettings
+from harness.enginelog import ENGINE_LOG, capture
 from harness.errors import ConfigError, DataError, GenerationFailed, HarnessError, HarnessWarning, UnknownNameError, did_you_mean
 from harness.forgetting import ForgettingSettings
 from harness.items import Item
@@ -63,6 +64,7 @@ class RunOptions:
     cache: bool = True  # answer from the generation cache (harness.cache) where an identical request was answered
     # The engine self-test (harness.selftest): None = when one engine serves LoRA and non-LoRA variants.
     self_test: bool | None = None
+    verbose: bool = False  # engine logs on the terminal instead of RUN_DIR/engine.log
 
 
 @dataclass
@@ -121,7 +123,8 @@ def _run_locked(suite: Suite, options: RunOptions, prebuilt: Mapping[str, Varian
     else:
         progress.start(plan.run_id, plan.created_at, plan.fingerprint)
     try:
-        outcomes, engine_record, forgetting, checked = _generate(plan, options, prebuilt, progress, cache)
+        with capture(plan.out_dir / ENGINE_LOG, options.verbose):  # engine talk to a file (harness.enginelog)
+            outcomes, engine_record, forgetting, checked = _generate(plan, options, prebuilt, progress, cache)
     except BaseException as exc:
         progress.discard_if_empty()  # e.g. a variant that failed to build: nothing to resume, leave no folder
         if isinstance(exc, KeyboardInterrupt) and progress.exists:
@@ -223,6 +226,8 @@ def _out_dir(options: RunOptions, default_id: str, lock: RunLock | None = None) 
         return out, True  # the same command again, after a kill: carry on
     if progress.stillborn:
         progress.remove()
+    if out.is_dir() and [p.name for p in out.iterdir()] == [ENGINE_LOG]:
+        (out / ENGINE_LOG).unlink()  # all a run that failed before its first sample left: its engine log
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ConfigError(f"{out} exists and is not an empty folder", "", "choose another --out or remove it")
     return out, False
@@ -267,6 +272,10 @@ def _generate(
         # Build every variant first: adapters are checked and engines learn their LoRA rank before
         # any engine starts; engines then start once, on first use, and are shared.
         variants = {name: prebuilt.get(name) or build_variant(name, context) for name in plan.names}
+        for variant in variants.values():
+            note = variant.serving_note() if hasattr(variant, "serving_note") else ""
+            if note and options.progress:
+                echo(note, err=True)
         for name, variant in variants.items():
             if options.forgetting_only:
                 break

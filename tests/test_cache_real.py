@@ -31,7 +31,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("cache-real")
     shutil.copytree(ADAPTER, folder / "adapter")
     config = folder / "variants.toml"
-    config.write_text('[variants.base]\nkind = "base"\n\n[variants.lora]\nkind = "finetuned"\nadapter = "adapter"\n')
+    config.write_text('[variants.base]\nkind = "base"\n\n[variants.lora]\nkind = "finetuned"\nadapter = "adapter"\nserve = "lora"\n')
     cache = folder / "cache"  # a cache of this module's own; the converted model is shared
     cache.mkdir()
     (cache / "models").symlink_to(cache_root() / "models", target_is_directory=True)

