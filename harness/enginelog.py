@@ -51,6 +51,7 @@ class EngineLog:
         self._loggers: dict[str, tuple[list[logging.Handler], bool, int]] = {}
         self._removed: list[tuple[logging.Logger, logging.Handler]] = []
         self._showwarning: Any = None
+        self.stream: Any = None  # sys.stdout/sys.stderr while an engine starts (opened on the first start)
 
     def open(self) -> None:
         for name in ENGINE_LOGGERS:
@@ -87,10 +88,16 @@ class EngineLog:
             logger.handlers = [h for h in logger.handlers if h is not self.handler and not _to_terminal(h)] + handlers
             logger.propagate, logger.level = propagate, level
         for logger, handler in self._removed:  # e.g. the handler transformers added when imported inside
+            if self.stream is not None and getattr(handler, "stream", None) is self.stream:
+                handler.stream = sys.stderr  # made while an engine started: the terminal's, from now on
+                if getattr(vars(handler).get("flush"), "__self__", None) is self.stream:
+                    del handler.flush  # transformers binds its handler's flush to that stream's
             if handler not in logger.handlers:
                 logger.addHandler(handler)
         self.warnings_logger.handlers = []
         self.handler.close()
+        if self.stream is not None:
+            self.stream.close()
 
     def tail(self, lines: int = TAIL_LINES) -> list[str]:
         try:
@@ -150,15 +157,20 @@ def engine_output() -> Iterator[None]:
         return
     _flush()
     target = os.open(log.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    if log.stream is None:  # the Python streams too: under pytest or in a notebook they are not fd 1 and 2
+        log.stream = open(os.dup(target), "w", encoding="utf-8", errors="replace", buffering=1)  # noqa: SIM115
     saved: list[tuple[int, int]] = []
+    streams = sys.stdout, sys.stderr
     try:
         for fd in (1, 2):
             with contextlib.suppress(OSError):  # a closed descriptor stays closed
                 saved.append((fd, os.dup(fd)))
                 os.dup2(target, fd)
+        sys.stdout = sys.stderr = log.stream
         yield
     finally:
         _flush()
+        sys.stdout, sys.stderr = streams
         for fd, copy in saved:
             os.dup2(copy, fd)
             os.close(copy)

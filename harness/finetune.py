@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.config import check_ranges, ranged
+from harness.enginelog import capture, engine_output
 from harness.errors import ConfigError, MissingDependencyError
 from harness.escaping import echo
 from harness.files import write_file
@@ -64,30 +66,54 @@ def training_examples(suite: Suite, limit: int | None = None) -> list[dict[str, 
     return examples
 
 
-def finetune(suite: Suite, out: Path | None = None, config: FinetuneConfig = FinetuneConfig(), model: str | None = None) -> Path:
-    """Train a LoRA adapter on the suite's train split; returns the adapter directory."""
+def finetune(
+    suite: Suite, out: Path | None = None, config: FinetuneConfig = FinetuneConfig(), model: str | None = None, verbose: bool = False
+) -> Path:  # fmt: skip
+    """Train a LoRA adapter on the suite's train split; returns the adapter directory. The libraries'
+    logs go to OUT/.trainer/finetune.log (removed with the trainer's folder on success), unless `verbose`."""
     check_ranges(config, "harness finetune options")
     if config.max_steps == 0:
         raise ConfigError("max_steps must be -1 (run the epochs) or at least 1, got 0", "harness finetune options key 'max_steps'", "drop --max-steps, or pass --max-steps 100")
     if not suite.train_items:
         raise ConfigError("the suite has no train split", f"{suite.dir / 'suite.toml'} [data]", "add train = 'train.jsonl'")
-    try:
-        import torch
-        from datasets import Dataset
-        from peft import LoraConfig
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-        from trl import SFTConfig, SFTTrainer
-    except ImportError as exc:
-        raise MissingDependencyError(f"fine-tuning needs {exc.name}", "", "pip install 'harness[finetune]'") from None
+    from importlib.util import find_spec
+
+    missing = next((name for name in ("torch", "datasets", "peft", "transformers", "trl") if find_spec(name) is None), None)
+    if missing:  # found without importing: their import-time warnings belong in the log below
+        raise MissingDependencyError(f"fine-tuning needs {missing}", "", "pip install 'harness[finetune]'")
 
     resolved = resolve_model(model or suite.config.engine.model)
     out = Path(out) if out else default_adapter_dir(suite, resolved.name)
     examples = training_examples(suite, config.limit)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    echo(f"harness: fine-tuning {resolved.name} on {len(examples)} examples ({device}) -> {out}", err=True)
+    (out / ".trainer").mkdir(parents=True, exist_ok=True)
+    with capture(out / ".trainer" / "finetune.log", verbose):
+        with engine_output():
+            import torch
 
-    tokenizer = AutoTokenizer.from_pretrained(resolved.path)
-    base = AutoModelForCausalLM.from_pretrained(resolved.path, dtype=torch.float32)
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        echo(f"harness: fine-tuning {resolved.name} on {len(examples)} examples ({device}) -> {out}", err=True)
+        trainer, seconds = _train(resolved.path, examples, out, config, device)
+        trainer.model.save_pretrained(out)
+    _point_adapter_at(out, resolved.name)
+    compact_adapter_weights(out)
+    losses = [(e["step"], e["loss"]) for e in trainer.state.log_history if "loss" in e]
+    _write_training_record(out, suite, config, resolved.name, seconds, device, len(examples), losses)
+    _remove_tree(out / ".trainer")
+    (out / "README.md").unlink(missing_ok=True)  # peft's empty model card, naming this machine's cache path
+    final = f", final loss {losses[-1][1]:.4f}" if losses else ""
+    echo(f"harness: adapter written to {out} ({seconds:.0f} s{final})", err=True)
+    return out
+
+
+def _train(model_path: str, examples: list[dict[str, Any]], out: Path, config: FinetuneConfig, device: str) -> tuple[Any, float]:
+    """The trained SFTTrainer and its training seconds; one progress bar instead of the trainer's log dicts."""
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+    from trl import SFTConfig, SFTTrainer
+
     args = SFTConfig(
         output_dir=str(out / ".trainer"),
         num_train_epochs=config.epochs,
@@ -103,31 +129,47 @@ def finetune(suite: Suite, out: Path | None = None, config: FinetuneConfig = Fin
         seed=config.seed,
         use_cpu=device == "cpu",
         bf16=device == "cpu" and torch.backends.mkldnn.is_available(),
-        disable_tqdm=False,
+        disable_tqdm=True,  # the trainer then prints each log dict (PrinterCallback): replaced below
     )
     lora = LoraConfig(
-        r=config.rank,
-        lora_alpha=config.alpha,
-        lora_dropout=config.dropout,
-        target_modules=list(config.target_modules),
-        task_type="CAUSAL_LM",
+        r=config.rank, lora_alpha=config.alpha, lora_dropout=config.dropout, target_modules=list(config.target_modules), task_type="CAUSAL_LM"
     )
-    trainer = SFTTrainer(
-        model=base, args=args, train_dataset=Dataset.from_list(examples), peft_config=lora, processing_class=tokenizer
-    )
+    with engine_output():  # loading and tokenizing talk (bars, notes) into the log
+        tokenizer = AutoTokenizer.from_pretrained(model_path)
+        base = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
+        trainer = SFTTrainer(model=base, args=args, train_dataset=Dataset.from_list(examples), peft_config=lora, processing_class=tokenizer)
+    for printer in (PrinterCallback, ProgressCallback):
+        trainer.remove_callback(printer)
+    trainer.add_callback(progress_callback())
     started = time.perf_counter()
     trainer.train()
-    seconds = time.perf_counter() - started
+    return trainer, time.perf_counter() - started
 
-    trainer.model.save_pretrained(out)
-    _point_adapter_at(out, resolved.name)
-    compact_adapter_weights(out)
-    losses = [(e["step"], e["loss"]) for e in trainer.state.log_history if "loss" in e]
-    _write_training_record(out, suite, config, resolved.name, seconds, device, len(examples), losses)
-    _remove_tree(out / ".trainer")
-    (out / "README.md").unlink(missing_ok=True)  # peft's empty model card, naming this machine's cache path
-    echo(f"harness: adapter written to {out} ({seconds:.0f} s)", err=True)
-    return out
+
+def progress_callback() -> Any:
+    """A transformers TrainerCallback drawing one bar on stderr: step of steps, loss, time left (tqdm, as
+    the run's progress does)."""
+    from tqdm import tqdm
+    from transformers import TrainerCallback
+
+    class TrainingProgress(TrainerCallback):  # type: ignore[misc]
+        bar: Any = None
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            self.bar = tqdm(total=state.max_steps, desc="finetune", unit="step", file=sys.stderr, leave=False)
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            self.bar.update(state.global_step - self.bar.n)
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+            if self.bar is not None and logs and "loss" in logs:
+                self.bar.set_postfix(loss=f"{logs['loss']:.4f}", refresh=False)
+
+        def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if self.bar is not None:
+                self.bar.close()
+
+    return TrainingProgress()
 
 
 def compact_adapter_weights(out: Path) -> None:
