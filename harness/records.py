@@ -21,6 +21,7 @@ from harness.config import to_plain
 from harness.core import Generation, Message
 from harness.errors import HarnessError
 from harness.hardware import machine
+from harness.metrics import metric_headings
 from harness.escaping import escape_controls
 from harness.files import write_atomic
 from harness.redact import redact_secrets
@@ -138,6 +139,8 @@ class RunRecord:
                 }
                 for v in self.variants
             },
+            # JSON keys are sorted, so the variants' declared order (the order of every table) is kept here.
+            "variant_order": [v.name for v in self.variants],
             "metrics": {v.name: {key: m.to_dict() for key, m in v.metrics.items()} for v in self.variants},
             "engine": self.engine,
             "timings": {"total_s": self.total_s, "variants": {v.name: v.timings for v in self.variants}},
@@ -231,7 +234,7 @@ def _task_table(record: RunRecord) -> list[str]:
         "",
         f"{n} items, 95% bootstrap confidence intervals in brackets. Tokens are means per query.",
         "",
-        "| variant | " + " | ".join(keys + usage_columns) + " |",
+        "| variant | " + " | ".join([*_headings(record, keys).values(), *usage_columns]) + " |",
         "|---" * (len(keys) + len(usage_columns) + 1) + "|",
     ]
     for v in record.variants:
@@ -251,6 +254,11 @@ def _task_table(record: RunRecord) -> list[str]:
     elif any(_all_undefined(v.metrics.get("citation_accuracy")) for v in record.variants):
         lines += ["", "citation_accuracy is undefined (-) where outputs cite no `[doc-id]`."]
     return lines
+
+
+def _headings(record: RunRecord, keys: list[str]) -> dict[str, str]:
+    labels = [s.label for v in record.variants for s in v.samples]
+    return metric_headings(keys, labels, record.suite.config.data.label_field)
 
 
 def _all_undefined(summary: MetricSummary | None) -> bool:

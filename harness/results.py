@@ -23,7 +23,14 @@ class RunResult:
 
     @property
     def variants(self) -> list[str]:
-        return list(self.run.get("variants", {}))
+        """In the order the suite declared them (`variant_order`); runs written before that key was
+        recorded have only run.json's sorted keys, so theirs come alphabetically."""
+        names = list(self.run.get("variants", {}))
+        order = self.run.get("variant_order")
+        if not isinstance(order, list) or not all(isinstance(v, str) for v in order):
+            order = []
+        declared = [v for v in dict.fromkeys(order) if v in names]
+        return declared + [v for v in names if v not in declared]
 
     @property
     def suite_name(self) -> str:

@@ -438,4 +438,6 @@ def _select(requested: Sequence[str], declared: Sequence[str], where: str) -> li
     for name in requested:
         if name not in declared:
             raise UnknownNameError(f"unknown variant {name!r}", where, did_you_mean(name, declared))
-    return list(dict.fromkeys(requested))
+    # In the order the suite declares them, whatever order --variants named them in: every table and
+    # report of the run shows its rows in this order (run.json's variant_order).
+    return [name for name in declared if name in requested]

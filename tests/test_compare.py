@@ -137,3 +137,128 @@ def test_diff_gates_and_exit_codes(tiny_suite: Path, tmp_path: Path, capsys) -> 
     gates.write_text('[[gate]]\nmetric = "exact_match"\nminimum = 0.1\n')
     assert main(["diff", str(old), str(new), "--gate", str(gates)]) == 2
     assert "unknown key 'minimum'" in capsys.readouterr().err
+
+
+# --- row order and metric names ---
+
+ORDERED_VARIANTS = """
+[variants.zulu]
+kind = "fake"
+outputs = "canned.jsonl"
+default = "I do not know."
+
+[variants.echo]
+kind = "echo"
+
+[variants.alpha]
+kind = "fake"
+responses = { fr = '{"capital": "Paris"}' }
+default = "no idea"
+"""
+
+
+def _table_rows(markdown: str) -> list[str]:
+    """The first cell of each body row of the first markdown table."""
+    lines = markdown.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| variant |"))
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        rows.append(line.split("|")[1].strip())
+    return rows
+
+
+def test_rows_in_declared_order_with_the_baseline_first(tiny_suite: Path, tmp_path: Path, capsys) -> None:
+    """Declared zulu, echo, alpha (alphabetically alpha, echo, zulu); --variants names them in a third order."""
+    toml = tiny_suite / "suite.toml"
+    toml.write_text(toml.read_text().split("[variants.echo]")[0] + ORDERED_VARIANTS)
+    run = fake_run(tiny_suite, tmp_path / "run", capsys, "--variants", "alpha,echo,zulu")
+    declared = ["zulu", "echo", "alpha"]
+    assert json.loads((run / "run.json").read_text())["variant_order"] == declared
+    assert _table_rows((run / "summary.md").read_text()) == declared
+    assert main(["compare", str(run), "--baseline", "echo"]) == 0
+    out = capsys.readouterr().out
+    assert _table_rows(out) == ["echo", "zulu", "alpha"]  # the baseline first, then as declared
+    assert _table_rows(out.split("Minimum detectable effect")[1]) == ["zulu", "alpha"]
+    comparison = json.loads((run / "comparison.json").read_text())
+    assert [r["variant"] for r in comparison["rows"]] == ["echo", "zulu", "alpha"]
+    import pandas as pd
+
+    assert list(dict.fromkeys(pd.read_csv(run / "comparison.csv")["variant"])) == ["echo", "zulu", "alpha"]
+    html = (run / "report.html").read_text()
+    table = html.split('<table id="comparison">')[1].split("</table>")[0]
+    assert [table.index(f"<td>{v}</td>") for v in ("echo", "zulu", "alpha")] == sorted(table.index(f"<td>{v}</td>") for v in ("echo", "zulu", "alpha"))
+    new = fake_run(tiny_suite, tmp_path / "new", capsys)
+    assert main(["diff", str(run), str(new), "--out", str(tmp_path / "d")]) == 0
+    capsys.readouterr()
+    found = json.loads((tmp_path / "d" / "diff.json").read_text())
+    assert list(dict.fromkeys(r["variant"] for r in found["metrics"])) == declared
+    diff_md = (tmp_path / "d" / "diff.md").read_text()
+    assert diff_md.index("| zulu |") < diff_md.index("| echo |") < diff_md.index("| alpha |")
+    # A run written before variant_order was recorded: its sorted keys are all there is.
+    record = json.loads((run / "run.json").read_text())
+    del record["variant_order"]
+    (run / "run.json").write_text(json.dumps(record))
+    assert main(["compare", str(run), "--baseline", "zulu"]) == 0
+    assert _table_rows(capsys.readouterr().out) == ["zulu", "alpha", "echo"]
+
+
+CLASSIFY_SUITE = """
+name = "classify"
+metrics = ["accuracy", "macro_f1", "exact_match"]
+[data]
+eval = "eval.jsonl"
+{label_line}
+[run]
+bootstrap = 50
+[variants.echo]
+kind = "echo"
+[variants.model]
+kind = "fake"
+responses = {{ a = "billing", b = "technical", c = "billing", d = "Card declined" }}
+"""
+CLASSIFY_ITEMS = [  # the model names a's, b's and c's category and echoes d's reference
+    {"id": "a", "input": "I was charged twice", "output": "Refund please", "category": "billing"},
+    {"id": "b", "input": "The router will not boot", "output": "Reset it", "category": "technical"},
+    {"id": "c", "input": "My parcel is late", "output": "Where is it", "category": "shipping"},
+    {"id": "d", "input": "My card is declined", "output": "Card declined", "category": "billing"},
+]
+
+
+@pytest.mark.parametrize(
+    ("label_line", "heading", "accuracy"),
+    [("", "reference", 1 / 4), ('label_field = "category"', "category", 2 / 4)],  # d alone / a and b
+)
+def test_accuracy_column_says_what_it_scored_against(tmp_path: Path, capsys, label_line: str, heading: str, accuracy: float) -> None:
+    suite = tmp_path / "classify"
+    suite.mkdir()
+    (suite / "suite.toml").write_text(CLASSIFY_SUITE.format(label_line=label_line))
+    (suite / "eval.jsonl").write_text("".join(json.dumps(item) + "\n" for item in CLASSIFY_ITEMS))
+    run = fake_run(suite, tmp_path / "run", capsys)
+    record = json.loads((run / "run.json").read_text())
+    assert record["metrics"]["model"]["accuracy"]["value"] == pytest.approx(accuracy)  # the key stays "accuracy" (gates, history)
+    summary = (run / "summary.md").read_text()
+    assert f"| variant | accuracy({heading}) | macro_f1({heading}) | exact_match |" in summary
+    assert main(["compare", str(run), "--baseline", "echo"]) == 0
+    out = capsys.readouterr().out
+    assert f"| accuracy({heading}) | Δ accuracy({heading}) (p) |" in out and f"| macro_f1({heading}) |" in out
+    comparison = json.loads((run / "comparison.json").read_text())
+    assert comparison["metric_headings"] == {"accuracy": f"accuracy({heading})", "macro_f1": f"macro_f1({heading})", "exact_match": "exact_match"}
+    assert f"<th>accuracy({heading})</th>" in (run / "report.html").read_text()
+    import pandas as pd
+
+    table = pd.read_csv(run / "comparison.csv")
+    assert set(table.loc[table["metric"] == "accuracy", "metric_heading"]) == {f"accuracy({heading})"}
+
+
+def test_metric_headings_name_the_mixed_case_and_leave_field_metrics_alone() -> None:
+    from harness.metrics import metric_headings
+
+    keys = ["accuracy", "accuracy[category]", "macro_f1", "exact_match"]
+    mixed = metric_headings(keys, ["billing", None, "technical"], "label")
+    assert mixed == {"accuracy": "accuracy(label or reference)", "accuracy[category]": "accuracy[category]",
+                     "macro_f1": "macro_f1(label or reference)", "exact_match": "exact_match"}  # fmt: skip
+    assert metric_headings(["accuracy"], ["x", "y"], "label") == {"accuracy": "accuracy(label)"}
+    assert metric_headings(["accuracy"], [None], "category") == {"accuracy": "accuracy(reference)"}
+    assert metric_headings(["accuracy"], [], "label") == {"accuracy": "accuracy(reference)"}

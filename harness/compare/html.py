@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.compare.render import heading
 from harness.files import make_folder, write_file
 
 
@@ -163,7 +164,7 @@ def comparison_table(comparison: dict) -> str:
     baseline = comparison.get("baseline")
     head = ["Variant", "Kind"]
     for name in metrics:
-        head += [f"{name}", f"\u0394 {name} vs {baseline}"]
+        head += [heading(comparison, name), f"\u0394 {heading(comparison, name)} vs {baseline}"]
     head += ["Latency p50 (s)", "Latency p95 (s)", "TTFT p50 (s)", "Prompt tokens", "Completion tokens", "Cost / 1k queries"]
     body = []
     for row in comparison.get("rows") or []:
@@ -245,10 +246,11 @@ def make_plots(comparison: dict, samples: dict[str, list[dict]]) -> list[Plot]:
 def quality_vs_cost(comparison: dict) -> Plot | None:
     from matplotlib.figure import Figure
 
-    metric = comparison.get("primary_metric")
+    key = comparison.get("primary_metric")
+    metric = heading(comparison, key)
     points, skipped = [], []
     for row in comparison.get("rows") or []:
-        m = (row.get("metrics") or {}).get(metric) or {}
+        m = (row.get("metrics") or {}).get(key) or {}
         value, cost = number(m.get("value")), number((row.get("cost") or {}).get("per_1k_queries"))
         if value is None or cost is None:
             skipped.append(str(row.get("variant")))
@@ -315,7 +317,7 @@ def delta_forest(comparison: dict) -> Plot | None:
             if delta is None:
                 continue
             low, high = number(m.get("delta_ci_low")), number(m.get("delta_ci_high"))
-            lines.append((f"{name} \u00b7 {row.get('variant')}", delta,
+            lines.append((f"{heading(comparison, name)} \u00b7 {row.get('variant')}", delta,
                           low if low is not None else delta, high if high is not None else delta, bool(m.get("significant"))))
     if not lines:
         return None

@@ -20,6 +20,11 @@ def with_ci(value: float | None, low: float | None, high: float | None, signed: 
     return text
 
 
+def heading(c: dict[str, Any], metric: str | None) -> str:
+    """A metric's column name: accuracy(label) or accuracy(reference), as compare_run found it."""
+    return str((c.get("metric_headings") or {}).get(metric, metric))
+
+
 def p_text(p: float | None) -> str:
     return "-" if p is None else ("<0.001" if p < 0.001 else f"{p:.3f}")
 
@@ -36,7 +41,7 @@ def comparison_markdown(c: dict[str, Any]) -> str:
     ]
     header = ["variant"]
     for metric in c["metrics"]:
-        header += [metric, f"Δ {metric} (p)"]
+        header += [heading(c, metric), f"Δ {heading(c, metric)} (p)"]
     benchmarks = list(dict.fromkeys(b for row in c["rows"] for b in row["forgetting"]))
     header += [f"forgetting {b} Δ" for b in benchmarks]
     header += ["TTFT p50 s", "latency p50 / p95 s", "prompt tok", "completion tok", "cost / 1k queries"]
@@ -69,7 +74,7 @@ def _mde_lines(c: dict[str, Any]) -> list[str]:
     if not rows:
         return []
     lines = ["", f"Minimum detectable effect against `{c['baseline']}` (paired, 80% power, alpha {c['alpha']:g}, this many items):", ""]
-    lines += ["| variant | " + " | ".join(c["metrics"]) + " |", "|" + "---|" * (len(c["metrics"]) + 1)]
+    lines += ["| variant | " + " | ".join(heading(c, m) for m in c["metrics"]) + " |", "|" + "---|" * (len(c["metrics"]) + 1)]
     for row in rows:
         lines.append(f"| {row['variant']} | " + " | ".join(fmt(row["metrics"][m]["mde"]) for m in c["metrics"]) + " |")
     return lines
@@ -79,7 +84,7 @@ def _break_even_lines(c: dict[str, Any]) -> list[str]:
     section = c["cost"]
     lines = ["", "## Cost and break-even", ""] + [f"- {a}" for a in section["assumptions"]]
     if section["break_even"]:
-        lines += ["", "| fine-tuned | against | queries to pay back | how | quality Δ (" + str(c["primary_metric"]) + ") |", "|---|---|---|---|---|"]
+        lines += ["", "| fine-tuned | against | queries to pay back | how | quality Δ (" + heading(c, c["primary_metric"]) + ") |", "|---|---|---|---|---|"]
         for e in section["break_even"]:
             queries = "-" if e["queries"] is None else f"{e['queries']:,.0f}"
             lines.append(f"| {e['finetuned']} | {e['against']} | {queries} | {e['note']} | {fmt(e['quality_delta'], signed=True)} |")
@@ -100,7 +105,7 @@ def comparison_csv(c: dict[str, Any]) -> str:
             "completion_tokens_mean": row["tokens"]["completion_mean"], "cost_per_1k_queries": row["cost"]["per_1k_queries"],
         }  # fmt: skip
         for metric, m in row["metrics"].items():
-            records.append({**common, "metric": metric, **{k: m[k] for k in ("value", "ci_low", "ci_high", "n", "delta", "delta_ci_low", "delta_ci_high", "p_value", "p_holm", "test", "significant", "mde")}})
+            records.append({**common, "metric": metric, "metric_heading": heading(c, metric), **{k: m[k] for k in ("value", "ci_low", "ci_high", "n", "delta", "delta_ci_low", "delta_ci_high", "p_value", "p_holm", "test", "significant", "mde")}})
         for bench, f in row["forgetting"].items():
             records.append({**common, "metric": f"forgetting:{bench}", "value": f["value"], "delta": f["delta"], "delta_ci_low": f["delta_ci_low"],
                             "delta_ci_high": f["delta_ci_high"], "p_value": f["mcnemar_p"], "test": "mcnemar"})  # fmt: skip

@@ -10,6 +10,7 @@ from typing import Any
 from harness.compare import ALPHA
 from harness.cost import CostModel, break_even, finetune_cost, query_cost
 from harness.errors import DataError, UnknownNameError, did_you_mean
+from harness.metrics import metric_headings
 from harness.paired import compare_paired, holm, minimum_detectable_effect
 from harness.results import RunResult
 
@@ -38,7 +39,8 @@ def compare_run(result: RunResult, baseline: str = "base", cost: CostModel | Non
     seed = int(run.get("suite", {}).get("config", {}).get("run", {}).get("seed", 0))
     resamples = int(run.get("suite", {}).get("config", {}).get("run", {}).get("bootstrap", 1000))
     rows = []
-    for variant in result.variants:
+    # The baseline first, then the others as the suite declares them (RunResult.variants).
+    for variant in [baseline, *(v for v in result.variants if v != baseline)]:
         row: dict[str, Any] = {"variant": variant, "kind": result.kind(variant), "metrics": {}}
         for metric in metrics:
             summary = dict(run["metrics"].get(variant, {}).get(metric) or {})
@@ -60,10 +62,18 @@ def compare_run(result: RunResult, baseline: str = "base", cost: CostModel | Non
         "baseline": baseline,
         "alpha": alpha,
         "metrics": metrics,
+        "metric_headings": _headings(result, metrics),
         "primary_metric": primary,
         "rows": rows,
         "cost": _break_even_section(cost, rows, run, primary),
     }
+
+
+def _headings(result: RunResult, metrics: list[str]) -> dict[str, str]:
+    """Column names: accuracy and macro_f1 say whether they compared with gold labels or references."""
+    labels = [sample.get("label") for found in result.samples.values() for sample in found.values()]
+    label_field = result.run.get("suite", {}).get("config", {}).get("data", {}).get("label_field") or "label"
+    return metric_headings(metrics, labels, str(label_field))
 
 
 def _primary(run: Mapping[str, Any], metrics: list[str]) -> str | None:

@@ -10,7 +10,7 @@ Register a new metric with `@register_metric`; it is then usable by name from su
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -52,6 +52,9 @@ class Metric:
     needs: ClassVar[str | None] = None  # "schema" or "pattern": a suite setting the metric requires
     corpus_level: ClassVar[bool] = False  # the aggregate is not the mean of per-sample values
     chunkable: ClassVar[bool] = True  # a sample's stats row depends on that sample alone
+    # Without a field, compares with the item's gold label where it has one, else its reference: the
+    # column then says which (metric_headings), since "accuracy" alone would not.
+    scores_label: ClassVar[bool] = False
 
     def __init__(self, context: MetricContext = MetricContext()) -> None:
         self.context = context
@@ -114,6 +117,26 @@ def metric_class(name: str, where: str = "") -> type[Metric]:
 def available_metrics() -> dict[str, type[Metric]]:
     _load_builtins()
     return dict(sorted(METRICS.items()))
+
+
+def metric_headings(keys: Iterable[str], labels: Iterable[str | None], label_field: str = "label") -> dict[str, str]:
+    """The column name of each metric key, saying what a label metric compared with: `accuracy(label)`
+    when every item carries a gold label (named by the data's label field, e.g. `accuracy(category)`),
+    `accuracy(reference)` when none does, `accuracy(label or reference)` when only some do. Field
+    metrics (`accuracy[category]`) and the other metrics already say it: their key is their name."""
+    _load_builtins()
+    labelled = [label is not None for label in labels]
+    if labelled and all(labelled):
+        against = label_field
+    elif any(labelled):
+        against = f"{label_field} or reference"
+    else:
+        against = "reference"
+    headings = {}
+    for key in keys:
+        cls = METRICS.get(key)  # a field metric's key, "name[field]", is no registered name
+        headings[key] = f"{key}({against})" if cls is not None and cls.scores_label else key
+    return headings
 
 
 def check_metric_specs(specs: Sequence[MetricSpec], config: SuiteConfig, where: str) -> None:

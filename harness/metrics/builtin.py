@@ -1,5 +1,6 @@
-"""The built-in metrics. Each compares the extracted answer with the reference (or the gold label),
-except the format metrics, which look at the raw output."""
+"""The built-in metrics. Each compares the extracted answer with the reference, accuracy and macro_f1
+with the item's gold label where it carries one (their columns say which), except the format metrics,
+which look at the raw output."""
 
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ class ExactMatch(MeanMetric):
 
 @register_metric("accuracy")
 class Accuracy(MeanMetric):
-    description = "answer equals the gold label (case-insensitive)"
+    description = "answer equals the item's gold label, else its reference (case-insensitive): column accuracy(label) or accuracy(reference)"
+    scores_label = True
 
     def stats(self, inputs: Sequence[MetricInput], cache: dict[str, Any]) -> np.ndarray:
         return _column(i.answered and normalize_label(i.answer) == normalize_label(i.label) for i in inputs)
@@ -51,7 +53,8 @@ class MacroF1(Metric):
     Answers outside the gold label set count as misses; they do not add classes, so free-text garbage
     cannot dilute the average. Rows are (gold class index, predicted class index or -1)."""
 
-    description = "macro-averaged F1 over the gold labels (corpus-level)"
+    description = "macro-averaged F1 over the gold labels, else the references (corpus-level): column macro_f1(label) or (reference)"
+    scores_label = True
     corpus_level = True
     chunkable = False  # class indices are numbered over the whole set
 
