@@ -1,8 +1,12 @@
-"""Paired statistics for two systems scored on the same items: the delta with a paired bootstrap CI and,
-for right/wrong scores, the flips each way and McNemar's exact test.
+"""Paired statistics for two systems scored on the same items: the delta with a 95% interval and a
+p-value from one test, so that the interval excludes 0 exactly when p < alpha (harness.intervals):
 
-Paired means item i of `before` and item i of `after` are the same question; resampling draws items,
-keeping both scores of an item together, which is far tighter than comparing two independent CIs.
+- 0/1 scores: the flips each way, McNemar's test (exact below 25 discordant items, asymptotic from 25) and
+  the interval that inverts it (exact conditional, or Tango's score interval);
+- continuous scores: the paired t-test on the per-item differences and its t interval.
+
+Paired means item i of `before` and item i of `after` are the same question: only the per-item
+differences carry information, which is far tighter than comparing two independent intervals.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-CONFIDENCE = 0.95
+from harness.intervals import EXACT_BELOW, exact_conditional, t_interval, tango
 
 
 @dataclass(frozen=True)
@@ -22,14 +26,15 @@ class PairedComparison:
     before: float  # mean score of the reference
     after: float
     delta: float  # after - before
-    ci_low: float | None  # paired bootstrap CI of the delta
+    ci_low: float | None  # 95% interval of the delta, from the same test as p_value
     ci_high: float | None
     right_to_wrong: int | None = None  # binary scores only
     wrong_to_right: int | None = None
-    mcnemar_p: float | None = None
-    p_value: float | None = None  # McNemar's test for 0/1 scores (mcnemar_p), Wilcoxon signed-rank otherwise
-    test: str | None = None
+    mcnemar_p: float | None = None  # McNemar's exact p (binary scores), reported beside the asymptotic one
+    p_value: float | None = None  # the test named in `test`
+    test: str | None = None  # "mcnemar exact", "mcnemar chi2" or "paired t"
     sd_diff: float | None = None  # standard deviation of the per-item differences (for the MDE)
+    interval: str | None = None  # how ci_low/ci_high were found: "exact conditional", "tango score", "t"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -39,6 +44,7 @@ class PairedComparison:
             "delta": self.delta,
             "delta_ci_low": self.ci_low,
             "delta_ci_high": self.ci_high,
+            "interval": self.interval,
             "right_to_wrong": self.right_to_wrong,
             "wrong_to_right": self.wrong_to_right,
             "mcnemar_p": self.mcnemar_p,
@@ -47,7 +53,7 @@ class PairedComparison:
         }
 
 
-def compare_paired(before: Sequence[float], after: Sequence[float], resamples: int = 2000, seed: int = 0) -> PairedComparison:
+def compare_paired(before: Sequence[float], after: Sequence[float]) -> PairedComparison:
     """Compare two score lists over the same items (same order, same length)."""
     a, b = np.asarray(before, dtype=float), np.asarray(after, dtype=float)
     if a.shape != b.shape:
@@ -56,41 +62,43 @@ def compare_paired(before: Sequence[float], after: Sequence[float], resamples: i
     if n == 0:
         return PairedComparison(0, float("nan"), float("nan"), float("nan"), None, None)
     diff = b - a
-    low = high = None
-    if n > 1 and resamples > 0:
-        rows = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
-        means = diff[rows].mean(axis=1)
-        tail = (1 - CONFIDENCE) / 2 * 100
-        low, high = (float(x) for x in np.percentile(means, [tail, 100 - tail]))
-    found: dict[str, Any] = {"sd_diff": float(diff.std(ddof=1)) if n > 1 else None}
+    means = (n, float(a.mean()), float(b.mean()), float(diff.mean()))
+    sd = float(diff.std(ddof=1)) if n > 1 else None
     if np.isin(a, (0.0, 1.0)).all() and np.isin(b, (0.0, 1.0)).all():
         down, up = int(((a == 1) & (b == 0)).sum()), int(((a == 0) & (b == 1)).sum())
         p, test = mcnemar_p(down, up)
-        found.update(right_to_wrong=down, wrong_to_right=up, mcnemar_p=mcnemar_exact(down, up), p_value=p, test=test)
-    else:
-        found.update(p_value=wilcoxon_p(diff), test="wilcoxon")
-    return PairedComparison(n, float(a.mean()), float(b.mean()), float(diff.mean()), low, high, **found)
+        if test == "mcnemar exact":
+            (low, high), interval = exact_conditional(up, down, n), "exact conditional"
+        else:
+            (low, high), interval = tango(up, down, n), "tango score"
+        flips = {"right_to_wrong": down, "wrong_to_right": up, "mcnemar_p": mcnemar_exact(down, up)}
+        return PairedComparison(*means, low, high, **flips, p_value=p, test=test, sd_diff=sd, interval=interval)
+    if sd is None:
+        return PairedComparison(*means, None, None, sd_diff=None)  # one difference: no spread to test against
+    low, high = t_interval(means[3], sd, n)
+    return PairedComparison(*means, low, high, p_value=paired_t_p(means[3], sd, n), test="paired t", sd_diff=sd, interval="t")
+
+
+def paired_t_p(mean: float, sd: float, n: int) -> float:
+    """Two-sided paired t-test of a mean difference (the test t_interval inverts). Identical differences
+    leave no doubt: p = 1 when they are all 0, else 0."""
+    if sd == 0:
+        return 1.0 if mean == 0 else 0.0
+    from scipy.stats import t
+
+    return float(2 * t.sf(abs(mean) / (sd / np.sqrt(n)), n - 1))
 
 
 def mcnemar_p(right_to_wrong: int, wrong_to_right: int) -> tuple[float, str]:
     """McNemar's test as statsmodels recommends: exact below 25 discordant items, else the chi-square
     without continuity correction (the exact test is conservative there: ~3% false positives at 5%)."""
     discordant = right_to_wrong + wrong_to_right
-    if discordant < 25:
+    if discordant < EXACT_BELOW:
         return mcnemar_exact(right_to_wrong, wrong_to_right), "mcnemar exact"
     from statsmodels.stats.contingency_tables import mcnemar
 
     result = mcnemar([[0, right_to_wrong], [wrong_to_right, 0]], exact=False, correction=False)
     return float(result.pvalue), "mcnemar chi2"
-
-
-def wilcoxon_p(diff: np.ndarray) -> float:
-    """Two-sided Wilcoxon signed-rank test on paired differences (1.0 when nothing changed)."""
-    if not np.any(diff != 0):
-        return 1.0
-    from scipy.stats import wilcoxon
-
-    return float(wilcoxon(diff, zero_method="wilcox").pvalue)
 
 
 def holm(p_values: Sequence[float]) -> list[float]:

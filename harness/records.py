@@ -232,7 +232,8 @@ def _task_table(record: RunRecord) -> list[str]:
     lines = [
         f"# {record.suite.name}: {record.run_id}",
         "",
-        f"{n} items, 95% bootstrap confidence intervals in brackets. Tokens are means per query.",
+        f"{n} items, 95% confidence intervals in brackets (Wilson for 0/1 metrics, percentile bootstrap for the others). "
+        "Tokens are means per query.",
         "",
         "| variant | " + " | ".join([*_headings(record, keys).values(), *usage_columns]) + " |",
         "|---" * (len(keys) + len(usage_columns) + 1) + "|",

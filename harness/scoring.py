@@ -1,7 +1,9 @@
-"""Scoring: per-sample metric values and aggregates with seeded bootstrap 95% confidence intervals.
+"""Scoring: per-sample metric values and aggregates with 95% confidence intervals.
 
-All metrics of one variant share the same bootstrap resamples (rows drawn with one seed), so their
-intervals are computed over the same pseudo-datasets, and re-scoring a run gives identical numbers.
+A metric whose every defined per-sample value is 0 or 1 is a proportion and gets Wilson's score interval
+(it does not collapse at 0 or 1). Corpus-level and continuous metrics get a seeded percentile bootstrap;
+all of one variant's share the same resamples (rows drawn with one seed), so their intervals are computed
+over the same pseudo-datasets, and re-scoring a run gives identical numbers.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from harness.answers import Answer, Extractor
+from harness.intervals import wilson
 from harness.metrics import Metric, MetricContext, MetricInput, metric_class
 from harness.suite import MetricSpec
 
@@ -30,12 +33,14 @@ class MetricSummary:
     ci_high: float | None
     n: int
     higher_is_better: bool | None
+    interval: str | None = None  # how ci_low/ci_high were found: "wilson" or "bootstrap"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "value": _finite(self.value),
             "ci_low": _finite(self.ci_low),
             "ci_high": _finite(self.ci_high),
+            "interval": self.interval,
             "n": self.n,
             "higher_is_better": self.higher_is_better,
         }
@@ -89,16 +94,28 @@ def score(
         metric, rows = metrics[spec.key], stats[spec.key]
         values = metric.per_sample(rows)
         per_sample[spec.key] = [None if math.isnan(v) else float(v) for v in values]
-        low = high = None
-        if indices is not None:
-            resampled = metric.aggregate_resamples(rows, indices)
-            resampled = resampled[~np.isnan(resampled)]
-            if resampled.size:
-                tail = (1 - CONFIDENCE) / 2 * 100
-                low, high = (float(x) for x in np.percentile(resampled, [tail, 100 - tail]))
         defined = n if metric.corpus_level else int((~np.isnan(values)).sum())
-        summary[spec.key] = MetricSummary(metric.aggregate(rows), low, high, defined, metric.higher_is_better)
+        low, high, interval = _interval(metric, rows, values, indices)
+        summary[spec.key] = MetricSummary(metric.aggregate(rows), low, high, defined, metric.higher_is_better, interval)
     return Scores(per_sample, summary), [a for a, _ in answers]
+
+
+def _interval(metric: Metric, rows: np.ndarray, values: np.ndarray, indices: np.ndarray | None) -> tuple[float | None, float | None, str | None]:
+    """Wilson for a proportion (a mean of 0/1 values), else the percentile bootstrap (None without resamples)."""
+    defined = values[~np.isnan(values)]
+    if not metric.corpus_level and defined.size and np.isin(defined, (0.0, 1.0)).all():
+        bounds = wilson(int(defined.sum()), int(defined.size))
+        assert bounds is not None
+        return bounds[0], bounds[1], "wilson"
+    if indices is None:
+        return None, None, None
+    resampled = metric.aggregate_resamples(rows, indices)
+    resampled = resampled[~np.isnan(resampled)]
+    if not resampled.size:
+        return None, None, None
+    tail = (1 - CONFIDENCE) / 2 * 100
+    low, high = (float(x) for x in np.percentile(resampled, [tail, 100 - tail]))
+    return low, high, "bootstrap"
 
 
 def compute_stats(

@@ -42,10 +42,13 @@ def command(setup: dict[str, Path], out: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "harness", "run", str(DEMO), "--config", str(setup["config"]), "--limit", ITEMS, "--out", str(out), "--quiet", "--no-self-test", *extra]
 
 
-def harness(setup: dict[str, Path], out: Path, *extra: str) -> dict:
+def harness(setup: dict[str, Path], out: Path, *extra: str, stderr: list[str] | None = None) -> dict:
+    """The run's run.json; `stderr`, when given, receives the lines the command wrote there."""
     env = {**os.environ, "HARNESS_CACHE_DIR": str(setup["cache"])}
     done = subprocess.run(command(setup, out, *extra), cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
+    if stderr is not None:
+        stderr.extend(done.stderr.splitlines())
     return json.loads((out / "run.json").read_text())
 
 
@@ -80,8 +83,14 @@ def assert_same_up_to_ties(resumed: dict[str, list[dict]], uninterrupted: dict[s
 
 def test_unchanged_rerun_kill_and_resume_then_one_adapter_byte(setup: dict[str, Path]) -> None:
     folder = setup["folder"]
-    cold = harness(setup, folder / "cold")
+    said: list[str] = []
+    cold = harness(setup, folder / "cold", stderr=said)
     assert cold["engine"]["loads"] == 1 and cold["variants"]["base"]["cache"]["misses"] == int(ITEMS)
+    # Quiet by default: the engine's start-up talk is in the run's engine.log, the terminal has only the
+    # harness's own lines (--quiet: no progress bar).
+    assert [line for line in said if not line.startswith(("harness: ", "results: ", "warning: "))] == [], said
+    log = (folder / "cold" / "engine.log").read_text()
+    assert "vllm." in log and "Loading safetensors checkpoint shards" in log
 
     # Unchanged: zero generations, no engine, the same sample files byte for byte.
     warm = harness(setup, folder / "warm")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy.stats import binomtest, norm, wilcoxon
+from scipy.stats import binomtest, norm, ttest_rel
 from statsmodels.stats.contingency_tables import mcnemar
 
 from harness.cli import main
@@ -25,9 +25,9 @@ def test_aa_comparisons_are_significant_at_about_alpha() -> None:
         truth = rng.random(300) < 0.6  # each item's chance of being right, shared by A and B
         p_item = np.where(truth, 0.8, 0.3)
         a, b = (rng.random(300) < p_item).astype(float), (rng.random(300) < p_item).astype(float)
-        binary += compare_paired(a, b, resamples=0).p_value < ALPHA
+        binary += compare_paired(a, b).p_value < ALPHA
         base = rng.normal(0.5, 0.2, 200)
-        continuous += compare_paired(base + rng.normal(0, 0.1, 200), base + rng.normal(0, 0.1, 200), resamples=0).p_value < ALPHA
+        continuous += compare_paired(base + rng.normal(0, 0.1, 200), base + rng.normal(0, 0.1, 200)).p_value < ALPHA
     assert abs(binary / 1000 - ALPHA) <= 0.02, binary
     assert abs(continuous / 1000 - ALPHA) <= 0.02, continuous
 
@@ -36,7 +36,7 @@ def test_a_known_effect_is_detected() -> None:
     rng = np.random.default_rng(5)
     a = (rng.random(400) < 0.60).astype(float)
     b = np.where(rng.random(400) < 0.25, 1.0, a)  # B fixes a quarter of items: +10 points expected
-    result = compare_paired(a, b, resamples=2000, seed=1)
+    result = compare_paired(a, b)
     assert result.p_value < 1e-6 and result.ci_low > 0.05 and result.right_to_wrong == 0
     mde = minimum_detectable_effect(result.sd_diff, result.n)
     assert mde < result.delta  # the effect is larger than what this sample size can detect
@@ -45,18 +45,20 @@ def test_a_known_effect_is_detected() -> None:
 def test_statistics_match_scipy_and_statsmodels() -> None:
     a = np.array([1, 1, 0, 1, 0, 1, 1, 0, 1, 1, 0, 0, 1, 1, 1, 0, 1, 0, 1, 1], dtype=float)
     b = np.array([1, 0, 1, 1, 1, 1, 0, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 0, 1], dtype=float)
-    result = compare_paired(a, b, resamples=0)
+    result = compare_paired(a, b)
     table = [[((a == 1) & (b == 1)).sum(), ((a == 1) & (b == 0)).sum()], [((a == 0) & (b == 1)).sum(), ((a == 0) & (b == 0)).sum()]]
     assert result.test == "mcnemar exact" and result.p_value == pytest.approx(mcnemar(table, exact=True).pvalue, abs=1e-6)
     assert result.p_value == pytest.approx(binomtest(3, 9, 0.5).pvalue, abs=1e-6)
     big_a, big_b = np.tile(a, 5), np.tile(b, 5)  # 45 discordant items: the chi-square test
-    big = compare_paired(big_a, big_b, resamples=0)
+    big = compare_paired(big_a, big_b)
     table = [[((big_a == 1) & (big_b == 1)).sum(), 15], [30, ((big_a == 0) & (big_b == 0)).sum()]]
     assert big.test == "mcnemar chi2" and big.p_value == pytest.approx(mcnemar(table, exact=False, correction=False).pvalue, abs=1e-6)
     x = np.array([0.31, 0.52, 0.18, 0.77, 0.64, 0.45, 0.29, 0.93, 0.11, 0.58])
     y = np.array([0.35, 0.49, 0.30, 0.80, 0.71, 0.44, 0.41, 0.95, 0.20, 0.66])
-    continuous = compare_paired(x, y, resamples=0)
-    assert continuous.test == "wilcoxon" and continuous.p_value == pytest.approx(wilcoxon(y - x).pvalue, abs=1e-6)
+    continuous = compare_paired(x, y)
+    reference = ttest_rel(y, x)
+    assert continuous.test == "paired t" and continuous.p_value == pytest.approx(reference.pvalue, rel=1e-9)
+    assert (continuous.ci_low, continuous.ci_high) == pytest.approx(tuple(reference.confidence_interval(0.95)), rel=1e-9)
     assert continuous.delta == pytest.approx((y - x).mean(), abs=1e-12)
     ps = [0.01, 0.04, 0.03, 0.2]
     # Holm by hand: sorted p * (m - rank), running max, capped at 1

@@ -42,16 +42,16 @@ def test_mcnemar_exact_by_hand() -> None:
 def test_compare_paired_counts_flips_and_brackets_the_delta() -> None:
     before = [1, 1, 1, 1, 0, 0, 1, 0, 1, 1] * 10
     after = [1, 0, 1, 0, 0, 1, 1, 0, 0, 1] * 10
-    result = compare_paired(before, after, resamples=2000, seed=3)
+    result = compare_paired(before, after)
     assert (result.right_to_wrong, result.wrong_to_right) == (30, 10)
     assert result.delta == pytest.approx(-0.2)
     assert result.ci_low < -0.2 < result.ci_high < 0
     assert result.mcnemar_p == pytest.approx(binomtest(30, 40, 0.5).pvalue)
-    assert compare_paired(before, after, resamples=2000, seed=3) == result  # seeded
+    assert compare_paired(before, after) == result  # seeded
 
 
 def test_compare_paired_continuous_scores_have_no_flips() -> None:
-    result = compare_paired([0.5, 0.2, 0.9], [0.4, 0.3, 0.9], resamples=100)
+    result = compare_paired([0.5, 0.2, 0.9], [0.4, 0.3, 0.9])
     assert result.right_to_wrong is None and result.mcnemar_p is None
     assert result.delta == pytest.approx(0.0)
     with pytest.raises(ValueError):

@@ -1,8 +1,7 @@
 """Paired statistics and token F1 on cases whose answers are worked out by hand, each chosen so that a
 near miss of the right formula gives a different number: token F1 over sets instead of multisets, the
-McNemar exact/chi-square switch one count off, another Wilcoxon zero method, Holm left out of the
-compare/diff tables (or significance read from the raw p), the paired delta's interval at other
-percentiles or resampled unpaired."""
+McNemar exact/chi-square switch one count off, a z quantile where the t one belongs, Holm left out of the
+compare/diff tables (or significance read from the raw p), a paired interval that disagrees with its test."""
 
 from __future__ import annotations
 
@@ -52,7 +51,7 @@ def _flips(right_to_wrong: int, wrong_to_right: int, both_right: int = 10) -> tu
 
 
 def test_mcnemar_is_exact_at_24_discordant_items() -> None:
-    result = compare_paired(*_flips(7, 17), resamples=0)
+    result = compare_paired(*_flips(7, 17))
     # two-sided binomial: 2 * P(X <= 7), X ~ Bin(24, 1/2)
     expected = 2 * sum(math.comb(24, k) for k in range(8)) / 2**24
     assert result.test == "mcnemar exact" and result.p_value == pytest.approx(expected, rel=1e-9)
@@ -60,7 +59,7 @@ def test_mcnemar_is_exact_at_24_discordant_items() -> None:
 
 
 def test_mcnemar_is_chi_square_from_25_discordant_items() -> None:
-    result = compare_paired(*_flips(8, 17), resamples=0)
+    result = compare_paired(*_flips(8, 17))
     chi2 = (8 - 17) ** 2 / 25  # 3.24; one degree of freedom: P(chi2_1 > x) = erfc(sqrt(x / 2))
     assert result.test == "mcnemar chi2" and result.p_value == pytest.approx(math.erfc(math.sqrt(chi2 / 2)), rel=1e-9)
     exact = 2 * sum(math.comb(25, k) for k in range(9)) / 2**25
@@ -68,57 +67,59 @@ def test_mcnemar_is_chi_square_from_25_discordant_items() -> None:
     assert mcnemar_p(17, 8) == mcnemar_p(8, 17)
 
 
-# --- Wilcoxon drops zero differences (zero_method="wilcox") ---
+# --- continuous scores: the paired t-test and its interval ---
 
 
-def test_wilcoxon_drops_zero_differences() -> None:
-    # 20 unchanged items and 60 that moved by 1..60, down where the size is a multiple of 3. Dropping the
-    # zeros leaves n = 60 with ranks equal to the sizes: T- = 3 * (1 + ... + 20) = 630, T+ = 1830 - 630 = 1200.
-    # Normal approximation (scipy's choice above 50 items): mean n(n+1)/4 = 915, variance n(n+1)(2n+1)/24.
-    sizes = np.arange(1, 61, dtype=float)
-    after = np.r_[np.zeros(20), np.where(sizes % 3 == 0, -sizes, sizes)]
-    result = compare_paired(np.zeros(80), after, resamples=0)
-    z = (1200 - 915) / math.sqrt(60 * 61 * 121 / 24)
-    assert result.test == "wilcoxon" and result.p_value == pytest.approx(math.erfc(z / math.sqrt(2)), rel=1e-9)
-    # (zero_method "pratt" ranks the zeros first and gives 0.056; "zsplit" 0.058)
-    assert result.delta == pytest.approx((1830 - 2 * 630) / 80, abs=1e-12)
+def test_continuous_scores_take_the_paired_t_test_worked_by_hand() -> None:
+    # differences 1, 2, 3, 4, 5, 5, 4, 3, 2, 1 (ten items): mean 3, sample sd sqrt(20/9), t = 3 / (sd / sqrt(10))
+    before = np.zeros(10)
+    after = np.array([1, 2, 3, 4, 5, 5, 4, 3, 2, 1], dtype=float) / 10
+    result = compare_paired(before, after)
+    sd = math.sqrt(20 / 9) / 10
+    from scipy.stats import t
+
+    statistic = 0.3 / (sd / math.sqrt(10))
+    assert result.test == "paired t" and result.interval == "t"
+    assert result.p_value == pytest.approx(2 * t.sf(statistic, 9), rel=1e-9)
+    half = t.ppf(0.975, 9) * sd / math.sqrt(10)  # 2.262 standard errors (a normal z would give 1.96)
+    assert (result.ci_low, result.ci_high) == pytest.approx((0.3 - half, 0.3 + half), abs=1e-12)
 
 
-# --- the paired bootstrap interval of the delta ---
+# --- the paired delta's interval: from the same test as its p-value ---
 
 
 def test_paired_interval_of_a_constant_shift_has_no_width() -> None:
-    """Every item gains exactly 0.25: every paired resample's mean is 0.25. Resampling the two systems
-    independently would give an interval of about +-0.16 here."""
+    """Every item gains exactly 0.25: no spread, no doubt. Resampling the two systems independently would
+    give an interval of about +-0.16 here."""
     before = np.random.default_rng(3).random(50)
-    result = compare_paired(before, before + 0.25, resamples=500, seed=1)
+    result = compare_paired(before, before + 0.25)
     assert result.ci_low == pytest.approx(0.25, abs=1e-9) and result.ci_high == pytest.approx(0.25, abs=1e-9)
+    assert result.p_value == 0.0
 
 
-def test_paired_interval_never_crosses_zero_when_no_item_got_worse() -> None:
+def test_three_fixes_and_no_breaks_are_not_significant_and_the_interval_says_so() -> None:
+    """3 of 40 items fixed, none broken: McNemar's exact p is 2/8 = 0.25. A percentile bootstrap called this
+    [+0.000, +0.175] (excluding nothing below 0 and read as a gain); the interval of the test reaches below 0."""
     before = [0.0] * 3 + [1.0] * 17 + [0.0] * 20
-    after = [1.0] * 3 + [1.0] * 17 + [0.0] * 20  # 3 of 40 items fixed, none broken
-    result = compare_paired(before, after, resamples=2000, seed=0)
-    assert result.ci_low >= 0.0 and result.ci_high > 0.0 and result.delta == pytest.approx(3 / 40)
+    after = [1.0] * 3 + [1.0] * 17 + [0.0] * 20
+    result = compare_paired(before, after)
+    assert result.test == "mcnemar exact" and result.p_value == pytest.approx(0.25) and result.delta == pytest.approx(3 / 40)
+    assert result.ci_low < 0 < result.ci_high
 
 
 def test_paired_interval_is_the_central_95_percent() -> None:
-    """With 400 items the bootstrap distribution of the mean difference is close to normal: the 95%
-    interval spans about 1.96 standard errors either side (a 90% one would be 1.64, a 99% one 2.58)."""
+    """With 400 items and about 120 discordant ones Tango's interval is close to the normal one: about 1.96
+    standard errors either side (a 90% one would be 1.64, a 99% one 2.58)."""
     rng = np.random.default_rng(21)
     before = (rng.random(400) < 0.6).astype(float)
     after = np.where(rng.random(400) < 0.3, 1.0 - before, before)  # 30% of items flip either way
-    result = compare_paired(before, after, resamples=2000, seed=4)
+    result = compare_paired(before, after)
+    assert result.interval == "tango score"
     diff = after - before
     standard_error = diff.std() / math.sqrt(len(diff))
     half_width = (result.ci_high - result.ci_low) / 2 / standard_error
-    assert 1.80 < half_width < 2.15, half_width
-    assert abs((result.ci_low + result.ci_high) / 2 - result.delta) < 0.25 * standard_error
-    # and exactly the 2.5th and 97.5th percentiles of the item resamples the docstring promises (seeded rows
-    # of item indices, both scores of an item kept together), not a slightly wider or narrower interval
-    rows = np.random.default_rng(4).integers(0, 400, size=(2000, 400))
-    expected = np.percentile(diff[rows].mean(axis=1), [2.5, 97.5])
-    assert (result.ci_low, result.ci_high) == pytest.approx(tuple(expected), abs=1e-12)
+    assert 1.90 < half_width < 2.02, half_width
+    assert abs((result.ci_low + result.ci_high) / 2 - result.delta) < 0.05 * standard_error
 
 
 # --- Holm across the compare and diff tables ---
@@ -189,23 +190,24 @@ def test_paired_comparison_of_nothing_and_of_one_item() -> None:
     empty = compare_paired([], [])
     assert empty.n == 0 and all(math.isnan(x) for x in (empty.before, empty.after, empty.delta))
     assert (empty.ci_low, empty.ci_high, empty.p_value, empty.test) == (None, None, None, None)
-    one = compare_paired([0.0], [1.0], resamples=100)
+    one = compare_paired([0.0], [1.0])
     assert (one.n, one.before, one.after, one.delta) == (1, 0.0, 1.0, 1.0)
-    assert one.ci_low is None and one.ci_high is None  # one item: nothing to resample
     assert (one.right_to_wrong, one.wrong_to_right, one.p_value) == (0, 1, 1.0)  # binomial: 1 flip of 1
+    assert one.ci_low < 0 < one.ci_high == 1.0  # one flip proves nothing; it could be all the way up
+    assert compare_paired([0.5], [0.75]).ci_low is None  # one continuous difference: no spread to test
     assert one.sd_diff is None  # no spread from one difference
     # two differences, 0 and 1: sample standard deviation sqrt(((0 - 1/2)^2 + (1 - 1/2)^2) / (2 - 1)) = sqrt(1/2)
-    assert compare_paired([0.0, 0.0], [0.0, 1.0], resamples=0).sd_diff == pytest.approx(math.sqrt(0.5), abs=1e-12)
+    assert compare_paired([0.0, 0.0], [0.0, 1.0]).sd_diff == pytest.approx(math.sqrt(0.5), abs=1e-12)
     with pytest.raises(ValueError, match="same items: 2 vs 3"):
         compare_paired([1.0, 0.0], [1.0, 0.0, 1.0])
 
 
 def test_unchanged_continuous_scores_have_p_one() -> None:
-    same = compare_paired([0.5, 0.25, 0.75], [0.5, 0.25, 0.75], resamples=0)
-    assert same.test == "wilcoxon" and same.p_value == 1.0 and same.delta == 0.0
-    shifted = compare_paired([0.0, 0.5, 0.25, 0.75, 0.0, 0.5], [1.0, 1.5, 1.25, 1.75, 1.0, 1.5], resamples=0)
-    # every difference is +1: six positive ranks of six, exact two-sided p = 2 / 2^6 (not "no change")
-    assert shifted.p_value == pytest.approx(2 / 64, rel=1e-9)
+    same = compare_paired([0.5, 0.25, 0.75], [0.5, 0.25, 0.75])
+    assert same.test == "paired t" and same.p_value == 1.0 and same.delta == 0.0 and (same.ci_low, same.ci_high) == (0.0, 0.0)
+    shifted = compare_paired([0.0, 0.5, 0.25, 0.75, 0.0, 0.5], [0.1, 0.6, 0.35, 0.85, 0.1, 0.6])
+    # every difference is +0.1 (up to rounding): a change beyond doubt, not "no change"
+    assert shifted.p_value < 1e-6 and shifted.ci_low > 0.09
 
 
 def test_minimum_detectable_effect_is_undefined_without_spread_or_items() -> None:

@@ -97,8 +97,7 @@ def _metric_row(old: RunResult, new: RunResult, variant: str, metric: str) -> di
         "right_to_wrong": None, "wrong_to_right": None,
     }  # fmt: skip
     if len(ids) >= 2:
-        seed = int(new.run.get("suite", {}).get("config", {}).get("run", {}).get("seed", 0))
-        paired = compare_paired([before[i] for i in ids], [after[i] for i in ids], 2000, seed)  # type: ignore[misc]
+        paired = compare_paired([before[i] for i in ids], [after[i] for i in ids])  # type: ignore[misc]
         row.update(delta=paired.delta, delta_ci_low=paired.ci_low, delta_ci_high=paired.ci_high, p_value=paired.p_value, test=paired.test,
                    right_to_wrong=paired.right_to_wrong, wrong_to_right=paired.wrong_to_right)  # fmt: skip
     return row
@@ -174,14 +173,16 @@ def _check(gate: Gate, rows: list[dict[str, Any]], variants: list[str], alpha: f
     for row in (r for r in rows if r["metric"] == gate.metric and r["variant"] in wanted):
         sign = -1.0 if row["higher_is_better"] is False else 1.0  # a "drop" is a change for the worse
         worse = row["delta"] is not None and sign * row["delta"] < 0
-        significant = bool(worse and row["p_value"] is not None and row["p_value"] < alpha)
+        # The table's verdict (Holm across every row of the diff), so a gate never fails as "significantly
+        # worse" on a row the table shows as not significant.
+        significant = bool(worse and row["significant"])
         reasons = []
         if gate.min is not None and (row["new"] is None or row["new"] < gate.min):
             reasons.append(f"{row['new']} is below the floor {gate.min:g}")
         if gate.max_drop is not None and row["delta"] is not None and sign * row["delta"] < -gate.max_drop and (significant or not gate.significant):
             reasons.append(f"dropped {abs(row['delta']):.3f} > {gate.max_drop:g}" + (" (significant)" if gate.significant else ""))
         if gate.significant and gate.max_drop is None and significant:
-            reasons.append(f"significantly worse (p={row['p_value']:.3g})")
+            reasons.append(f"significantly worse (p Holm={row['p_holm']:.3g})")
         results.append({"variant": row["variant"], "metric": gate.metric, "rule": _rule(gate), "passed": not reasons, "why": "; ".join(reasons)})
     return results
 

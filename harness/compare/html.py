@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.compare.render import heading
+from harness.compare.render import NOT_AFTER_HOLM, heading, marker
 from harness.files import make_folder, write_file
 
 
@@ -152,8 +152,8 @@ def delta_cell(m: dict) -> str:
         hib = m.get("higher_is_better")
         if hib is not None and number(delta) is not None and delta != 0:
             classes.append("better" if (delta > 0) == bool(hib) else "worse")
-    title = f"test={m.get('test')}, p={fmt(m.get('p_value'))}, MDE={fmt(m.get('mde'))}"
-    text = f"{with_ci(delta, m.get('delta_ci_low'), m.get('delta_ci_high'))}<br>p<sub>Holm</sub>={fmt(m.get('p_holm'))}"
+    title = f"test={m.get('test')}, interval={m.get('interval')}, p={fmt(m.get('p_value'))}, MDE={fmt(m.get('mde'))}"
+    text = f"{with_ci(delta, m.get('delta_ci_low'), m.get('delta_ci_high'))}{marker(m)}<br>p<sub>Holm</sub>={fmt(m.get('p_holm'))}"
     if m.get("significant"):
         text = f"<strong>{text}</strong>"
     return f'<td class="{" ".join(classes)}" title="{esc(title)}">{text}</td>'
@@ -180,8 +180,10 @@ def comparison_table(comparison: dict) -> str:
         cells.append(f'<td title="{esc(cost.get("basis"))}">{fmt(cost.get("per_1k_queries"))}</td>')
         body.append(f"<tr>{''.join(cells)}</tr>")
     thead = "".join(f"<th>{esc(h)}</th>" for h in head)
-    note = (f'<p class="note">Values with 95% CIs; deltas against {esc(baseline)} with CIs and Holm-adjusted p. '
-            "Bold: significant after Holm correction (green better, red worse). Hover a cell for the test and n.</p>")
+    note = (f'<p class="note">Values with 95% CIs (Wilson for 0/1 metrics, percentile bootstrap for the others); deltas '
+            f"against {esc(baseline)} with the 95% CI of the test that gives p (McNemar for 0/1 metrics, paired t otherwise) "
+            f"and Holm-adjusted p. Bold: significant after Holm correction (green better, red worse); {NOT_AFTER_HOLM}: the "
+            "interval alone excludes 0, Holm's correction does not. Hover a cell for the test and n.</p>")
     return f'<table id="comparison"><thead><tr>{thead}</tr></thead><tbody>{"".join(body)}</tbody></table>{note}'
 
 
@@ -191,13 +193,13 @@ def forgetting_table(rows: list[dict]) -> str:
         for bench, f in (row.get("forgetting") or {}).items():
             cells = [esc(row.get("variant")), esc(bench), esc(f.get("metric")), fmt(f.get("value")),
                      with_ci(f.get("delta"), f.get("delta_ci_low"), f.get("delta_ci_high")),
-                     fmt(f.get("right_to_wrong")), fmt(f.get("wrong_to_right")), fmt(f.get("mcnemar_p")),
+                     fmt(f.get("right_to_wrong")), fmt(f.get("wrong_to_right")), fmt(f.get("p_value")),
                      esc(f.get("status") if f.get("status") is not None else "-")]
             body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     if not body:
         return ""
     head = ["Variant", "Benchmark", "Metric", "Value", "\u0394 [CI]", "Right\u2192wrong", "Wrong\u2192right",
-            "McNemar p", "Status"]
+            "p (McNemar)", "Status"]
     thead = "".join(f"<th>{esc(h)}</th>" for h in head)
     return f'<h2>Forgetting</h2><table id="forgetting"><thead><tr>{thead}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 

@@ -25,6 +25,17 @@ def heading(c: dict[str, Any], metric: str | None) -> str:
     return str((c.get("metric_headings") or {}).get(metric, metric))
 
 
+NOT_AFTER_HOLM = "†"
+
+
+def marker(m: dict[str, Any]) -> str:
+    """† on a delta whose own interval excludes 0 (p < alpha alone) but which Holm's correction leaves not
+    significant: one verdict per delta (the corrected one), and the reason the interval seems to disagree."""
+    low, high, p = m.get("delta_ci_low"), m.get("delta_ci_high"), m.get("p_value")
+    excludes_zero = low is not None and high is not None and (low > 0 or high < 0)
+    return f" {NOT_AFTER_HOLM}" if excludes_zero and not m.get("significant") and p is not None else ""
+
+
 def p_text(p: float | None) -> str:
     return "-" if p is None else ("<0.001" if p < 0.001 else f"{p:.3f}")
 
@@ -34,9 +45,11 @@ def comparison_markdown(c: dict[str, Any]) -> str:
     lines = [
         f"# {run['suite']}: {run['run_id']}",
         "",
-        f"{run['items']} items. Each metric: value [95% CI]; Δ: the paired difference against `{baseline}` [95% paired "
-        f"bootstrap CI], p Holm-corrected across the table (McNemar for 0/1 metrics, Wilcoxon signed-rank otherwise); "
-        f"**bold** where significant at alpha {c['alpha']:g}.",
+        f"{run['items']} items. Each metric: value [95% CI: Wilson for 0/1 metrics, percentile bootstrap for the others]; "
+        f"Δ: the paired difference against `{baseline}` [95% CI from the test that gives its p: McNemar (exact "
+        f"below 25 changed items, else asymptotic with Tango's interval) for 0/1 metrics, the paired t-test otherwise]; "
+        f"p Holm-corrected across the table; **bold** where significant at alpha {c['alpha']:g}; "
+        f"{NOT_AFTER_HOLM} where the interval alone excludes 0 but Holm's correction for the table's many tests does not.",
         "",
     ]
     header = ["variant"]
@@ -55,7 +68,7 @@ def comparison_markdown(c: dict[str, Any]) -> str:
                 cells.append("-")
             else:
                 delta = f"{with_ci(m['delta'], m['delta_ci_low'], m['delta_ci_high'], signed=True)} ({p_text(m['p_holm'])})"
-                cells.append(f"**{delta}**" if m["significant"] else delta)
+                cells.append(f"**{delta}**" if m["significant"] else delta + marker(m))
         for bench in benchmarks:
             f = row["forgetting"].get(bench)
             cells.append("-" if not f or f["delta"] is None else with_ci(f["delta"], f["delta_ci_low"], f["delta_ci_high"], signed=True))
@@ -105,10 +118,10 @@ def comparison_csv(c: dict[str, Any]) -> str:
             "completion_tokens_mean": row["tokens"]["completion_mean"], "cost_per_1k_queries": row["cost"]["per_1k_queries"],
         }  # fmt: skip
         for metric, m in row["metrics"].items():
-            records.append({**common, "metric": metric, "metric_heading": heading(c, metric), **{k: m[k] for k in ("value", "ci_low", "ci_high", "n", "delta", "delta_ci_low", "delta_ci_high", "p_value", "p_holm", "test", "significant", "mde")}})
+            records.append({**common, "metric": metric, "metric_heading": heading(c, metric), **{k: m.get(k) for k in ("value", "ci_low", "ci_high", "interval", "n", "delta", "delta_ci_low", "delta_ci_high", "p_value", "p_holm", "test", "significant", "mde")}})
         for bench, f in row["forgetting"].items():
             records.append({**common, "metric": f"forgetting:{bench}", "value": f["value"], "delta": f["delta"], "delta_ci_low": f["delta_ci_low"],
-                            "delta_ci_high": f["delta_ci_high"], "p_value": f["mcnemar_p"], "test": "mcnemar"})  # fmt: skip
+                            "delta_ci_high": f["delta_ci_high"], "p_value": f.get("p_value"), "test": f.get("test")})  # fmt: skip
     return pd.DataFrame.from_records(records).to_csv(index=False, float_format="%.6g")
 
 
@@ -125,12 +138,12 @@ def diff_markdown(d: dict[str, Any]) -> str:
     for side in ("only_old", "only_new"):
         if d[side]:
             lines.append(f"- variants only in the {side.split('_')[1]} run: {', '.join(d[side])}")
-    lines += ["", "## Metrics", "", f"Δ = new - old over the items both runs scored [95% paired bootstrap CI]; p Holm-corrected; **bold** where significant at {d['alpha']:g}.", ""]
+    lines += ["", "## Metrics", "", f"Δ = new - old over the items both runs scored [95% CI from the test that gives its p: McNemar for 0/1 metrics, the paired t-test otherwise]; p Holm-corrected; **bold** where significant at {d['alpha']:g}; {NOT_AFTER_HOLM} where the interval alone excludes 0 but Holm's correction does not.", ""]
     lines += ["| variant | metric | old | new | Δ | p | flips -/+ |", "|---|---|---|---|---|---|---|"]
     for r in d["metrics"]:
         delta = with_ci(r["delta"], r["delta_ci_low"], r["delta_ci_high"], signed=True)
         flips = "-" if r["right_to_wrong"] is None else f"{r['right_to_wrong']} / {r['wrong_to_right']}"
-        lines.append(f"| {r['variant']} | {r['metric']} | {fmt(r['old'])} | {fmt(r['new'])} | {f'**{delta}**' if r['significant'] else delta} | {p_text(r['p_holm'])} | {flips} |")
+        lines.append(f"| {r['variant']} | {r['metric']} | {fmt(r['old'])} | {fmt(r['new'])} | {f'**{delta}**' if r['significant'] else delta + marker(r)} | {p_text(r['p_holm'])} | {flips} |")
     for variant, flips in d["flips"].items():
         if flips:
             lines += ["", f"### {variant}: items that flipped (worst first)", ""]

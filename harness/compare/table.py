@@ -36,18 +36,16 @@ def compare_run(result: RunResult, baseline: str = "base", cost: CostModel | Non
     cost = cost or CostModel()
     metrics = list(dict.fromkeys(m for v in result.variants for m in result.metric_names(v)))
     _check_metrics(result, metrics)
-    seed = int(run.get("suite", {}).get("config", {}).get("run", {}).get("seed", 0))
-    resamples = int(run.get("suite", {}).get("config", {}).get("run", {}).get("bootstrap", 1000))
     rows = []
     # The baseline first, then the others as the suite declares them (RunResult.variants).
     for variant in [baseline, *(v for v in result.variants if v != baseline)]:
         row: dict[str, Any] = {"variant": variant, "kind": result.kind(variant), "metrics": {}}
         for metric in metrics:
             summary = dict(run["metrics"].get(variant, {}).get(metric) or {})
-            cell = {key: summary.get(key) for key in ("value", "ci_low", "ci_high", "n", "higher_is_better")}
+            cell = {key: summary.get(key) for key in ("value", "ci_low", "ci_high", "interval", "n", "higher_is_better")}
             cell.update(dict.fromkeys(("delta", "delta_ci_low", "delta_ci_high", "p_value", "p_holm", "test", "significant", "mde")))
             if variant != baseline and summary:
-                cell.update(_paired_cell(result, baseline, variant, metric, resamples, seed, alpha))
+                cell.update(_paired_cell(result, baseline, variant, metric, alpha))
             row["metrics"][metric] = cell
         row["forgetting"] = _forgetting(run, variant)
         row["latency"] = _latency(run["variants"][variant])
@@ -85,15 +83,15 @@ def _primary(run: Mapping[str, Any], metrics: list[str]) -> str | None:
     return metrics[0] if metrics else None
 
 
-def _paired_cell(result: RunResult, baseline: str, variant: str, metric: str, resamples: int, seed: int, alpha: float) -> dict[str, Any]:
+def _paired_cell(result: RunResult, baseline: str, variant: str, metric: str, alpha: float) -> dict[str, Any]:
     before, after = result.scores(baseline, metric), result.scores(variant, metric)
     ids = sorted(i for i in before.keys() & after.keys() if before[i] is not None and after[i] is not None)
     if len(ids) < 2:
         return {}
-    paired = compare_paired([before[i] for i in ids], [after[i] for i in ids], resamples, seed)  # type: ignore[misc]
+    paired = compare_paired([before[i] for i in ids], [after[i] for i in ids])  # type: ignore[misc]
     return {
         "delta": paired.delta, "delta_ci_low": paired.ci_low, "delta_ci_high": paired.ci_high,
-        "p_value": paired.p_value, "test": paired.test, "mde": minimum_detectable_effect(paired.sd_diff, paired.n, alpha),
+        "p_value": paired.p_value, "test": paired.test, "interval": paired.interval, "mde": minimum_detectable_effect(paired.sd_diff, paired.n, alpha),
     }  # fmt: skip
 
 
@@ -120,7 +118,7 @@ def _forgetting(run: Mapping[str, Any], variant: str) -> dict[str, Any]:
         versus = weights.get("vs_base") or {}
         found[name] = {
             "metric": metric, "value": weights.get("metrics", {}).get(metric, {}).get("value"), "weights": label,
-            **{key: versus.get(key) for key in ("delta", "delta_ci_low", "delta_ci_high", "right_to_wrong", "wrong_to_right", "mcnemar_p", "status")},
+            **{key: versus.get(key) for key in ("delta", "delta_ci_low", "delta_ci_high", "right_to_wrong", "wrong_to_right", "mcnemar_p", "p_value", "test", "status")},
         }  # fmt: skip
     return found
 

@@ -25,7 +25,7 @@ class ForgettingSettings:
     bench_data: str | None = None  # local benchmark data (also HARNESS_BENCH_DATA)
     seed: int = ranged(0, 0, example="0")  # which items a --limit draws; the same for every variant
     num_fewshot: int | None = ranged(None, 0, 1000, example="0")  # default: each task's own (0 for lm-eval's mmlu and hellaswag)
-    bootstrap: int = ranged(2000, 0, 100_000, example="2000")  # paired bootstrap resamples for the delta's CI
+    bootstrap: int = ranged(2000, 0, 100_000, example="2000")  # bootstrap resamples for the intervals of metrics that are not 0/1 per item
 
     @property
     def enabled(self) -> bool:

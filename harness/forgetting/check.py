@@ -19,6 +19,7 @@ from harness.engines import Adapter, EngineHandle, EnginePool
 from harness.forgetting import ForgettingSettings
 from harness.cache import engine_identity
 from harness.forgetting.tasks import LOCAL_BENCHMARKS, Benchmark, bench_data_dir, load_benchmarks, select_items
+from harness.intervals import wilson
 from harness.paired import PairedComparison, compare_paired
 from harness.scoring import CONFIDENCE, bootstrap_indices
 
@@ -211,17 +212,23 @@ def item_record(leaf: str, example: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def summarize(records: Sequence[Mapping[str, Any]], settings: ForgettingSettings) -> dict[str, dict[str, float | None]]:
-    """Mean of each per-item metric with a seeded percentile-bootstrap CI."""
+    """Mean of each per-item metric with its 95% interval: Wilson's for 0/1 metrics (acc, acc_norm), a
+    seeded percentile bootstrap for others."""
     names = list(dict.fromkeys(name for r in records for name, v in r["metrics"].items() if isinstance(v, int | float)))
     indices = bootstrap_indices(len(records), settings.bootstrap, settings.seed)
-    summary = {}
+    summary: dict[str, dict[str, Any]] = {}
     for name in names:
         values = np.array([float(r["metrics"].get(name, np.nan)) for r in records])
-        low = high = None
-        if indices is not None:
+        defined = values[~np.isnan(values)]
+        low = high = interval = None
+        if defined.size and np.isin(defined, (0.0, 1.0)).all():
+            low, high = wilson(int(defined.sum()), int(defined.size)) or (None, None)
+            interval = "wilson"
+        elif indices is not None:
             tail = (1 - CONFIDENCE) / 2 * 100
             low, high = (float(x) for x in np.nanpercentile(np.nanmean(values[indices], axis=1), [tail, 100 - tail]))
-        summary[name] = {"value": float(np.nanmean(values)), "ci_low": low, "ci_high": high, "n": int((~np.isnan(values)).sum())}
+            interval = "bootstrap"
+        summary[name] = {"value": float(np.nanmean(values)), "ci_low": low, "ci_high": high, "interval": interval, "n": int(defined.size)}
     return summary
 
 
@@ -237,7 +244,7 @@ def compare(reference: BenchmarkScores, scores: BenchmarkScores, metric: str, se
     if before.keys() != after.keys() or any(prompts[r["id"]] != r["prompt_hash"] for r in scores.records):
         raise RuntimeError("forgetting targets were scored on different items or prompts")  # a harness bug
     ids = sorted(before)
-    return compare_paired([float(before[i]) for i in ids], [float(after[i]) for i in ids], settings.bootstrap, settings.seed)
+    return compare_paired([float(before[i]) for i in ids], [float(after[i]) for i in ids])
 
 
 def judge(comparison: PairedComparison, metric: str, max_drop: float | None) -> dict[str, Any]:

@@ -62,7 +62,9 @@ def forgetting_markdown(result: ForgettingResult) -> list[str]:
         "## Forgetting",
         "",
         "Accuracy on general benchmarks, base weights against each variant's own weights, on the same items. "
-        "Delta with a paired bootstrap 95% CI; flips are items right->wrong / wrong->right; p is McNemar's exact test."
+        "Accuracy with Wilson's 95% interval; delta with the 95% interval from McNemar's test, whose p is shown (exact "
+        "below 25 flipped items, else asymptotic with Tango's interval): the interval excludes 0 exactly when p < 0.05; "
+        "flips are items right->wrong / wrong->right."
         + (f" Budget: at most {budget:g} points lost." if budget is not None else ""),
         "",
         "| benchmark | weights | variants | items | metric | accuracy | delta vs base | flips -/+ | p | budget |",
@@ -77,7 +79,7 @@ def forgetting_markdown(result: ForgettingResult) -> list[str]:
             c = result.comparisons[b["name"]].get(label)
             delta = _ci(c["delta"], c["delta_ci_low"], c["delta_ci_high"], signed=True) if c else "-"
             flips = f"{c['right_to_wrong']} / {c['wrong_to_right']}" if c and c["right_to_wrong"] is not None else "-"
-            p = f"{c['mcnemar_p']:.3f}" if c and c["mcnemar_p"] is not None else "-"
+            p = f"{c['p_value']:.3f}" if c and c.get("p_value") is not None else "-"
             status = STATUS_TEXT[c["status"]] if c else "reference"
             lines.append(f"| {b['name']} | {label} | {variants_of[label]} | {b['items']} | {metric} | {accuracy} | {delta} | {flips} | {p} | {status} |")
     for target in result.targets:
