@@ -199,7 +199,8 @@ def _check_data(suite: Suite) -> None:
     findings = fast_checks(suite)
     errors = [f for f in findings if f.severity == "error"]
     if errors:
-        more = f" (and {len(errors) - 1} more errors)" if len(errors) > 1 else ""
+        total = sum(f.count for f in errors)  # an "and N more like this" finding stands for N
+        more = f" (and {total - 1} more errors)" if total > 1 else ""
         raise DataError(f"{errors[0].message}{more}", errors[0].where, f"{errors[0].fix}; see `harness check-data {suite.dir}`")
     for finding in findings:
         if finding.severity == "warning" and finding.code not in SIZE_GUIDANCE:

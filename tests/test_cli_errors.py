@@ -62,6 +62,17 @@ def test_duplicate_ids(tiny_suite: Path, out: Path, capsys) -> None:
     # (a line that repeats another exactly is a warning, and the run goes on: tests/test_check_data.py)
 
 
+def test_many_data_errors_are_all_counted(tiny_suite: Path, out: Path, capsys) -> None:
+    """25 empty fields (and one contradiction: the same blank input with 25 answers): the first is named and
+    the other 25 counted, though the checks list only 20 of a kind."""
+    with (tiny_suite / "eval.jsonl").open("a") as handle:
+        for i in range(25):
+            handle.write(f'{{"id": "blank{i}", "country": " ", "output": "{{\\"capital\\": \\"X{i}\\"}}"}}\n')
+    code, err = run_cli(capsys, str(tiny_suite), "--out", str(out))
+    assert_one_line_error(code, err, "'country' is empty or whitespace (and 25 more errors)", "eval.jsonl:7")
+    assert_no_results(out)
+
+
 def test_empty_eval_set(tiny_suite: Path, out: Path, capsys) -> None:
     (tiny_suite / "eval.jsonl").write_text("\n\n")
     code, err = run_cli(capsys, str(tiny_suite), "--out", str(out))

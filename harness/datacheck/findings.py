@@ -25,6 +25,7 @@ class Finding:
     where: str = ""
     fix: str = ""
     file: str = ""
+    count: int = 1  # problems this finding stands for: more than 1 for an "and N more like this" summary
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ class Findings:
 
     def result(self) -> list[Finding]:
         """The listed findings, then one "and N more like this" finding per kind with more (last)."""
-        more = [Finding(o.severity, o.code, o.message, o.file, "", o.file) for o in self.omitted]
+        more = [Finding(o.severity, o.code, o.message, o.file, "", o.file, o.count) for o in self.omitted]
         return self._kept + more
 
 

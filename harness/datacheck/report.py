@@ -256,7 +256,7 @@ def report_json(report: Report) -> str:
         "files": [vars(summary) for summary in report.files],
         "tokens": report.tokens,
         "limits": vars(report.limits),
-        "findings": [vars(finding) for finding in _ordered(report)],
+        "findings": [{k: v for k, v in vars(finding).items() if k != "count"} for finding in _ordered(report)],  # counts: "omitted"
         "omitted": [vars(omitted) for omitted in report.omitted],
     }
     return escape_controls(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n", json=True)
