@@ -134,9 +134,10 @@ def test_serve_auto_is_per_request_lora_on_vllm_gpu(tiny_suite: Path, monkeypatc
     assert mixes_lora_and_base({"b": base, "ft": tuned})
 
 
-def test_explicit_serve_wins_and_prints_nothing(tiny_suite: Path, monkeypatch) -> None:
+def test_explicit_serve_wins(tiny_suite: Path, monkeypatch) -> None:
     _, tuned = _finetuned(tiny_suite, monkeypatch, on_cpu=True, serve="lora")
-    assert tuned.adapter is not None and tuned.describe()["serve"] == "lora" and tuned.serving_note() == ""
+    assert tuned.adapter is not None and tuned.describe()["serve"] == "lora"
+    assert tuned.serving_note() == 'ft: adapter served per request on the base engine (serve = "lora")'
 
 
 def test_serve_choice_by_backend(monkeypatch) -> None:

@@ -130,7 +130,7 @@ class FinetunedVariant:
         self.adapter = adapter  # served per request on a LoRA engine; None for a merged model
         self.merged_from = merged_from
         self.canary = canary and adapter is not None
-        self.chosen_by = chosen_by  # why this way of serving, when serve = "auto" chose it (else "")
+        self.chosen_by = chosen_by  # the engine serve = "auto" chose for ("" when serve was explicit)
         self._checked = False
 
     @classmethod
@@ -168,11 +168,12 @@ class FinetunedVariant:
         return described
 
     def serving_note(self) -> str:
-        """One line for the run's output when serve = "auto" chose how the adapter is served ("" otherwise)."""
-        if not self.chosen_by:
+        """The run's one line on how the adapter is served ("" for a merged model directory: no adapter)."""
+        if self.adapter is None and self.merged_from is None:
             return ""
         how = "served per request on the base engine" if self.adapter else "merged into the weights"
-        return f"{self.name}: adapter {how} (serve = auto on {self.chosen_by})"
+        why = f"serve = auto on {self.chosen_by}" if self.chosen_by else f'serve = "{"lora" if self.adapter else "merged"}"'
+        return f"{self.name}: adapter {how} ({why})"
 
 
 def serve_choice(serve: str, backend: str) -> tuple[str, str]:
