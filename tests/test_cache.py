@@ -32,6 +32,7 @@ class CountingEngine:
 
     generated = 0
     started = 0
+    batches: list[int] = []  # requests per call
 
     def __init__(self, model, settings, max_lora_rank=0) -> None:  # noqa: ANN001
         self.backend = "counting"
@@ -39,6 +40,7 @@ class CountingEngine:
 
     def generate(self, requests: Sequence[Request], adapter=None) -> list[Generation]:  # noqa: ANN001
         CountingEngine.generated += len(requests)
+        CountingEngine.batches.append(len(requests))
         tag = adapter.sha256[:8] if adapter else "base"
         return [Generation(f'{{"capital": "{tag}-{r.messages[-1].content[-12:]}"}}', 3, 5, 0.01, 0.02) for r in requests]
 
@@ -56,6 +58,7 @@ def counting_suite(tiny_suite: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setitem(BACKENDS, "counting", f"{__name__}:CountingEngine")
     monkeypatch.setattr(CountingEngine, "generated", 0)
     monkeypatch.setattr(CountingEngine, "started", 0)
+    monkeypatch.setattr(CountingEngine, "batches", [])
     shutil.copytree(ADAPTER, tiny_suite / "adapter")
     toml = tiny_suite / "suite.toml"
     toml.write_text(
@@ -89,8 +92,10 @@ def _run(suite: Path, out: Path, *extra: str, self_test: str | None = "--no-self
 
 def test_self_test_replays_outside_the_cache_and_not_on_an_unchanged_rerun(counting_suite: Path, tmp_path: Path) -> None:
     first = _run(counting_suite, tmp_path / "first", self_test="--self-test")
-    # three requests per variant replayed alone, on top of the run's own 6 x 3 + 12 (canary) requests
+    # three requests per variant replayed in a call of their own, on top of the run's own 6 x 3 + 12
+    # (canary) requests
     assert CountingEngine.generated == 6 * 3 + 12 + 3 * 3
+    assert CountingEngine.batches[-3:] == [3, 3, 3]  # the replays: one call per variant, after the run
     assert first["self_test"]["status"] == "equal"
     assert {v: first["self_test"]["variants"][v]["equal"] for v in ("base", "prompted", "tuned")} == {"base": 3, "prompted": 3, "tuned": 3}
     assert first["variants"]["base"]["cache"] == {"hits": 0, "misses": 6}  # replays are neither hits nor stored
