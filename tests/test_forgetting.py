@@ -124,6 +124,35 @@ def write_csv(path: Path, rows: list[list[str]], header: bool) -> None:
         writer.writerows(rows)
 
 
+def test_task_folders_are_kept_per_lm_eval_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The task YAMLs include lm-eval's own by absolute path. A folder built by another virtual environment
+    (a deleted CI clone's) must not be reused: its includes point at files that are gone."""
+    import shutil
+
+    import lm_eval.tasks
+    import yaml
+
+    from harness.forgetting import tasks
+
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
+    data = tmp_path / "data" / "mmlu" / "test"
+    data.mkdir(parents=True)
+    write_csv(data / "anatomy_test.csv", [[*QUESTIONS[0], "B"], [*QUESTIONS[1], "D"]], header=False)
+    installed = Path(lm_eval.tasks.__file__).resolve().parent
+    other = tmp_path / "other-venv" / "lm_eval" / "tasks"
+    shutil.copytree(installed / "mmlu", other / "mmlu")
+    monkeypatch.setattr(tasks, "_lm_eval_tasks_dir", lambda: other)
+    elsewhere, _ = tasks.prepare_local("mmlu", tmp_path / "data")
+    shutil.rmtree(tmp_path / "other-venv")  # that environment is deleted
+    monkeypatch.undo()
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
+    here, leaves = tasks.prepare_local("mmlu", tmp_path / "data")
+    assert here != elsewhere
+    include = yaml.safe_load((here / f"{leaves[0]}.yaml").read_text())["include"]
+    assert Path(include).is_file() and Path(include).is_relative_to(installed)
+    assert len(load_benchmarks(["mmlu"], tmp_path / "data")[0].tasks) == 1  # lm-eval loads it
+
+
 def test_both_mmlu_layouts_read_the_same(tmp_path: Path) -> None:
     write_csv(tmp_path / "indexed.csv", [[*QUESTIONS[0], "1"], [*QUESTIONS[1], "3"]], header=True)
     write_csv(tmp_path / "letters.csv", [[*QUESTIONS[0], "B"], [*QUESTIONS[1], "D"]], header=False)

@@ -112,7 +112,10 @@ def prepare_local(name: str, data_dir: Path) -> tuple[Path, list[str]]:
         if len(files) != 1:
             found = ", ".join(f.name for f in files) or "none"
             raise DataError(f"expected one HellaSwag .jsonl file in {source}, found {found}", str(source), "keep only the validation file there")
-    key = hashlib.sha256("|".join([LAYOUT_VERSION, name, _lm_eval_version(), *(f"{f.relative_to(source)}:{file_sha256(f)}" for f in files)]).encode()).hexdigest()[:16]
+    # The task YAMLs `include:` lm-eval's own by absolute path: one folder per lm-eval install, or a
+    # removed virtual environment (a CI clone's) leaves every other install a folder it cannot load.
+    identity = [LAYOUT_VERSION, name, _lm_eval_version(), str(_lm_eval_tasks_dir())]
+    key = hashlib.sha256("|".join([*identity, *(f"{f.relative_to(source)}:{file_sha256(f)}" for f in files)]).encode()).hexdigest()[:16]
     # resolved: the task YAMLs hold absolute paths, which must not go through a link that may vanish
     # (a test session's cache folder links to the user's)
     folder = (cache_root() / "bench-tasks").resolve() / f"{name}-{key}"
@@ -149,10 +152,9 @@ def read_mmlu_csv(path: Path) -> list[dict[str, Any]]:
 
 
 def _write_mmlu(files: Sequence[Path], folder: Path) -> list[str]:
-    import lm_eval.tasks
     import yaml
 
-    defaults = Path(lm_eval.tasks.__file__).parent / "mmlu" / "default"
+    defaults = _lm_eval_tasks_dir() / "mmlu" / "default"
     folder.mkdir(parents=True, exist_ok=True)
     subjects: dict[str, dict[str, str]] = {}
     for path in files:
@@ -189,7 +191,6 @@ def _write_mmlu(files: Sequence[Path], folder: Path) -> list[str]:
 
 
 def _write_hellaswag(path: Path, folder: Path) -> list[str]:
-    import lm_eval.tasks
     import yaml
 
     with path.open(encoding="utf-8") as handle:
@@ -205,7 +206,7 @@ def _write_hellaswag(path: Path, folder: Path) -> list[str]:
     folder.mkdir(parents=True, exist_ok=True)
     task = f"{TASK_PREFIX}hellaswag"
     config = {
-        "include": str(Path(lm_eval.tasks.__file__).parent / "hellaswag" / "hellaswag.yaml"),
+        "include": str(_lm_eval_tasks_dir() / "hellaswag" / "hellaswag.yaml"),
         "task": task,
         "tag": None,
         "dataset_path": "json",
@@ -239,6 +240,12 @@ def _task_dict(names: Sequence[str], manager: Any, benchmark: str) -> dict[str, 
 
     walk(loaded)
     return dict(sorted(leaves.items()))
+
+
+def _lm_eval_tasks_dir() -> Path:
+    import lm_eval.tasks
+
+    return Path(lm_eval.tasks.__file__).resolve().parent
 
 
 def _lm_eval_version() -> str:
