@@ -541,11 +541,18 @@ def test_confidence_interval_is_the_percentile_interval_of_shared_resamples():
 
 
 def test_no_bootstrap_no_interval():
+    """bootstrap = 0 turns off the resampled intervals; a proportion's Wilson interval needs no resampling."""
     summary, _ = _ci_scores(0, 0)
     for name in ALL_TEXT:
-        assert summary[name].ci_low is None and summary[name].ci_high is None
-    one, _ = run(_ci_samples()[:1], ["exact_match"], bootstrap=1000)  # one sample: nothing to resample
-    assert one.summary["exact_match"].ci_low is None
+        if summary[name].interval == "wilson":
+            assert 0 <= summary[name].ci_low <= summary[name].value <= summary[name].ci_high <= 1
+        else:
+            assert summary[name].ci_low is None and summary[name].ci_high is None and summary[name].interval is None
+    assert {summary[name].interval for name in ALL_TEXT} == {"wilson", None}
+    one, _ = run([ScoringSample("three words here", "x")], ["output_length"], bootstrap=1000)  # one sample: nothing to resample
+    assert one.summary["output_length"].value > 1 and one.summary["output_length"].ci_low is None
+    single, _ = run(_ci_samples()[:1], ["exact_match"], bootstrap=1000)  # but one 0/1 answer has a Wilson interval
+    assert single.summary["exact_match"].interval == "wilson" and single.summary["exact_match"].ci_high > single.summary["exact_match"].ci_low
 
 
 def test_bootstrap_indices_shape_and_range():
@@ -563,7 +570,8 @@ def test_n_counts_and_summary_dict():
         assert summary[name].n == 30
         assert len(per_sample[name]) == 30
     d = summary["macro_f1"].to_dict()
-    assert set(d) == {"value", "ci_low", "ci_high", "n", "higher_is_better"}
+    assert set(d) == {"value", "ci_low", "ci_high", "interval", "n", "higher_is_better"}
+    assert d["interval"] == "bootstrap"  # corpus-level: never Wilson
     assert d["n"] == 30 and d["higher_is_better"] is True
 
 

@@ -71,7 +71,7 @@ def test_no_gold_ids_anywhere_gives_a_note_not_zeros(rag_suite: Path, tmp_path: 
     (rag_suite / "eval.jsonl").write_text("".join(json.dumps({k: v for k, v in r.items() if k != "doc_ids"}) + "\n" for r in lines))
     out = run_suite(load_suite(rag_suite), RunOptions(variants=("rag",), out=tmp_path / "run", progress=False))
     run = json.loads((out / "run.json").read_text())
-    assert run["metrics"]["rag"]["recall@k"] == {"value": None, "ci_low": None, "ci_high": None, "n": 0, "higher_is_better": True}
+    assert run["metrics"]["rag"]["recall@k"] == {"value": None, "ci_low": None, "ci_high": None, "interval": None, "n": 0, "higher_is_better": True}
     assert "Retrieval metrics omitted: no eval item carries gold `doc_ids`." in (out / "summary.md").read_text()
 
 
