@@ -56,6 +56,14 @@ delay_s = 0.006
 
 
 def _run_cli(argv: list[str]) -> None:
+    # A lock of the child's own for tqdm: the forked child inherits the parent's process-shared one (a
+    # semaphore), and a SIGKILL that lands while the child holds it would leave the parent's next
+    # progress bar waiting forever (seen once in CI). A user's `kill -9` takes the whole process.
+    import threading
+
+    from tqdm import tqdm
+
+    tqdm.set_lock(threading.RLock())
     os._exit(main(argv))
 
 
