@@ -30,7 +30,9 @@ SHARED = ("models", "merged", "indexes", "bench-tasks")
 
 def run(command: list[str], cache: Path) -> float:
     started = time.perf_counter()
-    done = subprocess.run(command, cwd=ROOT, env={**os.environ, "HARNESS_CACHE_DIR": str(cache)}, capture_output=True, text=True)
+    done = subprocess.run(
+        command, cwd=ROOT, env={**os.environ, "HARNESS_CACHE_DIR": str(cache)}, capture_output=True, text=True
+    )
     seconds = time.perf_counter() - started
     if done.returncode not in (0, 1):  # 1: a forgetting budget exceeded, still a complete run
         sys.exit(f"run failed:\n{done.stderr[-3000:]}")
@@ -51,7 +53,18 @@ def main() -> None:
         for part in SHARED:
             (cache_root() / part).mkdir(parents=True, exist_ok=True)
             (cache / part).symlink_to(cache_root() / part, target_is_directory=True)
-        command = [sys.executable, "-m", "harness", "run", "suites/support-triage", "--variants", DEMO_VARIANTS, "--latency-probe", "3", "--quiet"]
+        command = [
+            sys.executable,
+            "-m",
+            "harness",
+            "run",
+            "suites/support-triage",
+            "--variants",
+            DEMO_VARIANTS,
+            "--latency-probe",
+            "3",
+            "--quiet",
+        ]
         if args.limit:
             command += ["--limit", str(args.limit)]
         if not args.no_forgetting and (Path(args.bench_data) / "mmlu").is_dir():
@@ -61,12 +74,20 @@ def main() -> None:
         cached = run([*command, "--out", str(folder / "cached")], cache)
 
         runs = {name: json.loads((folder / name / "run.json").read_text()) for name in ("cold", "cached")}
-        misses = {name: sum(v.get("cache", {}).get("misses", 0) for v in run["variants"].values()) for name, run in runs.items()}
-        same = all(answers(folder / "cold" / "samples" / p.name) == answers(p) for p in (folder / "cached" / "samples").glob("*.jsonl"))
+        misses = {
+            name: sum(v.get("cache", {}).get("misses", 0) for v in run["variants"].values())
+            for name, run in runs.items()
+        }
+        same = all(
+            answers(folder / "cold" / "samples" / p.name) == answers(p)
+            for p in (folder / "cached" / "samples").glob("*.jsonl")
+        )
         print(f"{'run':8} {'seconds':>9} {'engine loads':>13} {'generations':>12}")
         for name, seconds in (("cold", cold), ("cached", cached)):
             print(f"{name:8} {seconds:9.1f} {runs[name]['engine']['loads']:13d} {misses[name]:12d}")
-        print(f"speed-up: {cold / cached:.1f}x (goal >= 50x); samples identical but for retrieval times measured anew: {same}")
+        print(
+            f"speed-up: {cold / cached:.1f}x (goal >= 50x); samples identical but for retrieval times measured anew: {same}"
+        )
 
 
 def answers(path: Path) -> list[dict]:

@@ -42,7 +42,10 @@ def overhead(n: int, reps: int) -> None:
     variant.generate(requests[:4])  # start the engine and warm up
     llm = variant.engine.engine_.llm
     tokenizer = llm.get_tokenizer()
-    prompts = [tokenizer.apply_chat_template([m.to_dict() for m in r.messages], tokenize=False, add_generation_prompt=True) for r in requests]
+    prompts = [
+        tokenizer.apply_chat_template([m.to_dict() for m in r.messages], tokenize=False, add_generation_prompt=True)
+        for r in requests
+    ]
     p = suite.params
     params = SamplingParams(max_tokens=p.max_tokens, temperature=p.temperature, top_p=p.top_p, seed=p.seed)
 
@@ -61,17 +64,24 @@ def overhead(n: int, reps: int) -> None:
     print(f"overhead: {n} requests x {reps} reps, {tokens} completion tokens per rep")
     print(f"  harness base variant  median {statistics.median(harness_s):.2f} s  {[round(x, 2) for x in harness_s]}")
     print(f"  raw LLM.generate      median {statistics.median(raw_s):.2f} s  {[round(x, 2) for x in raw_s]}")
-    print(f"  ratio harness/raw = {ratio:.3f} (goal <= 1.03: {'met' if ratio <= 1.03 else 'NOT met'}); identical outputs: {same}")
+    print(
+        f"  ratio harness/raw = {ratio:.3f} (goal <= 1.03: {'met' if ratio <= 1.03 else 'NOT met'}); identical outputs: {same}"
+    )
 
 
 def engine_loads(n: int) -> None:
     suite = load_suite(DEMO)
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
-        out = run_suite(suite, RunOptions(variants=("base", "prompted", "finetuned-lora"), limit=n, out=Path(tmp) / "run", progress=False))
+        out = run_suite(
+            suite,
+            RunOptions(variants=("base", "prompted", "finetuned-lora"), limit=n, out=Path(tmp) / "run", progress=False),
+        )
         run = json.loads((out / "run.json").read_text())
     loads = run["engine"]["loads"]
-    print(f"engine loads for a 3-variant run (base, prompted, finetuned-lora; {n} items): {loads} (goal 1: {'met' if loads == 1 else 'NOT met'}); {time.perf_counter() - started:.0f} s")
+    print(
+        f"engine loads for a 3-variant run (base, prompted, finetuned-lora; {n} items): {loads} (goal 1: {'met' if loads == 1 else 'NOT met'}); {time.perf_counter() - started:.0f} s"
+    )
 
 
 def main() -> None:

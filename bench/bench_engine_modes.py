@@ -33,14 +33,21 @@ def main() -> None:
         return
     results = {}
     for mode, flag in MODES.items():
-        done = subprocess.run([sys.executable, __file__, "--child", "--n", str(args.n), "--reps", str(args.reps)], cwd=ROOT,
-                              capture_output=True, text=True, env={**os.environ, "VLLM_ENABLE_V1_MULTIPROCESSING": flag})  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, __file__, "--child", "--n", str(args.n), "--reps", str(args.reps)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "VLLM_ENABLE_V1_MULTIPROCESSING": flag},
+        )
         if done.returncode != 0:
             raise SystemExit(done.stderr[-2000:])
         results[mode] = json.loads(done.stdout.strip().splitlines()[-1])
     for mode, r in results.items():
-        print(f"{mode:20s} {args.n} requests: with trace {r['trace_s']:.2f} s, without {r['plain_s']:.2f} s "
-              f"(trace costs {r['trace_s'] / r['plain_s']:.3f}x)")  # fmt: skip
+        print(
+            f"{mode:20s} {args.n} requests: with trace {r['trace_s']:.2f} s, without {r['plain_s']:.2f} s "
+            f"(trace costs {r['trace_s'] / r['plain_s']:.3f}x)"
+        )
     a, b = (results[m]["trace_s"] for m in MODES)
     print(f"in-process / engine-core process: {a / b:.3f}x")
 
@@ -63,7 +70,10 @@ def measure(n: int, reps: int) -> dict[str, float]:
     engine: VllmEngine = variant.engine.started()  # type: ignore[assignment]
     conversations = [[m.to_dict() for m in r.messages] for r in requests]
     traced = engine.sampling(requests)
-    plain = [SamplingParams(max_tokens=p.max_tokens, temperature=p.temperature, seed=p.seed) for p in (r.params for r in requests)]
+    plain = [
+        SamplingParams(max_tokens=p.max_tokens, temperature=p.temperature, seed=p.seed)
+        for p in (r.params for r in requests)
+    ]
     times: dict[str, list[float]] = {"trace_s": [], "plain_s": []}
     for _ in range(reps):
         for key, params in (("trace_s", traced), ("plain_s", plain)):

@@ -38,9 +38,14 @@ def lm_eval_hf(lm, benchmarks, selections, shots):  # noqa: ANN001, ANN201 - ben
     samples = {leaf: list(idx) for b in benchmarks for leaf, idx in selections[b.name].items()}
     started = time.perf_counter()
     with _no_request_building_bars():
-        output = simple_evaluate(model=lm, tasks=tasks, samples=samples, num_fewshot=shots, log_samples=True, bootstrap_iters=0)
+        output = simple_evaluate(
+            model=lm, tasks=tasks, samples=samples, num_fewshot=shots, log_samples=True, bootstrap_iters=0
+        )
     seconds = time.perf_counter() - started
-    return seconds, {b.name: [item_record(leaf, e) for leaf in selections[b.name] for e in output["samples"][leaf]] for b in benchmarks}
+    return seconds, {
+        b.name: [item_record(leaf, e) for leaf in selections[b.name] for e in output["samples"][leaf]]
+        for b in benchmarks
+    }
 
 
 def agreement(ours: list[dict], theirs: list[dict]) -> tuple[int, int, int]:
@@ -81,11 +86,15 @@ def main() -> None:
     evaluate(target, benchmarks, warmup, settings, pool.settings.max_model_len, False)
     lm_eval_hf(hf, benchmarks, warmup, 0)
 
-    print(f"model {model.name}; items: MMLU {args.mmlu} (stratified by subject), HellaSwag {args.hellaswag}; lm-eval hf batch size {batch}")
+    print(
+        f"model {model.name}; items: MMLU {args.mmlu} (stratified by subject), HellaSwag {args.hellaswag}; lm-eval hf batch size {batch}"
+    )
     for shots in (int(s) for s in args.shots.split(",")):
         # MMLU alone at >0 shots: the local HellaSwag is the validation split only. Tasks are loaded
         # afresh: lm-eval ignores a later num_fewshot for a task object once it was run at 0.
-        run_settings = ForgettingSettings(tasks=("mmlu",) if shots else settings.tasks, bench_data=settings.bench_data, num_fewshot=shots)
+        run_settings = ForgettingSettings(
+            tasks=("mmlu",) if shots else settings.tasks, bench_data=settings.bench_data, num_fewshot=shots
+        )
         scope = plan_benchmarks(run_settings)
         chosen = {b.name: select_items(b, counts[b.name], 0) for b in scope}
         started = time.perf_counter()
@@ -100,7 +109,9 @@ def main() -> None:
         print(f"  ratio (hf time / harness time) = {ratio:.2f}x (goal >= 2x: {'met' if ratio >= 2 else 'NOT met'})")
         for b in scope:
             same, ties, other = agreement(ours[b.name].records, theirs[b.name])
-            print(f"  {b.name}: same answer {same}/{same + ties + other}, different on a near-tie {ties}, other differences {other}")
+            print(
+                f"  {b.name}: same answer {same}/{same + ties + other}, different on a near-tie {ties}, other differences {other}"
+            )
     pool.close()
 
 

@@ -80,7 +80,10 @@ def main() -> None:
             qs = queries(chunks, args.queries, seed=size)
             for kind in ("bm25", *(() if args.skip_dense else ("dense",))):
                 r = measure(kind, chunks, qs)
-                print(f"{kind:<8}{size:>9}{r['build_s']:>10.1f}{r['p50_ms']:>9.2f}{r['p95_ms']:>9.2f}{r['recall@5']:>10.3f}", flush=True)
+                print(
+                    f"{kind:<8}{size:>9}{r['build_s']:>10.1f}{r['p50_ms']:>9.2f}{r['p95_ms']:>9.2f}{r['recall@5']:>10.3f}",
+                    flush=True,
+                )
                 if kind == "bm25" and size >= 100_000:
                     met = "met" if r["p50_ms"] <= GOAL_BM25_P50_MS else "NOT met"
                     print(f"  goal: BM25 p50 <= {GOAL_BM25_P50_MS} ms at {size} chunks: {met}", flush=True)

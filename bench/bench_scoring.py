@@ -170,7 +170,9 @@ def _timed(function: Callable[..., Any], into: dict[str, float], phase: str) -> 
 
 def report(title: str, scores, timings: Timings, specs: list[MetricSpec], total: float) -> None:  # noqa: ANN001
     print(f"\n{title}: {total:.2f} s")
-    print(f"  {'metric':<22}{'value':>10}{'ci_low':>10}{'ci_high':>10}   {'stats':>7}{'per-smp':>8}{'aggr':>7}{'boot':>7}{'total':>8}")
+    print(
+        f"  {'metric':<22}{'value':>10}{'ci_low':>10}{'ci_high':>10}   {'stats':>7}{'per-smp':>8}{'aggr':>7}{'boot':>7}{'total':>8}"
+    )
     accounted = 0.0
     for spec in specs:
         s = scores.summary[spec.key]
@@ -196,7 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     text_samples, json_samples = make_samples(args.n, args.seed)
     print(f"built {args.n} + {args.n} samples in {time.perf_counter() - started:.2f} s")
     words = [len(s.output.split()) for s in text_samples]
-    print(f"  text outputs: {min(words)}-{max(words)} words (mean {sum(words) / len(words):.1f}); classes: {len(CLASSES)}")
+    print(
+        f"  text outputs: {min(words)}-{max(words)} words (mean {sum(words) / len(words):.1f}); classes: {len(CLASSES)}"
+    )
 
     context = MetricContext(schema=SCHEMA, pattern=PATTERN)
     json_names = ["json_valid", "json_schema"]
@@ -218,11 +222,17 @@ def main(argv: list[str] | None = None) -> int:
     default_min = scoring.PARALLEL_MIN_SAMPLES
     scoring.PARALLEL_MIN_SAMPLES = 10**12
     text_timings, json_timings = Timings(), Timings()
-    (text_scores, _), text_s = text_timings.run(text_samples, text_specs, Extractor("text"), context, args.bootstrap, args.seed)
-    (json_scores, _), json_s = json_timings.run(json_samples, json_specs, Extractor("json"), context, args.bootstrap, args.seed)
+    (text_scores, _), text_s = text_timings.run(
+        text_samples, text_specs, Extractor("text"), context, args.bootstrap, args.seed
+    )
+    (json_scores, _), json_s = json_timings.run(
+        json_samples, json_specs, Extractor("json"), context, args.bootstrap, args.seed
+    )
     scoring.PARALLEL_MIN_SAMPLES = default_min
 
-    print(f"\nserial, bootstrap resamples: {args.bootstrap}; columns: stats | per-sample values | aggregate | bootstrap (s)")
+    print(
+        f"\nserial, bootstrap resamples: {args.bootstrap}; columns: stats | per-sample values | aggregate | bootstrap (s)"
+    )
     report(f"text pass ({args.n} samples, extract=text)", text_scores, text_timings, text_specs, text_s)
     print("  (accuracy/macro_f1 here compare whole free-text outputs with the class label: timing only;")
     print("   the json pass scores the category field. rouge2/rougeL reuse rouge1's cached scorer pass.)")
@@ -237,8 +247,12 @@ def main(argv: list[str] | None = None) -> int:
     same = text_parallel == text_scores and json_parallel == json_scores
     workers = scoring._worker_count(args.n)
 
-    print(f"\nserial:              {serial:.2f} s for {args.n} samples (both passes) -> {args.n / serial:,.0f} samples/s")
-    print(f"default ({workers} workers):  {total:.2f} s -> {args.n / total:,.0f} samples/s; serial/default = {serial / total:.2f}x; identical scores: {same}")
+    print(
+        f"\nserial:              {serial:.2f} s for {args.n} samples (both passes) -> {args.n / serial:,.0f} samples/s"
+    )
+    print(
+        f"default ({workers} workers):  {total:.2f} s -> {args.n / total:,.0f} samples/s; serial/default = {serial / total:.2f}x; identical scores: {same}"
+    )
     goal = GOAL_S * args.n / GOAL_N
     met = total <= goal
     print(f"goal: <= {goal:.1f} s for {args.n} samples ({GOAL_S:.0f} s per {GOAL_N:,}): {'MET' if met else 'NOT MET'}")

@@ -52,10 +52,15 @@ def main() -> None:
         started = time.perf_counter()
         done = subprocess.run(
             [sys.executable, __file__, "--one", name, "--items", str(args.items), "--repeats", str(args.repeats)],
-            capture_output=True, text=True, env={**os.environ, **env_extra}, cwd=ROOT,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            env={**os.environ, **env_extra},
+            cwd=ROOT,
+        )
         if done.returncode != 0:
-            print(f"{name:16s} failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}")
+            print(
+                f"{name:16s} failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}"
+            )
             continue
         report(name, json.loads(done.stdout.strip().splitlines()[-1]), time.perf_counter() - started)
 
@@ -117,12 +122,19 @@ def probe(name: str, n_items: int, repeats: int) -> dict[str, object]:
     base_call("inside a batch of 30", requests)
     results = []
     for label, generations in calls:
-        verdicts = [compare(a.text, a.metadata.get("trace"), b.text, b.metadata.get("trace")) for a, b in zip(reference, generations)]
-        results.append({
-            "label": label, "equal": sum(v.verdict == "equal" for v in verdicts), "tie": sum(v.verdict == "tie" for v in verdicts),
-            "different": sum(v.verdict == "different" for v in verdicts),
-            "gaps": [round(v.gap, 4) for v in verdicts if v.gap is not None],
-        })  # fmt: skip
+        verdicts = [
+            compare(a.text, a.metadata.get("trace"), b.text, b.metadata.get("trace"))
+            for a, b in zip(reference, generations)
+        ]
+        results.append(
+            {
+                "label": label,
+                "equal": sum(v.verdict == "equal" for v in verdicts),
+                "tie": sum(v.verdict == "tie" for v in verdicts),
+                "different": sum(v.verdict == "different" for v in verdicts),
+                "gaps": [round(v.gap, 4) for v in verdicts if v.gap is not None],
+            }
+        )
     pool.close()
     return {"calls": results, "prefill_steps": steps}
 
@@ -137,7 +149,9 @@ def report(name: str, result: dict, seconds: float) -> None:
             counts[i] += call[key]
         gaps.setdefault(call["label"], []).extend(call["gaps"])
     for label, (equal, tie, different) in merged.items():
-        print(f"  {label:34s} equal {equal:3d}  tie {tie:3d}  different {different:3d}  gaps at parting {sorted(gaps[label])}")
+        print(
+            f"  {label:34s} equal {equal:3d}  tie {tie:3d}  different {different:3d}  gaps at parting {sorted(gaps[label])}"
+        )
 
 
 if __name__ == "__main__":

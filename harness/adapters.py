@@ -36,10 +36,14 @@ def is_merged_model(path: Path) -> bool:
 def load_adapter(name: str, path: Path, model_name: str, where: str) -> Adapter:
     """Check a peft LoRA directory and describe it; every problem is a one-line ConfigError."""
     if not path.is_dir():
-        raise ConfigError(f"adapter directory not found: {path}", where, "train one with `harness finetune` or fix the path")
+        raise ConfigError(
+            f"adapter directory not found: {path}", where, "train one with `harness finetune` or fix the path"
+        )
     config_path = path / ADAPTER_CONFIG
     if not config_path.is_file():
-        raise ConfigError(f"{path} has no {ADAPTER_CONFIG}", where, "point at a peft adapter directory (save_pretrained)")
+        raise ConfigError(
+            f"{path} has no {ADAPTER_CONFIG}", where, "point at a peft adapter directory (save_pretrained)"
+        )
     try:
         config = json.loads(config_path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
@@ -48,13 +52,21 @@ def load_adapter(name: str, path: Path, model_name: str, where: str) -> Adapter:
         raise ConfigError(f"{config_path} is not a LoRA config (peft_type LORA with an integer r)", where, "")
     weights = next((path / w for w in ADAPTER_WEIGHTS if (path / w).is_file()), None)
     if weights is None:
-        raise ConfigError(f"{path} has no adapter weights ({' or '.join(ADAPTER_WEIGHTS)})", where, "re-save the adapter")
+        raise ConfigError(
+            f"{path} has no adapter weights ({' or '.join(ADAPTER_WEIGHTS)})", where, "re-save the adapter"
+        )
     if weights.suffix == ".safetensors":
         _check_safetensors(weights, where)
     base = str(config.get("base_model_name_or_path") or "")
     if base and not _same_model(base, model_name):
-        warnings.warn(f"adapter {path} was trained on '{base}', this run uses '{model_name}' - {where}", HarnessWarning, stacklevel=2)
-    return Adapter(name=name, path=str(path.resolve()), rank=config["r"], sha256=directory_sha256(path), base_model=base)
+        warnings.warn(
+            f"adapter {path} was trained on '{base}', this run uses '{model_name}' - {where}",
+            HarnessWarning,
+            stacklevel=2,
+        )
+    return Adapter(
+        name=name, path=str(path.resolve()), rank=config["r"], sha256=directory_sha256(path), base_model=base
+    )
 
 
 def check_adapter_effect(handle: EngineHandle, adapter: Adapter, sample: Sequence[Request]) -> None:
@@ -90,7 +102,9 @@ def _check_safetensors(path: Path, where: str) -> None:
 
 def _same_model(trained_on: str, used: str) -> bool:
     a, b = trained_on.rstrip("/").lower(), used.rstrip("/").lower()
-    return a == b or a.split("/")[-1] == b.split("/")[-1] or "smollm2-135m-instruct" in a and "smollm2-135m-instruct" in b
+    return (
+        a == b or a.split("/")[-1] == b.split("/")[-1] or "smollm2-135m-instruct" in a and "smollm2-135m-instruct" in b
+    )
 
 
 def merged_model(model: ResolvedModel, adapter: Adapter) -> ResolvedModel:

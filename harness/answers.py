@@ -73,12 +73,16 @@ def reference_problem(reference: str, extractor: Extractor, fields: Sequence[str
     value = extractor.reference(reference).value
     if not value or (fields and not isinstance(value, dict)):
         kind = "JSON object" if fields else "JSON object or array"
-        return (f"the reference {shown(reference)} is not a non-empty {kind}",
-                "write the expected answer as JSON, e.g. {\"key\": \"value\"}, or set [answer] extract to another method")  # fmt: skip
+        return (
+            f"the reference {shown(reference)} is not a non-empty {kind}",
+            'write the expected answer as JSON, e.g. {"key": "value"}, or set [answer] extract to another method',
+        )
     for name in fields:
         if name not in value:
-            return (f"the reference has no key {shown(name)}, which a metric scores ([{name}])",
-                    f"add {shown(name)} to the reference (null when there is no value)")  # fmt: skip
+            return (
+                f"the reference has no key {shown(name)}, which a metric scores ([{name}])",
+                f"add {shown(name)} to the reference (null when there is no value)",
+            )
     return None
 
 

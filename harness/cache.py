@@ -121,7 +121,9 @@ class GenerationCache:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 db = sqlite3.connect(self.path, timeout=30)
                 db.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
-                db.execute("CREATE TABLE IF NOT EXISTS generations (key TEXT PRIMARY KEY, kind TEXT NOT NULL, value TEXT NOT NULL)")
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS generations (key TEXT PRIMARY KEY, kind TEXT NOT NULL, value TEXT NOT NULL)"
+                )
                 self._connection = db
             except (OSError, sqlite3.Error) as exc:
                 self._disable(f"cannot open it ({exc})")
@@ -143,7 +145,9 @@ class GenerationCache:
 
 
 def entry_key(kind: str, engine: dict[str, Any], payload: Any) -> str:
-    text = json.dumps({"v": KEY_VERSION, "kind": kind, "engine": engine, "request": payload}, sort_keys=True, ensure_ascii=False)
+    text = json.dumps(
+        {"v": KEY_VERSION, "kind": kind, "engine": engine, "request": payload}, sort_keys=True, ensure_ascii=False
+    )
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 

@@ -56,7 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         run_dir = getattr(exc, "run_dir", None)  # set by the runner when a run folder holds samples
         if run_dir is not None:
             again = _resume_command(sys.argv[1:] if argv is None else argv, args, run_dir)
-            print(escape_controls(f"error: interrupted - {run_dir} keeps the samples done - finish with `{again}`"), file=sys.stderr)
+            print(
+                escape_controls(f"error: interrupted - {run_dir} keeps the samples done - finish with `{again}`"),
+                file=sys.stderr,
+            )
         else:
             print("error: interrupted - nothing was kept", file=sys.stderr)
         return 130
@@ -81,11 +84,23 @@ def _check_outputs(args: argparse.Namespace) -> None:
     path = Path(out)
     if args.handler is _check_data:
         if path.is_dir():
-            raise ConfigError(f"--out {out} is a folder", "harness check-data --out", f"name a file, e.g. --out {path / 'check-data.json'}")
+            raise ConfigError(
+                f"--out {out} is a folder",
+                "harness check-data --out",
+                f"name a file, e.g. --out {path / 'check-data.json'}",
+            )
         if path.exists() and not path.is_file():
-            raise ConfigError(f"--out {out} is not a regular file", "harness check-data --out", "name a file to write the JSON report to")
+            raise ConfigError(
+                f"--out {out} is not a regular file",
+                "harness check-data --out",
+                "name a file to write the JSON report to",
+            )
     elif path.exists() and not path.is_dir():
-        raise ConfigError(f"--out {out} is a file, not a folder", f"harness {args.command} --out", "name a folder (a new one is created)")
+        raise ConfigError(
+            f"--out {out} is a file, not a folder",
+            f"harness {args.command} --out",
+            "name a folder (a new one is created)",
+        )
 
 
 def _show_harness_warnings_as_one_line() -> None:
@@ -165,7 +180,11 @@ def _names(value: str | None, flag: str = "") -> tuple[str, ...] | None:
     than read as "all"."""
     names = None if value is None else tuple(v.strip() for v in value.split(",") if v.strip())
     if flag and names == ():
-        raise ConfigError(f"{flag} {value!r} names nothing", "the command line", f"pass comma-separated names, or leave out {flag} for all")
+        raise ConfigError(
+            f"{flag} {value!r} names nothing",
+            "the command line",
+            f"pass comma-separated names, or leave out {flag} for all",
+        )
     return names
 
 
@@ -179,7 +198,9 @@ def _number(cast: type, low: float | None = None, high: float | None = None, low
         try:
             value = cast(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {'an integer' if cast is int else 'a number'}, got {text!r}") from None
+            raise argparse.ArgumentTypeError(
+                f"expected {'an integer' if cast is int else 'a number'}, got {text!r}"
+            ) from None
         if not bounds.holds(value):
             raise argparse.ArgumentTypeError(f"must be {bounds.describe()}, got {text}")
         return value
@@ -197,7 +218,9 @@ def _compare(args: argparse.Namespace) -> int:
     if args.cost:
         cost = cost_model_from(read_toml(Path(args.cost)).get("cost", {}), args.cost)
     else:
-        cost = cost_model_from(result.run.get("suite", {}).get("config", {}).get("cost"), f"{result.dir / 'run.json'} suite.config")
+        cost = cost_model_from(
+            result.run.get("suite", {}).get("config", {}).get("cost"), f"{result.dir / 'run.json'} suite.config"
+        )
     comparison = compare_run(result, args.baseline, cost)
     samples = {variant: list(found.values()) for variant, found in result.samples.items()}
     paths = write_comparison(comparison, samples, Path(args.out) if args.out else result.dir)
@@ -222,8 +245,15 @@ def _diff(args: argparse.Namespace) -> int:
     if args.out:
         out = make_folder(args.out)
         write_file(out / "diff.md", markdown)
-        write_file(out / "diff.json", escape_controls(json.dumps(stable(found), indent=2, sort_keys=True, ensure_ascii=False) + "\n", json=True))
-    print(escape_controls(json.dumps(stable(found), indent=2, sort_keys=True, ensure_ascii=False), json=True) if args.json else markdown)
+        write_file(
+            out / "diff.json",
+            escape_controls(json.dumps(stable(found), indent=2, sort_keys=True, ensure_ascii=False) + "\n", json=True),
+        )
+    print(
+        escape_controls(json.dumps(stable(found), indent=2, sort_keys=True, ensure_ascii=False), json=True)
+        if args.json
+        else markdown
+    )
     if not found["passed"]:
         print("error: a gate failed (see the table above)", file=sys.stderr)
         return EXIT_GATE_FAILED
@@ -237,10 +267,18 @@ def _history(args: argparse.Namespace) -> int:
     from harness.records import stable
 
     metrics = _names(",".join(args.metric), "--metric") if args.metric else None
-    history = select_history(load_history(args.results_dir, args.suite), metrics, _names(args.variants, "--variants"), args.last)
+    history = select_history(
+        load_history(args.results_dir, args.suite), metrics, _names(args.variants, "--variants"), args.last
+    )
     if args.out:
         echo(f"history: {write_history(history, args.out)['markdown']}", err=True)
-    print(escape_controls(json.dumps(stable(history_dict(history)), indent=2, sort_keys=True, ensure_ascii=False), json=True) if args.json else history_markdown(history))
+    print(
+        escape_controls(
+            json.dumps(stable(history_dict(history)), indent=2, sort_keys=True, ensure_ascii=False), json=True
+        )
+        if args.json
+        else history_markdown(history)
+    )
     return 0
 
 
@@ -248,9 +286,14 @@ def _check_data(args: argparse.Namespace) -> int:
     from harness.datacheck import CheckOptions, check_data, report_json, report_text, write_report
 
     options = CheckOptions(
-        train=tuple(args.train), eval=tuple(args.eval), layout=args.format, max_len=args.max_len,
-        model=args.model, tokenizer=not args.estimate_tokens, similarity=args.similarity,
-    )  # fmt: skip
+        train=tuple(args.train),
+        eval=tuple(args.eval),
+        layout=args.format,
+        max_len=args.max_len,
+        model=args.model,
+        tokenizer=not args.estimate_tokens,
+        similarity=args.similarity,
+    )
     report = check_data(args.paths, options)
     if args.out:
         write_report(report, Path(args.out))
@@ -265,12 +308,24 @@ def _finetune(args: argparse.Namespace) -> int:
     overrides = {
         key: value
         for key, value in {
-            "rank": args.rank, "alpha": args.alpha, "epochs": args.epochs, "learning_rate": args.lr,
-            "batch_size": args.batch_size, "max_steps": args.max_steps, "limit": args.limit, "seed": args.seed,
+            "rank": args.rank,
+            "alpha": args.alpha,
+            "epochs": args.epochs,
+            "learning_rate": args.lr,
+            "batch_size": args.batch_size,
+            "max_steps": args.max_steps,
+            "limit": args.limit,
+            "seed": args.seed,
         }.items()
         if value is not None
-    }  # fmt: skip
-    out = finetune(load_suite(args.suite), Path(args.out) if args.out else None, FinetuneConfig(**overrides), args.model, args.verbose)
+    }
+    out = finetune(
+        load_suite(args.suite),
+        Path(args.out) if args.out else None,
+        FinetuneConfig(**overrides),
+        args.model,
+        args.verbose,
+    )
     echo(out)
     return 0
 
@@ -300,14 +355,31 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _forgetting_arguments(parser: argparse.ArgumentParser, tasks: str, limit: str, max_drop: str) -> None:
-    parser.add_argument(tasks, dest="forgetting", metavar="NAMES",
-                        help="forgetting checks on these benchmarks: mmlu, hellaswag or any lm-eval task (default: [forgetting] tasks)")
-    parser.add_argument(limit, dest="forgetting_limit", type=_number(int, 1), metavar="N",
-                        help="items per benchmark, stratified by subject for MMLU, the same for every variant")
-    parser.add_argument(max_drop, dest="forgetting_max_drop", type=_number(float, 0, 100), metavar="POINTS",
-                        help="fail (exit 1) when a variant loses more accuracy points than this, significantly")
-    parser.add_argument("--bench-data", metavar="DIR",
-                        help="local benchmark data (mmlu/, hellaswag/); default $HARNESS_BENCH_DATA, else lm-eval's own")
+    parser.add_argument(
+        tasks,
+        dest="forgetting",
+        metavar="NAMES",
+        help="forgetting checks on these benchmarks: mmlu, hellaswag or any lm-eval task (default: [forgetting] tasks)",
+    )
+    parser.add_argument(
+        limit,
+        dest="forgetting_limit",
+        type=_number(int, 1),
+        metavar="N",
+        help="items per benchmark, stratified by subject for MMLU, the same for every variant",
+    )
+    parser.add_argument(
+        max_drop,
+        dest="forgetting_max_drop",
+        type=_number(float, 0, 100),
+        metavar="POINTS",
+        help="fail (exit 1) when a variant loses more accuracy points than this, significantly",
+    )
+    parser.add_argument(
+        "--bench-data",
+        metavar="DIR",
+        help="local benchmark data (mmlu/, hellaswag/); default $HARNESS_BENCH_DATA, else lm-eval's own",
+    )
 
 
 def _run_target_arguments(parser: argparse.ArgumentParser) -> None:
@@ -316,11 +388,19 @@ def _run_target_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help="result directory (default: results/<suite>-<time>)")
     parser.add_argument("--results-dir", default="results", help="where default result directories go")
     parser.add_argument("--config", help="run config TOML declaring [variants.NAME] tables (replaces the suite's)")
-    parser.add_argument("--model", help="model for engine variants: an HF id or local directory (default: [engine] model)")
+    parser.add_argument(
+        "--model", help="model for engine variants: an HF id or local directory (default: [engine] model)"
+    )
     parser.add_argument("--backend", choices=["auto", "vllm", "hf"], help="engine backend (default: [engine] backend)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("--verbose", action="store_true", help="engine logs and warnings on the terminal (default: RUN_DIR/engine.log)")
-    parser.add_argument("--no-cache", action="store_true", help="send every request to the engine (default: reuse cached answers to identical requests on identical weights)")
+    parser.add_argument(
+        "--verbose", action="store_true", help="engine logs and warnings on the terminal (default: RUN_DIR/engine.log)"
+    )
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="send every request to the engine (default: reuse cached answers to identical requests on identical weights)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -331,58 +411,106 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("suite", help="suite folder (holding suite.toml)")
     _run_target_arguments(run)
     run.add_argument("--limit", type=_number(int, 1), help="evaluate only the first N eval items")
-    run.add_argument("--resume", metavar="RUN_DIR", help="finish an interrupted run (rerunning with its --out does the same)")
-    run.add_argument("--latency-probe", type=_number(int, 0), default=0, metavar="N",
-                     help="after the batched run, N requests one at a time per variant (p50/p95/p99)")
-    run.add_argument("--self-test", action=argparse.BooleanOptionalAction, default=None,
-                     help="after the run, replay a few requests of each variant alone and compare them, tie-aware, with the "
-                          "run's answers; fails the run when they differ (default: on when one engine serves LoRA and non-LoRA variants)")
+    run.add_argument(
+        "--resume", metavar="RUN_DIR", help="finish an interrupted run (rerunning with its --out does the same)"
+    )
+    run.add_argument(
+        "--latency-probe",
+        type=_number(int, 0),
+        default=0,
+        metavar="N",
+        help="after the batched run, N requests one at a time per variant (p50/p95/p99)",
+    )
+    run.add_argument(
+        "--self-test",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="after the run, replay a few requests of each variant alone and compare them, tie-aware, with the "
+        "run's answers; fails the run when they differ (default: on when one engine serves LoRA and non-LoRA variants)",
+    )
     _forgetting_arguments(run, "--forgetting", "--forgetting-limit", "--forgetting-max-drop")
     run.set_defaults(handler=_run)
 
-    alone = commands.add_parser("forgetting", help="only the forgetting checks: benchmarks on base and on each variant's weights")
+    alone = commands.add_parser(
+        "forgetting", help="only the forgetting checks: benchmarks on base and on each variant's weights"
+    )
     alone.add_argument("suite", help="suite folder (its [engine], [forgetting] and variants)")
     _run_target_arguments(alone)
     alone.set_defaults(limit=None)
     _forgetting_arguments(alone, "--tasks", "--limit", "--max-drop")
     alone.set_defaults(handler=_forgetting)
 
-    compare = commands.add_parser("compare", help="one table of every variant against a baseline, with paired statistics, cost and an HTML report")
+    compare = commands.add_parser(
+        "compare", help="one table of every variant against a baseline, with paired statistics, cost and an HTML report"
+    )
     compare.add_argument("run_dir", help="a result directory written by harness run")
     compare.add_argument("--baseline", default="base", help="the variant deltas are measured against (default: base)")
     compare.add_argument("--cost", metavar="FILE", help="TOML with a [cost] table (default: the suite's [cost])")
     compare.add_argument("--out", help="where report.md, comparison.csv/.json and report.html go (default: RUN_DIR)")
     compare.set_defaults(handler=_compare)
 
-    diff = commands.add_parser("diff", help="what changed between two result directories of one suite; gates set the exit code")
+    diff = commands.add_parser(
+        "diff", help="what changed between two result directories of one suite; gates set the exit code"
+    )
     diff.add_argument("old", help="the reference run (e.g. main, or last night)")
     diff.add_argument("new", help="the run to judge")
-    diff.add_argument("--gate", metavar="GATE.toml", help="[[gate]] rules: metric, variants, min, max_drop, significant; exit 1 when one fails")
+    diff.add_argument(
+        "--gate",
+        metavar="GATE.toml",
+        help="[[gate]] rules: metric, variants, min, max_drop, significant; exit 1 when one fails",
+    )
     diff.add_argument("--top", type=_number(int, 0), default=5, help="flipped items shown per variant (default 5)")
     diff.add_argument("--json", action="store_true", help="print JSON instead of markdown")
     diff.add_argument("--out", help="also write diff.md and diff.json into this folder")
     diff.set_defaults(handler=_diff)
 
-    history = commands.add_parser("history", help="a suite's metrics over all its runs, marking where model, adapter, data or config changed")
-    history.add_argument("results_dir", metavar="RESULTS_DIR", help="folder of run directories (and groups of them, e.g. baselines/)")
+    history = commands.add_parser(
+        "history", help="a suite's metrics over all its runs, marking where model, adapter, data or config changed"
+    )
+    history.add_argument(
+        "results_dir", metavar="RESULTS_DIR", help="folder of run directories (and groups of them, e.g. baselines/)"
+    )
     history.add_argument("--suite", required=True, help="suite name, as in run.json")
-    history.add_argument("--metric", action="append", metavar="NAME", help="metric(s) to show and plot, repeatable or comma-separated (default: all; the plot: the suite's first)")
+    history.add_argument(
+        "--metric",
+        action="append",
+        metavar="NAME",
+        help="metric(s) to show and plot, repeatable or comma-separated (default: all; the plot: the suite's first)",
+    )
     history.add_argument("--variants", help="comma-separated variant names (default: all)")
     history.add_argument("--last", type=_number(int, 1), metavar="N", help="only the N most recent runs")
     history.add_argument("--out", help="also write history.md, history.csv and history.png into this folder")
     history.add_argument("--json", action="store_true", help="print JSON instead of markdown")
     history.set_defaults(handler=_history)
 
-    check = commands.add_parser("check-data", help="check eval and train data: parse errors, duplicates, leakage, balance, lengths")
+    check = commands.add_parser(
+        "check-data", help="check eval and train data: parse errors, duplicates, leakage, balance, lengths"
+    )
     check.add_argument("paths", nargs="*", metavar="PATH", help="JSONL files (train/eval by name), or one suite folder")
     check.add_argument("--train", action="append", default=[], metavar="FILE", help="a training data file (repeatable)")
     check.add_argument("--eval", action="append", default=[], metavar="FILE", help="an eval data file (repeatable)")
-    check.add_argument("--format", default="auto", choices=["auto", "chat", "completion", "preference", "fields"],
-                       help="record layout of the files (default: detected per line)")
-    check.add_argument("--max-len", type=_number(int, 1), metavar="N", help="context in tokens (default: [engine] max_model_len, else 2048)")
+    check.add_argument(
+        "--format",
+        default="auto",
+        choices=["auto", "chat", "completion", "preference", "fields"],
+        help="record layout of the files (default: detected per line)",
+    )
+    check.add_argument(
+        "--max-len",
+        type=_number(int, 1),
+        metavar="N",
+        help="context in tokens (default: [engine] max_model_len, else 2048)",
+    )
     check.add_argument("--model", help="whose tokenizer counts tokens: a local HF directory (default: [engine] model)")
-    check.add_argument("--estimate-tokens", action="store_true", help="count tokens as characters/4, loading no tokenizer")
-    check.add_argument("--similarity", type=_number(float, 0, 1, low_open=True), default=0.9, help="TF-IDF cosine for near duplicates (default 0.9)")
+    check.add_argument(
+        "--estimate-tokens", action="store_true", help="count tokens as characters/4, loading no tokenizer"
+    )
+    check.add_argument(
+        "--similarity",
+        type=_number(float, 0, 1, low_open=True),
+        default=0.9,
+        help="TF-IDF cosine for near duplicates (default 0.9)",
+    )
     check.add_argument("--json", action="store_true", help="print the report as JSON")
     check.add_argument("--out", metavar="FILE", help="also write the JSON report to FILE")
     check.set_defaults(handler=_check_data)
@@ -399,7 +527,11 @@ def _parser() -> argparse.ArgumentParser:
     tune.add_argument("--max-steps", type=_number(int, 1), help="stop after N optimizer steps (overrides epochs)")
     tune.add_argument("--limit", type=_number(int, 1), help="train on the first N items only")
     tune.add_argument("--seed", type=_number(int, 0, 2**32 - 1), help="random seed (default 0)")
-    tune.add_argument("--verbose", action="store_true", help="library logs and the trainer's own output on the terminal (default: OUT/.trainer/finetune.log, kept on failure)")
+    tune.add_argument(
+        "--verbose",
+        action="store_true",
+        help="library logs and the trainer's own output on the terminal (default: OUT/.trainer/finetune.log, kept on failure)",
+    )
     tune.set_defaults(handler=_finetune)
 
     listing = commands.add_parser("list", help="list suites, variant kinds or metrics")

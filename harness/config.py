@@ -58,11 +58,24 @@ class Range:
 
 
 def _number(value: float | None) -> str:
-    return str(int(value)) if value is not None and float(value).is_integer() else f"{value:g}" if value is not None else ""
+    return (
+        str(int(value))
+        if value is not None and float(value).is_integer()
+        else f"{value:g}"
+        if value is not None
+        else ""
+    )
 
 
-def ranged(default: Any, low: float | None = None, high: float | None = None, *, low_open: bool = False,
-           high_open: bool = False, example: str = "") -> Any:  # fmt: skip
+def ranged(
+    default: Any,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+    example: str = "",
+) -> Any:
     """A dataclass field whose value (when not None) must lie in a range, checked by parse_table."""
     bounds = Range(low, high, low_open, high_open, example)
     return dataclasses.field(default=default, metadata={"range": bounds})
@@ -90,7 +103,9 @@ def _check_range(spec: dataclasses.Field, value: Any, where: str) -> None:  # ty
 MAX_CONFIG_BYTES = 1_000_000
 
 
-def check_file(path: Path, what: str, where: str = "", fix: str = "check the path", error: type[HarnessError] = ConfigError) -> None:
+def check_file(
+    path: Path, what: str, where: str = "", fix: str = "check the path", error: type[HarnessError] = ConfigError
+) -> None:
     """Refuse a path that is not a regular file, saying what it is instead: missing, a folder, or a FIFO,
     socket or device (which reading would block on, or read forever)."""
     if path.is_file():
@@ -117,7 +132,9 @@ def read_toml(path: Path) -> dict[str, Any]:
     except RecursionError:
         raise ConfigError(f"invalid TOML in {path}", "arrays or tables nested too deeply", "flatten them") from None
     except ValueError as exc:  # an integer of thousands of digits, a date out of range
-        raise ConfigError(f"invalid TOML in {path}", f"value out of range ({str(exc).split(':')[0]})", "fix the value") from None
+        raise ConfigError(
+            f"invalid TOML in {path}", f"value out of range ({str(exc).split(':')[0]})", "fix the value"
+        ) from None
 
 
 def read_capped(path: Path, limit: int, what: str, fix: str) -> bytes:
@@ -126,12 +143,12 @@ def read_capped(path: Path, limit: int, what: str, fix: str) -> bytes:
         with path.open("rb") as handle:
             data = handle.read(limit + 1)
     except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}", "", "check the path and its permissions") from None
+        raise ConfigError(
+            f"cannot read {path}: {exc.strerror or exc}", "", "check the path and its permissions"
+        ) from None
     if len(data) > limit:
         size = path.stat().st_size
-        raise ConfigError(
-            f"{path} is {size / 1e6:.1f} MB, over the {limit / 1e6:g} MB limit for {what}", "", fix
-        )
+        raise ConfigError(f"{path} is {size / 1e6:.1f} MB, over the {limit / 1e6:g} MB limit for {what}", "", fix)
     return data
 
 
@@ -210,7 +227,9 @@ def coerce(value: Any, hint: Any, where: str) -> Any:
     if hint in (int, float) and isinstance(value, bool):
         raise _type_error(value, hint, where)
     if hint in (int, float) and isinstance(value, int) and abs(value) > MAX_INT:
-        raise ConfigError(f"integer {_shown(value, 30)} is out of range", where, "TOML integers are 64-bit: use a smaller value")
+        raise ConfigError(
+            f"integer {_shown(value, 30)} is out of range", where, "TOML integers are 64-bit: use a smaller value"
+        )
     if isinstance(hint, type) and not isinstance(value, hint):
         raise _type_error(value, hint, where)
     return value
@@ -250,7 +269,9 @@ def _hint_name(hint: Any) -> str:
         return " or ".join(_hint_name(a) for a in args if a is not type(None))
     if origin in (tuple, list):
         item = _hint_name(args[0]) if args else "values"
-        return "an array of " + (item.removeprefix("an ").removeprefix("a ") + "s" if " or " not in item else f"({item})")
+        return "an array of " + (
+            item.removeprefix("an ").removeprefix("a ") + "s" if " or " not in item else f"({item})"
+        )
     if origin in (dict, Mapping) or hint in (dict, Mapping) or dataclasses.is_dataclass(hint):
         return "a table"
     names = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}

@@ -23,7 +23,9 @@ class CostModel:
 
     input_per_mtok: float | None = ranged(None, 0, example="0.10")  # price per million prompt tokens
     output_per_mtok: float | None = ranged(None, 0, example="0.40")  # price per million completion tokens
-    gpu_hour: float | None = ranged(None, 0, example="1.20")  # price per GPU-hour, with the run's measured batched throughput
+    gpu_hour: float | None = ranged(
+        None, 0, example="1.20"
+    )  # price per GPU-hour, with the run's measured batched throughput
     finetune: float | None = ranged(None, 0, example="25.0")  # one-time fine-tuning cost
     finetune_hours: float | None = ranged(None, 0, example="2.0")  # or its GPU-hours, priced at gpu_hour
     currency: str = "USD"
@@ -44,12 +46,16 @@ class QueryCost:
     basis: str  # how it was computed, printed with the table
 
 
-def query_cost(model: CostModel, prompt_tokens: float | None, completion_tokens: float | None, seconds_per_query: float | None) -> QueryCost:
+def query_cost(
+    model: CostModel, prompt_tokens: float | None, completion_tokens: float | None, seconds_per_query: float | None
+) -> QueryCost:
     """Cost of 1,000 queries: token prices when given, else GPU time at the measured throughput."""
     if model.input_per_mtok is not None or model.output_per_mtok is not None:
         if prompt_tokens is None or completion_tokens is None:
             return QueryCost(None, "tokens not recorded")
-        cost = (prompt_tokens * (model.input_per_mtok or 0.0) + completion_tokens * (model.output_per_mtok or 0.0)) / 1e6
+        cost = (
+            prompt_tokens * (model.input_per_mtok or 0.0) + completion_tokens * (model.output_per_mtok or 0.0)
+        ) / 1e6
         return QueryCost(cost * 1000, "token prices")
     if model.gpu_hour is not None:
         if seconds_per_query is None:
@@ -72,7 +78,9 @@ def finetune_cost(model: CostModel, adapter_path: str | None) -> tuple[float | N
     return None, "unknown: set [cost] finetune, or finetune_hours with gpu_hour"
 
 
-def break_even(finetune: float | None, tuned_per_1k: float | None, other_per_1k: float | None) -> tuple[float | None, str]:
+def break_even(
+    finetune: float | None, tuned_per_1k: float | None, other_per_1k: float | None
+) -> tuple[float | None, str]:
     """Queries after which fine-tuning (one-time cost, cheaper queries) costs less than the other
     approach. None with a reason when it never does or a number is missing."""
     if finetune is None or tuned_per_1k is None or other_per_1k is None:

@@ -31,9 +31,21 @@ from harness.escaping import echo
 ENGINE_LOG = "engine.log"
 # Top-level loggers of the packages an engine, a merge, training or a benchmark runs through.
 ENGINE_LOGGERS = (
-    "vllm", "transformers", "torch", "peft", "trl", "accelerate", "datasets", "huggingface_hub", "lm_eval",
-    "sentence_transformers", "numba", "httpx", "urllib3", "filelock",
-)  # fmt: skip
+    "vllm",
+    "transformers",
+    "torch",
+    "peft",
+    "trl",
+    "accelerate",
+    "datasets",
+    "huggingface_hub",
+    "lm_eval",
+    "sentence_transformers",
+    "numba",
+    "httpx",
+    "urllib3",
+    "filelock",
+)
 TAIL_LINES = 20
 _HARNESS_DIR = str(Path(__file__).resolve().parent) + os.sep
 _ENV = {"VLLM_CONFIGURE_LOGGING": "0"}  # quiet: vLLM logs through the loggers routed here
@@ -105,7 +117,15 @@ class EngineLog:
         except OSError:
             return []
 
-    def _show(self, message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None, line: str | None = None) -> None:
+    def _show(
+        self,
+        message: Any,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: Any = None,
+        line: str | None = None,
+    ) -> None:
         if file is not None or issubclass(category, HarnessWarning) or str(filename).startswith(_HARNESS_DIR):
             self._showwarning(message, category, filename, lineno, file, line)
         else:
@@ -134,7 +154,9 @@ def capture(path: Path, verbose: bool = False) -> Iterator[EngineLog | None]:
     try:
         yield log
     except BaseException as exc:
-        engine_failed = isinstance(exc, GenerationFailed) or not isinstance(exc, (HarnessError, KeyboardInterrupt, SystemExit))
+        engine_failed = isinstance(exc, GenerationFailed) or not isinstance(
+            exc, (HarnessError, KeyboardInterrupt, SystemExit)
+        )
         lines = log.tail() if engine_failed else []
         if lines:
             echo(f"harness: the last lines of {log.path}:", err=True)

@@ -59,26 +59,40 @@ def training_examples(suite: Suite, limit: int | None = None) -> list[dict[str, 
     examples = []
     for item in items:
         request = build_request(item, suite.prompt, suite.params)
-        examples.append({
-            "prompt": [m.to_dict() for m in request.messages],
-            "completion": [{"role": "assistant", "content": item.reference}],
-        })  # fmt: skip
+        examples.append(
+            {
+                "prompt": [m.to_dict() for m in request.messages],
+                "completion": [{"role": "assistant", "content": item.reference}],
+            }
+        )
     return examples
 
 
 def finetune(
-    suite: Suite, out: Path | None = None, config: FinetuneConfig = FinetuneConfig(), model: str | None = None, verbose: bool = False
-) -> Path:  # fmt: skip
+    suite: Suite,
+    out: Path | None = None,
+    config: FinetuneConfig = FinetuneConfig(),
+    model: str | None = None,
+    verbose: bool = False,
+) -> Path:
     """Train a LoRA adapter on the suite's train split; returns the adapter directory. The libraries'
     logs go to OUT/.trainer/finetune.log (removed with the trainer's folder on success), unless `verbose`."""
     check_ranges(config, "harness finetune options")
     if config.max_steps == 0:
-        raise ConfigError("max_steps must be -1 (run the epochs) or at least 1, got 0", "harness finetune options key 'max_steps'", "drop --max-steps, or pass --max-steps 100")
+        raise ConfigError(
+            "max_steps must be -1 (run the epochs) or at least 1, got 0",
+            "harness finetune options key 'max_steps'",
+            "drop --max-steps, or pass --max-steps 100",
+        )
     if not suite.train_items:
-        raise ConfigError("the suite has no train split", f"{suite.dir / 'suite.toml'} [data]", "add train = 'train.jsonl'")
+        raise ConfigError(
+            "the suite has no train split", f"{suite.dir / 'suite.toml'} [data]", "add train = 'train.jsonl'"
+        )
     from importlib.util import find_spec
 
-    missing = next((name for name in ("torch", "datasets", "peft", "transformers", "trl") if find_spec(name) is None), None)
+    missing = next(
+        (name for name in ("torch", "datasets", "peft", "transformers", "trl") if find_spec(name) is None), None
+    )
     if missing:  # found without importing: their import-time warnings belong in the log below
         raise MissingDependencyError(f"fine-tuning needs {missing}", "", "pip install 'harness[finetune]'")
 
@@ -105,7 +119,9 @@ def finetune(
     return out
 
 
-def _train(model_path: str, examples: list[dict[str, Any]], out: Path, config: FinetuneConfig, device: str) -> tuple[Any, float]:
+def _train(
+    model_path: str, examples: list[dict[str, Any]], out: Path, config: FinetuneConfig, device: str
+) -> tuple[Any, float]:
     """The trained SFTTrainer and its training seconds; one progress bar instead of the trainer's log dicts."""
     import torch
     from datasets import Dataset
@@ -132,12 +148,22 @@ def _train(model_path: str, examples: list[dict[str, Any]], out: Path, config: F
         disable_tqdm=True,  # the trainer then prints each log dict (PrinterCallback): replaced below
     )
     lora = LoraConfig(
-        r=config.rank, lora_alpha=config.alpha, lora_dropout=config.dropout, target_modules=list(config.target_modules), task_type="CAUSAL_LM"
+        r=config.rank,
+        lora_alpha=config.alpha,
+        lora_dropout=config.dropout,
+        target_modules=list(config.target_modules),
+        task_type="CAUSAL_LM",
     )
     with engine_output():  # loading and tokenizing talk (bars, notes) into the log
         tokenizer = AutoTokenizer.from_pretrained(model_path)
         base = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
-        trainer = SFTTrainer(model=base, args=args, train_dataset=Dataset.from_list(examples), peft_config=lora, processing_class=tokenizer)
+        trainer = SFTTrainer(
+            model=base,
+            args=args,
+            train_dataset=Dataset.from_list(examples),
+            peft_config=lora,
+            processing_class=tokenizer,
+        )
     for printer in (PrinterCallback, ProgressCallback):
         trainer.remove_callback(printer)
     trainer.add_callback(progress_callback())
@@ -161,7 +187,9 @@ def progress_callback() -> Any:
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             self.bar.update(state.global_step - self.bar.n)
 
-        def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        def on_log(
+            self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any
+        ) -> None:
             if self.bar is not None and logs and "loss" in logs:
                 self.bar.set_postfix(loss=f"{logs['loss']:.4f}", refresh=False)
 
@@ -181,7 +209,9 @@ def compact_adapter_weights(out: Path) -> None:
     path = out / "adapter_model.safetensors"
     tensors = load_file(path)
     # Through write_file (not save_file in place): a full disk must not leave a torn adapter behind.
-    write_file(path, save({k: v.to(torch.bfloat16).contiguous() for k, v in tensors.items()}, metadata={"format": "pt"}))
+    write_file(
+        path, save({k: v.to(torch.bfloat16).contiguous() for k, v in tensors.items()}, metadata={"format": "pt"})
+    )
 
 
 def _point_adapter_at(out: Path, model_name: str) -> None:

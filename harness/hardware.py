@@ -69,8 +69,10 @@ def gpus() -> list[dict[str, Any]]:
     try:
         done = subprocess.run(
             [smi, "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader,nounits"],
-            capture_output=True, text=True, timeout=10,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
     except (OSError, subprocess.SubprocessError):
         return []
     found = []

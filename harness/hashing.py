@@ -55,7 +55,9 @@ def _database() -> sqlite3.Connection | None:
         root = cache_root()
         root.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(root / HASHES_FILE, timeout=30)
-        db.execute("CREATE TABLE IF NOT EXISTS hashes (path TEXT, size INTEGER, mtime_ns INTEGER, sha256 TEXT, PRIMARY KEY (path, size, mtime_ns))")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS hashes (path TEXT, size INTEGER, mtime_ns INTEGER, sha256 TEXT, PRIMARY KEY (path, size, mtime_ns))"
+        )
         return db
     except (OSError, sqlite3.Error):
         return None  # an unwritable cache folder only costs the time of hashing again

@@ -82,7 +82,9 @@ def load_history(results_dir: str | Path, suite: str) -> History:
     """Every complete run of `suite` under results_dir, oldest first, with change markers."""
     root = Path(results_dir)
     if not root.is_dir():
-        raise HarnessError(f"no results folder {root}", "", "pass the folder `harness run` writes into (default results/)")
+        raise HarnessError(
+            f"no results folder {root}", "", "pass the folder `harness run` writes into (default results/)"
+        )
     found, partial = _run_files(root)
     parsed: list[tuple[str, HistoryRun, list[Any]]] = []
     suites: set[str] = set()
@@ -91,35 +93,57 @@ def load_history(results_dir: str | Path, suite: str) -> History:
         try:
             run = _parse(path)
         except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError, AttributeError) as exc:
-            warnings.warn(f"skipped {path}: not a readable run.json ({type(exc).__name__}: {exc})", HarnessWarning, stacklevel=2)
+            warnings.warn(
+                f"skipped {path}: not a readable run.json ({type(exc).__name__}: {exc})", HarnessWarning, stacklevel=2
+            )
             unreadable += 1
             continue
         suites.add(run[0])
         parsed.append(run)
     if not parsed:
-        raise HarnessError(f"no runs under {root}", f"{partial} partial, {unreadable} unreadable", "point at the folder `harness run` writes into")
-    name = suite if suite in suites else suite.rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1]  # a suite folder works too
+        raise HarnessError(
+            f"no runs under {root}",
+            f"{partial} partial, {unreadable} unreadable",
+            "point at the folder `harness run` writes into",
+        )
+    name = (
+        suite if suite in suites else suite.rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1]
+    )  # a suite folder works too
     if name not in suites:
         raise UnknownNameError(f"no runs of suite '{suite}'", str(root), did_you_mean(suite, suites))
     ordered = sorted((r[1:] for r in parsed if r[0] == name), key=lambda r: (r[0].created_at, r[0].run_id))
     runs = _with_markers([run for run, _ in ordered])
     variants = tuple(dict.fromkeys(v for r in runs for v in r.variants))
-    metrics = _metric_order([m for r in runs for p in r.variants.values() for m in p.metrics], ordered[-1][1])  # the newest run's order
+    metrics = _metric_order(
+        [m for r in runs for p in r.variants.values() for m in p.metrics], ordered[-1][1]
+    )  # the newest run's order
     return History(name, root, tuple(runs), variants, metrics, metrics[:1], partial, unreadable)
 
 
-def select_history(history: History, metrics: Sequence[str] | None = None, variants: Sequence[str] | None = None, last: int | None = None) -> History:
+def select_history(
+    history: History,
+    metrics: Sequence[str] | None = None,
+    variants: Sequence[str] | None = None,
+    last: int | None = None,
+) -> History:
     """Narrow a history to some metrics (also what the plot draws), some variants, the last N runs."""
     for asked, known, what in ((metrics, history.metrics, "metric"), (variants, history.variants, "variant")):
         for name in asked or ():
             if name not in known:
-                raise UnknownNameError(f"no {what} '{name}' in the runs of {history.suite}", f"--{what}", did_you_mean(name, known))
+                raise UnknownNameError(
+                    f"no {what} '{name}' in the runs of {history.suite}", f"--{what}", did_you_mean(name, known)
+                )
     if last is not None and last < 1:
         raise HarnessError(f"--last must be at least 1, not {last}", "", "")
     runs = tuple(r for r in history.runs if any(v in r.variants for v in variants)) if variants else history.runs
     runs = runs[-last:] if last else runs
-    return replace(history, runs=runs, metrics=tuple(metrics or history.metrics), variants=tuple(variants or history.variants),
-                   plot_metrics=tuple(metrics or history.plot_metrics))  # fmt: skip
+    return replace(
+        history,
+        runs=runs,
+        metrics=tuple(metrics or history.metrics),
+        variants=tuple(variants or history.variants),
+        plot_metrics=tuple(metrics or history.plot_metrics),
+    )
 
 
 def _run_files(root: Path) -> tuple[list[Path], int]:
@@ -129,7 +153,9 @@ def _run_files(root: Path) -> tuple[list[Path], int]:
     for child in _folders(root):
         kind = _kind(child)
         # A folder that is no run but holds folders is a group of runs (results/baselines/<run>/): one level only.
-        for folder, what in [(child, kind)] if kind or not _folders(child) else [(f, _kind(f)) for f in _folders(child)]:
+        for folder, what in (
+            [(child, kind)] if kind or not _folders(child) else [(f, _kind(f)) for f in _folders(child)]
+        ):
             if what == "run":
                 found.append(folder / "run.json")
             partial += what == "partial"
@@ -137,12 +163,16 @@ def _run_files(root: Path) -> tuple[list[Path], int]:
 
 
 def _kind(folder: Path) -> str | None:
-    """"run", "partial" (still being written, or interrupted), or None: not a run directory."""
+    """ "run", "partial" (still being written, or interrupted), or None: not a run directory."""
     if (folder / PARTIAL_FOLDER).exists():
         return "partial"
     if (folder / "run.json").is_file():
         return "run"
-    return "partial" if (folder / "run.json").exists() or any((folder / d).is_dir() for d in ("samples", "forgetting")) else None
+    return (
+        "partial"
+        if (folder / "run.json").exists() or any((folder / d).is_dir() for d in ("samples", "forgetting"))
+        else None
+    )
 
 
 def _folders(path: Path) -> list[Path]:
@@ -154,25 +184,51 @@ def _parse(path: Path) -> tuple[str, HistoryRun, list[Any]]:
     """(suite name, the run without markers yet, the suite's metric specs); raises on a bad file."""
     run = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(run, dict) or not isinstance(run.get("metrics"), dict):
-        raise ValueError(f"no metrics table (schema_version {run.get('schema_version') if isinstance(run, dict) else None!r})")
+        raise ValueError(
+            f"no metrics table (schema_version {run.get('schema_version') if isinstance(run, dict) else None!r})"
+        )
     created = datetime.fromisoformat(str(run["created_at"]).replace("Z", "+00:00"))
     created = created if created.tzinfo else created.replace(tzinfo=timezone.utc)
     git = (run.get("environment") or {}).get("git") or {}
     commit = str(git.get("commit") or "")[:7] + ("*" if git.get("dirty") and git.get("commit") else "")
     config = (run.get("suite") or {}).get("config") or {}
     data = run.get("data") or {}
-    inputs = _flatten({"data": {"sha256": data.get("sha256"), "eval_items": data.get("eval_items")},
-                       "suite": {k: v for k, v in config.items() if k not in SUITE_TABLES_IGNORED}})  # fmt: skip
+    inputs = _flatten(
+        {
+            "data": {"sha256": data.get("sha256"), "eval_items": data.get("eval_items")},
+            "suite": {k: v for k, v in config.items() if k not in SUITE_TABLES_IGNORED},
+        }
+    )
     described = run.get("variants") or {}
-    points = {v: VariantPoint({m: _point(c) for m, c in (run["metrics"].get(v) or {}).items()}, "", (), _variant_inputs(described.get(v) or {}))
-              for v in dict.fromkeys([*described, *run["metrics"]])}  # fmt: skip
-    history_run = HistoryRun(str(run.get("run_id") or path.parent.name), path.parent, created, str(run.get("status") or "?"), commit, points, inputs)
+    points = {
+        v: VariantPoint(
+            {m: _point(c) for m, c in (run["metrics"].get(v) or {}).items()},
+            "",
+            (),
+            _variant_inputs(described.get(v) or {}),
+        )
+        for v in dict.fromkeys([*described, *run["metrics"]])
+    }
+    history_run = HistoryRun(
+        str(run.get("run_id") or path.parent.name),
+        path.parent,
+        created,
+        str(run.get("status") or "?"),
+        commit,
+        points,
+        inputs,
+    )
     return str((run.get("suite") or {}).get("name") or "?"), history_run, list(config.get("metrics") or [])
 
 
 def _point(cell: Mapping[str, Any]) -> MetricPoint:
     n = cell.get("n")
-    return MetricPoint(_number(cell.get("value")), _number(cell.get("ci_low")), _number(cell.get("ci_high")), n if isinstance(n, int) else None)
+    return MetricPoint(
+        _number(cell.get("value")),
+        _number(cell.get("ci_low")),
+        _number(cell.get("ci_high")),
+        n if isinstance(n, int) else None,
+    )
 
 
 def _number(x: Any) -> float | None:
@@ -185,11 +241,17 @@ def _variant_inputs(described: Mapping[str, Any]) -> dict[str, Any]:
     identity = engine.pop("model_identity", None)
     if identity and adapter.get("sha256"):  # a merged model's identity holds the adapter's hash: that is A, not M
         identity = str(identity).replace(str(adapter["sha256"]), "<adapter>")
-    return _flatten({
-        "model": engine.pop("model", None), "model_identity": identity, "backend": engine.pop("backend", None),
-        "adapter": adapter.get("sha256"), "index": {k: index.get(k) for k in INDEX_KEPT if k in index} or None,
-        "engine": engine, "variant": {"kind": described.get("kind"), "config": described.get("config")},
-    })  # fmt: skip
+    return _flatten(
+        {
+            "model": engine.pop("model", None),
+            "model_identity": identity,
+            "backend": engine.pop("backend", None),
+            "adapter": adapter.get("sha256"),
+            "index": {k: index.get(k) for k in INDEX_KEPT if k in index} or None,
+            "engine": engine,
+            "variant": {"kind": described.get("kind"), "config": described.get("config")},
+        }
+    )
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -225,7 +287,12 @@ def _changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, 
     found = []
     for path in sorted(old.keys() | new.keys()):
         if old.get(path) != new.get(path):
-            found.append((MARKER_OF.get(path.split(".", 1)[0], "C"), f"{path}: {_short(old.get(path))} -> {_short(new.get(path))}"))
+            found.append(
+                (
+                    MARKER_OF.get(path.split(".", 1)[0], "C"),
+                    f"{path}: {_short(old.get(path))} -> {_short(new.get(path))}",
+                )
+            )
     return found
 
 
@@ -250,12 +317,22 @@ def history_markdown(history: History) -> str:
     """One table per metric: a row per run (oldest first), a column per variant, markers after values."""
     lines = [f"# {history.suite}: {len(history.runs)} run{'' if len(history.runs) == 1 else 's'}, oldest first", ""]
     if history.skipped_partial or history.unreadable:
-        lines += [f"Skipped: {history.skipped_partial} partial run directories (no run.json, or a {PARTIAL_FOLDER}/ folder),"
-                  f" {history.unreadable} unreadable run.json.", ""]  # fmt: skip
+        lines += [
+            f"Skipped: {history.skipped_partial} partial run directories (no run.json, or a {PARTIAL_FOLDER}/ folder),"
+            f" {history.unreadable} unreadable run.json.",
+            "",
+        ]
     lines += ["Markers after a value say what changed since that variant's previous run:", ""]
-    lines += [f"- `{letter}` {text}" for letter, text in MARKERS.items()] + ["- commit `*`: uncommitted changes in the tree", ""]
+    lines += [f"- `{letter}` {text}" for letter, text in MARKERS.items()] + [
+        "- commit `*`: uncommitted changes in the tree",
+        "",
+    ]
     for metric in history.metrics:
-        lines += [f"## {metric}", "", "| run | created (UTC) | status | commit | " + " | ".join(history.variants) + " |"]
+        lines += [
+            f"## {metric}",
+            "",
+            "| run | created (UTC) | status | commit | " + " | ".join(history.variants) + " |",
+        ]
         lines.append("|" + "---|" * (4 + len(history.variants)))
         for run in history.runs:
             cells = [run.run_id, _when(run.created_at), run.status, run.commit or "-"]
@@ -291,13 +368,35 @@ def history_dict(history: History) -> dict[str, Any]:
     """The history as plain data (`--json`)."""
     runs: list[dict[str, Any]] = []
     for run in history.runs:
-        variants = {v: {"markers": p.markers, "changes": [f"{m} {t}" for m, t in p.changes],
-                        "metrics": {m: vars(p.metrics[m]) for m in history.metrics if m in p.metrics}}
-                    for v, p in run.variants.items() if v in history.variants}  # fmt: skip
-        runs.append({"run_id": run.run_id, "dir": str(run.dir), "created_at": run.created_at.isoformat(), "status": run.status,
-                     "commit": run.commit, "variants": variants})  # fmt: skip
-    return {"suite": history.suite, "results_dir": str(history.results_dir), "markers": MARKERS, "metrics": list(history.metrics),
-            "variants": list(history.variants), "skipped_partial": history.skipped_partial, "unreadable": history.unreadable, "runs": runs}  # fmt: skip
+        variants = {
+            v: {
+                "markers": p.markers,
+                "changes": [f"{m} {t}" for m, t in p.changes],
+                "metrics": {m: vars(p.metrics[m]) for m in history.metrics if m in p.metrics},
+            }
+            for v, p in run.variants.items()
+            if v in history.variants
+        }
+        runs.append(
+            {
+                "run_id": run.run_id,
+                "dir": str(run.dir),
+                "created_at": run.created_at.isoformat(),
+                "status": run.status,
+                "commit": run.commit,
+                "variants": variants,
+            }
+        )
+    return {
+        "suite": history.suite,
+        "results_dir": str(history.results_dir),
+        "markers": MARKERS,
+        "metrics": list(history.metrics),
+        "variants": list(history.variants),
+        "skipped_partial": history.skipped_partial,
+        "unreadable": history.unreadable,
+        "runs": runs,
+    }
 
 
 def history_csv(history: History) -> str:
@@ -307,9 +406,12 @@ def history_csv(history: History) -> str:
     columns = ["run_id", "created_at", "variant", "metric", "value", "ci_low", "ci_high", "markers"]
     rows = [
         [run.run_id, run.created_at.isoformat(), variant, metric, p.value, p.ci_low, p.ci_high, point.markers]
-        for run in history.runs for variant, point in run.variants.items() if variant in history.variants
-        for metric, p in point.metrics.items() if metric in history.metrics
-    ]  # fmt: skip
+        for run in history.runs
+        for variant, point in run.variants.items()
+        if variant in history.variants
+        for metric, p in point.metrics.items()
+        if metric in history.metrics
+    ]
     return pd.DataFrame(rows, columns=columns).to_csv(index=False, float_format="%.6g")
 
 

@@ -35,8 +35,13 @@ def plot_png(history: History) -> bytes:
     legend = {label: handle for ax in axes for handle, label in zip(*ax.get_legend_handles_labels())}
     if legend:  # from every subplot: a variant may have no value for the first metric
         fig.legend(list(legend.values()), list(legend), loc="outside right upper", title="variant")
-    fig.suptitle(_label(f"{history.suite}: {_runs(len(history.runs))} - shaded: 95% CI; dotted lines: "
-                        "M model, A adapter, D data, C config changed"), fontsize=10)  # fmt: skip
+    fig.suptitle(
+        _label(
+            f"{history.suite}: {_runs(len(history.runs))} - shaded: 95% CI; dotted lines: "
+            "M model, A adapter, D data, C config changed"
+        ),
+        fontsize=10,
+    )
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI)  # no bbox_inches="tight": the size stays plot_size()
     return buf.getvalue()
@@ -49,7 +54,9 @@ def _draw_metric(ax: Any, history: History, metric: str) -> None:
     dots = "o" if len(history.runs) <= DENSE_RUNS else None
     for number, variant in enumerate(history.variants):
         cells = [run.variants[variant].metrics.get(metric) if variant in run.variants else None for run in history.runs]
-        values, lows, highs = ([_nan(getattr(c, f) if c else None) for c in cells] for f in ("value", "ci_low", "ci_high"))
+        values, lows, highs = (
+            [_nan(getattr(c, f) if c else None) for c in cells] for f in ("value", "ci_low", "ci_high")
+        )
         if all(math.isnan(v) for v in values):
             continue
         color = f"C{number % 10}"  # a variant keeps its colour in every subplot, whichever have values
@@ -61,8 +68,17 @@ def _draw_metric(ax: Any, history: History, metric: str) -> None:
     for when, letters in changed:
         ax.axvline(when, color="0.4", linestyle=":", linewidth=1)
         if len(changed) <= MAX_LABELLED_CHANGES:
-            ax.annotate(letters, (mdates.date2num(when), 1.0), xycoords=("data", "axes fraction"),
-                        xytext=(0, 2), textcoords="offset points", ha="center", va="bottom", fontsize=8, color="0.3")  # fmt: skip
+            ax.annotate(
+                letters,
+                (mdates.date2num(when), 1.0),
+                xycoords=("data", "axes fraction"),
+                xytext=(0, 2),
+                textcoords="offset points",
+                ha="center",
+                va="bottom",
+                fontsize=8,
+                color="0.3",
+            )
     ax.set_ylabel(_label(metric))
     ax.set_title(_label(metric), loc="left", fontsize=10, pad=12)
     ax.grid(alpha=0.3)

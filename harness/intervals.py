@@ -74,7 +74,9 @@ def exact_conditional(up: int, down: int, n: int, confidence: float = CONFIDENCE
 
     discordant = up + down
     if discordant:
-        share_low, share_high = (float(x) for x in proportion_confint(up, discordant, alpha=1 - confidence, method="beta"))
+        share_low, share_high = (
+            float(x) for x in proportion_confint(up, discordant, alpha=1 - confidence, method="beta")
+        )
     else:
         share_low, share_high = 0.0, 1.0
     rate = wilson(discordant, n, RATE_CONFIDENCE)

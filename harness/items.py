@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.core import ROLES, Message
 from harness.config import check_file
+from harness.core import ROLES, Message
 from harness.errors import DataError, HarnessWarning, did_you_mean
 from harness.guards import shown
 
@@ -79,7 +79,9 @@ class Repeat:
 
     @property
     def message(self) -> str:
-        return f"line {self.line} repeats line {self.first} exactly ({self.snippet}): dropped, line {self.first} is used"
+        return (
+            f"line {self.line} repeats line {self.first} exactly ({self.snippet}): dropped, line {self.first} is used"
+        )
 
     @property
     def fix(self) -> str:
@@ -130,9 +132,10 @@ def read_items(path: Path, layout: str = "auto", names: FieldNames = FieldNames(
             where = f"{path}:{number}"
             if len(raw.rstrip(b"\r\n")) > MAX_LINE_BYTES:
                 raise DataError(
-                    f"line longer than the {MAX_LINE_BYTES // 1_000_000} MB limit for one record", where,
+                    f"line longer than the {MAX_LINE_BYTES // 1_000_000} MB limit for one record",
+                    where,
                     "split it into records of one example each; is this file JSONL, one object per line?",
-                )  # fmt: skip
+                )
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
@@ -151,9 +154,10 @@ def read_items(path: Path, layout: str = "auto", names: FieldNames = FieldNames(
                 continue
             if item.id in seen:
                 raise DataError(
-                    duplicate_id_message(item.id, seen[item.id], number), f"{where} and {path}:{seen[item.id]}",
+                    duplicate_id_message(item.id, seen[item.id], number),
+                    f"{where} and {path}:{seen[item.id]}",
                     "give every item a unique id",
-                )  # fmt: skip
+                )
             seen[item.id], contents[key] = number, number
             items.append(item)
     if not items:
@@ -187,7 +191,9 @@ def parse_record(record: dict[str, Any], layout: str, names: FieldNames, where: 
     elif layout == "completion":
         for key in ("prompt", "completion"):
             if not isinstance(record.get(key), str):
-                raise DataError(f"missing or non-string '{key}'", where, "completion records need prompt and completion")
+                raise DataError(
+                    f"missing or non-string '{key}'", where, "completion records need prompt and completion"
+                )
         fields = {**record, "input": record["prompt"]}
         reference, history = record["completion"], ()
     else:

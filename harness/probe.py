@@ -60,7 +60,9 @@ def cached_latency_probe(
     if context.cache is None or not hasattr(variant, "weights"):  # no cache, or no engine to measure
         return measure([])[0]
     payload = {"n": n, "requests": [request_payload(requests[i % len(requests)]) for i in range(n)]}
-    [probe] = context.cache.through("latency-probe", identity, [payload], measure, dict, lambda value: {**value, "cached": True})
+    [probe] = context.cache.through(
+        "latency-probe", identity, [payload], measure, dict, lambda value: {**value, "cached": True}
+    )
     return probe
 
 
@@ -68,14 +70,20 @@ def probe_identity(name: str, variant: Variant, plan: RunPlan) -> dict[str, Any]
     """What decides a probe's result besides its requests: the variant, its weights, the suite, the machine."""
     describe = getattr(variant, "describe", None)
     return {
-        "variant": to_plain(plan.tables.get(name, {})), "described": _without_measurements(to_plain(describe() if describe else {})),
-        "suite": to_plain(plan.suite.config), "data": plan.suite.data_sha256,
+        "variant": to_plain(plan.tables.get(name, {})),
+        "described": _without_measurements(to_plain(describe() if describe else {})),
+        "suite": to_plain(plan.suite.config),
+        "data": plan.suite.data_sha256,
         "machine": {**machine_kind(), "cpus": os.cpu_count()},
-    }  # fmt: skip
+    }
 
 
 def _without_measurements(described: Any) -> Any:
     """A variant's description without what is measured anew each run (index build seconds, cache flags)."""
     if isinstance(described, dict):
-        return {k: _without_measurements(v) for k, v in described.items() if k not in ("seconds", "cached") and not k.endswith("_s")}
+        return {
+            k: _without_measurements(v)
+            for k, v in described.items()
+            if k not in ("seconds", "cached") and not k.endswith("_s")
+        }
     return described

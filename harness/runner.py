@@ -18,21 +18,29 @@ from typing import Any
 from harness.cache import CACHE_FILE, CacheStats, GenerationCache
 from harness.config import to_plain
 from harness.core import Generation, Request, Variant
-from harness.engines import EngineSettings
 from harness.enginelog import ENGINE_LOG, capture
-from harness.errors import ConfigError, DataError, GenerationFailed, HarnessError, HarnessWarning, UnknownNameError, did_you_mean
+from harness.engines import EngineSettings
+from harness.errors import (
+    ConfigError,
+    DataError,
+    GenerationFailed,
+    HarnessError,
+    HarnessWarning,
+    UnknownNameError,
+    did_you_mean,
+)
+from harness.escaping import echo
 from harness.forgetting import ForgettingSettings
+from harness.guards import check_name
 from harness.items import Item
 from harness.metrics import MetricContext
 from harness.metrics.retrieval import RETRIEVAL_METRICS
 from harness.models import cache_root
-from harness.progress import RunProgress, fingerprint_of
-from harness.escaping import echo
-from harness.runlock import RunLock
-from harness.guards import check_name
 from harness.probe import cached_latency_probe, probe_identity
+from harness.progress import RunProgress, fingerprint_of
 from harness.prompts import build_request
 from harness.records import RunRecord, SampleRecord, VariantRecord, write_run
+from harness.runlock import RunLock
 from harness.scoring import ScoringSample, score
 from harness.suite import MetricSpec, Suite, check_forgetting
 from harness.variants import BuildContext, build_variant, check_variants
@@ -93,7 +101,9 @@ class RunPlan:
     created_at: str
     out_dir: Path
     forgetting: ForgettingSettings = ForgettingSettings()
-    benchmarks: Sequence[Any] | None = ()  # lm-eval tasks, loaded and checked before any generation (None: later, if needed)
+    benchmarks: (
+        Sequence[Any] | None
+    ) = ()  # lm-eval tasks, loaded and checked before any generation (None: later, if needed)
     fingerprint: dict[str, Any] = field(default_factory=dict)  # what a resume must match (harness.progress)
     resuming: bool = False
 
@@ -147,9 +157,12 @@ def _run_locked(suite: Suite, options: RunOptions, prebuilt: Mapping[str, Varian
 
 
 def plan_run(
-    suite: Suite, options: RunOptions, prebuilt: Mapping[str, Variant], cache: GenerationCache | None = None,
+    suite: Suite,
+    options: RunOptions,
+    prebuilt: Mapping[str, Variant],
+    cache: GenerationCache | None = None,
     lock: RunLock | None = None,
-) -> RunPlan:  # fmt: skip
+) -> RunPlan:
     tables, where, config_dir = _variant_tables(suite, options)
     requested = options.variants or tuple(prebuilt)
     names = _select(requested, [*tables, *(n for n in prebuilt if n not in tables)], where)
@@ -173,12 +186,19 @@ def plan_run(
         backend=options.backend or suite.config.engine.backend,
     )
     forgetting, benchmarks = _plan_forgetting(suite, options, cache)
-    fingerprint = fingerprint_of({
-        "suite config": to_plain(suite.config), "data": suite.data_sha256, "variants": names, "limit": options.limit,
-        "variant tables": {n: to_plain(tables[n]) if n in tables else type(prebuilt[n]).__name__ for n in names},
-        "engine": to_plain(engine), "forgetting": to_plain(forgetting), "latency probe": options.latency_probe,
-        "forgetting only": options.forgetting_only,
-    })  # fmt: skip
+    fingerprint = fingerprint_of(
+        {
+            "suite config": to_plain(suite.config),
+            "data": suite.data_sha256,
+            "variants": names,
+            "limit": options.limit,
+            "variant tables": {n: to_plain(tables[n]) if n in tables else type(prebuilt[n]).__name__ for n in names},
+            "engine": to_plain(engine),
+            "forgetting": to_plain(forgetting),
+            "latency probe": options.latency_probe,
+            "forgetting only": options.forgetting_only,
+        }
+    )
     if resuming and options.resume is None and not RunProgress(out_dir).has_samples:
         RunProgress(out_dir).remove()  # stopped before its first sample: start afresh (perhaps with fixed settings)
         resuming = False
@@ -186,9 +206,22 @@ def plan_run(
         stored = RunProgress(out_dir).check_same(fingerprint)
         run_id, created_at = stored["run_id"], stored["created_at"]
     return RunPlan(
-        suite, names, tables, where, config_dir, items, requests, engine, run_id, created_at, out_dir, forgetting, benchmarks,
-        fingerprint, resuming,
-    )  # fmt: skip
+        suite,
+        names,
+        tables,
+        where,
+        config_dir,
+        items,
+        requests,
+        engine,
+        run_id,
+        created_at,
+        out_dir,
+        forgetting,
+        benchmarks,
+        fingerprint,
+        resuming,
+    )
 
 
 def _check_data(suite: Suite) -> None:
@@ -201,7 +234,9 @@ def _check_data(suite: Suite) -> None:
     if errors:
         total = sum(f.count for f in errors)  # an "and N more like this" finding stands for N
         more = f" (and {total - 1} more errors)" if total > 1 else ""
-        raise DataError(f"{errors[0].message}{more}", errors[0].where, f"{errors[0].fix}; see `harness check-data {suite.dir}`")
+        raise DataError(
+            f"{errors[0].message}{more}", errors[0].where, f"{errors[0].fix}; see `harness check-data {suite.dir}`"
+        )
     for finding in findings:
         if finding.severity == "warning" and finding.code not in SIZE_GUIDANCE:
             warnings.warn(f"{finding.message} - {finding.where} - {finding.fix}", HarnessWarning, stacklevel=3)
@@ -218,7 +253,9 @@ def _out_dir(options: RunOptions, default_id: str, lock: RunLock | None = None) 
         if (out / "run.json").exists():
             raise ConfigError(f"{out} is a complete run: nothing to resume", "", "start a new run with another --out")
         if not RunProgress(out).exists:
-            raise ConfigError(f"{out} holds no interrupted run", "", "pass the folder a stopped `harness run` was writing")
+            raise ConfigError(
+                f"{out} holds no interrupted run", "", "pass the folder a stopped `harness run` was writing"
+            )
         return out, True
     if (out / "run.json").exists():
         raise ConfigError(f"{out} already holds a run", "", "choose another --out or remove that folder")
@@ -234,7 +271,9 @@ def _out_dir(options: RunOptions, default_id: str, lock: RunLock | None = None) 
     return out, False
 
 
-def _plan_forgetting(suite: Suite, options: RunOptions, cache: GenerationCache | None) -> tuple[ForgettingSettings, list[Any] | None]:
+def _plan_forgetting(
+    suite: Suite, options: RunOptions, cache: GenerationCache | None
+) -> tuple[ForgettingSettings, list[Any] | None]:
     """The forgetting settings (suite.toml, then command-line overrides) and their benchmarks, loaded and
     checked; None when the cache knows these exact benchmark files loaded before (loading lm-eval's tasks
     takes seconds, and a rerun over unchanged weights may not need them at all)."""
@@ -242,13 +281,17 @@ def _plan_forgetting(suite: Suite, options: RunOptions, cache: GenerationCache |
     if settings.bench_data and not options.bench_data:
         settings = replace(settings, bench_data=str(suite.dir / settings.bench_data))  # relative to the suite
     overrides = {
-        "tasks": options.forgetting, "limit": options.forgetting_limit,
-        "max_drop": options.forgetting_max_drop, "bench_data": options.bench_data,
-    }  # fmt: skip
+        "tasks": options.forgetting,
+        "limit": options.forgetting_limit,
+        "max_drop": options.forgetting_max_drop,
+        "bench_data": options.bench_data,
+    }
     settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
     check_forgetting(settings, "--forgetting options")
     if options.forgetting_only and not settings.enabled:
-        raise ConfigError("no benchmarks to run", f"{suite.dir / 'suite.toml'} [forgetting] tasks", "pass --tasks mmlu,hellaswag")
+        raise ConfigError(
+            "no benchmarks to run", f"{suite.dir / 'suite.toml'} [forgetting] tasks", "pass --tasks mmlu,hellaswag"
+        )
     if not settings.enabled:
         return settings, []
     from harness.forgetting.check import benchmarks_identity, plan_benchmarks
@@ -264,7 +307,11 @@ def _plan_forgetting(suite: Suite, options: RunOptions, cache: GenerationCache |
 
 
 def _generate(
-    plan: RunPlan, options: RunOptions, prebuilt: Mapping[str, Variant], progress: RunProgress, cache: GenerationCache | None
+    plan: RunPlan,
+    options: RunOptions,
+    prebuilt: Mapping[str, Variant],
+    progress: RunProgress,
+    cache: GenerationCache | None,
 ) -> tuple[list[VariantOutcome], dict[str, Any], Any, dict[str, Any] | None]:
     context = BuildContext(plan.suite, plan.tables, plan.where, plan.config_dir, plan.engine, cache=cache)
     outcomes = []
@@ -286,7 +333,9 @@ def _generate(
             from harness.forgetting.check import run_forgetting
 
             # The same engines as the task run: base weights, and each adapter as it was served.
-            forgetting = run_forgetting(variants, context.engines, context.engine(), plan.forgetting, plan.benchmarks, options.progress)
+            forgetting = run_forgetting(
+                variants, context.engines, context.engine(), plan.forgetting, plan.benchmarks, options.progress
+            )
         loads = context.engines.loads if "engines" in context.resources else 0
         engine_record = {"settings": to_plain(plan.engine), "loads": loads, "start_s": _engine_start_s(context)}
     finally:
@@ -295,7 +344,11 @@ def _generate(
 
 
 def _self_test(
-    plan: RunPlan, options: RunOptions, context: BuildContext, variants: Mapping[str, Variant], outcomes: list[VariantOutcome]
+    plan: RunPlan,
+    options: RunOptions,
+    context: BuildContext,
+    variants: Mapping[str, Variant],
+    outcomes: list[VariantOutcome],
 ) -> dict[str, Any] | None:
     """Replay a few requests of each variant alone and compare with the run's answers (harness.selftest)."""
     from harness.selftest import VariantAnswers, mixes_lora_and_base, self_test
@@ -304,7 +357,13 @@ def _self_test(
         return None
     # "generated": not every answer was a cache hit (a variant whose engine has no cache counts none)
     answers = [
-        VariantAnswers(o.name, variants[o.name], plan.requests, o.generations, o.cache is None or o.cache["hits"] < len(o.generations))
+        VariantAnswers(
+            o.name,
+            variants[o.name],
+            plan.requests,
+            o.generations,
+            o.cache is None or o.cache["hits"] < len(o.generations),
+        )
         for o in outcomes
     ]
     return self_test(answers, context.resources.get("engines"), every=bool(options.self_test))
@@ -319,23 +378,30 @@ def _variant_outcome(
     finished = progress.finished(name)
     if finished is not None and len(done) == len(plan.requests):
         generations = [done[r.id] for r in plan.requests]
-        return VariantOutcome(name, generations, finished["timings"], finished["probe"], finished["described"], finished["cache"])
+        return VariantOutcome(
+            name, generations, finished["timings"], finished["probe"], finished["described"], finished["cache"]
+        )
     todo = [r for r in plan.requests if r.id not in done]
     stats_before = CacheStats(**vars(context.cache.stats)) if context.cache else None
     start_before = _engine_start_s(context)
     try:
         outcome = generate_all(
-            variant, name, todo, plan.suite.config.run.batch_size, options.progress,
+            variant,
+            name,
+            todo,
+            plan.suite.config.run.batch_size,
+            options.progress,
             on_batch=lambda batch, produced: progress.append(name, [r.id for r in batch], produced),
-        )  # fmt: skip
+        )
     except (HarnessError, KeyboardInterrupt):
         raise
     except Exception as exc:
         kept = len(progress.completed(name))
         raise GenerationFailed(
             f"variant '{name}' failed after {kept} of {len(plan.requests)} samples: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}",
-            str(plan.out_dir), f"completed samples are kept; fix the cause, then finish with --resume {plan.out_dir}",
-        ) from exc  # fmt: skip
+            str(plan.out_dir),
+            f"completed samples are kept; fix the cause, then finish with --resume {plan.out_dir}",
+        ) from exc
     fresh = {r.id: g for r, g in zip(todo, outcome.generations)}
     outcome.generations = [done.get(r.id) or fresh[r.id] for r in plan.requests]
     # The first variant on an engine pays its start-up; report that apart from generation.
@@ -344,18 +410,29 @@ def _variant_outcome(
     if stats_before is not None and context.cache is not None:
         outcome.cache = vars(context.cache.stats.since(stats_before))
     if options.latency_probe:
-        outcome.probe = cached_latency_probe(variant, plan.requests, options.latency_probe, context, probe_identity(name, variant, plan))
+        outcome.probe = cached_latency_probe(
+            variant, plan.requests, options.latency_probe, context, probe_identity(name, variant, plan)
+        )
     describe = getattr(variant, "describe", None)
     outcome.described = dict(describe()) if describe else {}
-    summary = {"timings": outcome.timings, "probe": outcome.probe, "described": to_plain(outcome.described), "cache": outcome.cache}
+    summary = {
+        "timings": outcome.timings,
+        "probe": outcome.probe,
+        "described": to_plain(outcome.described),
+        "cache": outcome.cache,
+    }
     progress.finish(name, summary)
     return outcome
 
 
 def generate_all(
-    variant: Variant, name: str, requests: Sequence[Request], batch_size: int, progress: bool,
+    variant: Variant,
+    name: str,
+    requests: Sequence[Request],
+    batch_size: int,
+    progress: bool,
     on_batch: Callable[[list[Request], list[Generation]], None] | None = None,
-) -> VariantOutcome:  # fmt: skip
+) -> VariantOutcome:
     """One generate call per batch (never per sample); checks the batch contract. `on_batch` sees each
     completed batch (the runner appends it to the run's progress folder)."""
     from tqdm import tqdm
@@ -367,9 +444,7 @@ def generate_all(
             batch = list(requests[start : start + batch_size])
             produced = variant.generate(batch)
             if len(produced) != len(batch):
-                raise RuntimeError(
-                    f"variant '{name}' returned {len(produced)} generations for {len(batch)} requests"
-                )
+                raise RuntimeError(f"variant '{name}' returned {len(produced)} generations for {len(batch)} requests")
             if on_batch is not None:
                 on_batch(batch, produced)
             generations.extend(produced)
@@ -411,7 +486,9 @@ def _score_variant(plan: RunPlan, outcome: VariantOutcome, prebuilt: Mapping[str
         kind, config = str(table["kind"]), {k: v for k, v in table.items() if k != "kind"}
     else:
         kind, config = type(prebuilt[name]).__name__, {}
-    return VariantRecord(name, kind, to_plain(config), records, scores.summary, timings, outcome.described, outcome.probe, outcome.cache)
+    return VariantRecord(
+        name, kind, to_plain(config), records, scores.summary, timings, outcome.described, outcome.probe, outcome.cache
+    )
 
 
 def _retrieved_docs(generation: Generation) -> tuple[str, ...] | None:

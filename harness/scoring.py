@@ -100,7 +100,9 @@ def score(
     return Scores(per_sample, summary), [a for a, _ in answers]
 
 
-def _interval(metric: Metric, rows: np.ndarray, values: np.ndarray, indices: np.ndarray | None) -> tuple[float | None, float | None, str | None]:
+def _interval(
+    metric: Metric, rows: np.ndarray, values: np.ndarray, indices: np.ndarray | None
+) -> tuple[float | None, float | None, str | None]:
     """Wilson for a proportion (a mean of 0/1 values), else the percentile bootstrap (None without resamples)."""
     defined = values[~np.isnan(values)]
     if not metric.corpus_level and defined.size and np.isin(defined, (0.0, 1.0)).all():

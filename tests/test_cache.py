@@ -42,7 +42,9 @@ class CountingEngine:
         CountingEngine.generated += len(requests)
         CountingEngine.batches.append(len(requests))
         tag = adapter.sha256[:8] if adapter else "base"
-        return [Generation(f'{{"capital": "{tag}-{r.messages[-1].content[-12:]}"}}', 3, 5, 0.01, 0.02) for r in requests]
+        return [
+            Generation(f'{{"capital": "{tag}-{r.messages[-1].content[-12:]}"}}', 3, 5, 0.01, 0.02) for r in requests
+        ]
 
     def close(self) -> None:
         pass
@@ -86,23 +88,34 @@ def _run(suite: Path, out: Path, *extra: str, self_test: str | None = "--no-self
     """A run of three variants on one engine, LoRA and not. The self-test (on by default there) is off
     unless asked for, so that the counts below are the run's own requests."""
     flags = [self_test] if self_test else []
-    assert main(["run", str(suite), "--variants", "base,prompted,tuned", "--out", str(out), "--quiet", *extra, *flags]) == 0
+    assert (
+        main(["run", str(suite), "--variants", "base,prompted,tuned", "--out", str(out), "--quiet", *extra, *flags])
+        == 0
+    )
     return json.loads((out / "run.json").read_text())
 
 
-def test_self_test_replays_outside_the_cache_and_not_on_an_unchanged_rerun(counting_suite: Path, tmp_path: Path) -> None:
+def test_self_test_replays_outside_the_cache_and_not_on_an_unchanged_rerun(
+    counting_suite: Path, tmp_path: Path
+) -> None:
     first = _run(counting_suite, tmp_path / "first", self_test="--self-test")
     # three requests per variant replayed in a call of their own, on top of the run's own 6 x 3 + 12
     # (canary) requests
     assert CountingEngine.generated == 6 * 3 + 12 + 3 * 3
     assert CountingEngine.batches[-3:] == [3, 3, 3]  # the replays: one call per variant, after the run
     assert first["self_test"]["status"] == "equal"
-    assert {v: first["self_test"]["variants"][v]["equal"] for v in ("base", "prompted", "tuned")} == {"base": 3, "prompted": 3, "tuned": 3}
+    assert {v: first["self_test"]["variants"][v]["equal"] for v in ("base", "prompted", "tuned")} == {
+        "base": 3,
+        "prompted": 3,
+        "tuned": 3,
+    }
     assert first["variants"]["base"]["cache"] == {"hits": 0, "misses": 6}  # replays are neither hits nor stored
     # By default (LoRA and base on one engine) it runs over answers generated in this run only: an
     # unchanged rerun starts no engine, and says why nothing was replayed.
     second = _run(counting_suite, tmp_path / "second", self_test=None)
-    assert CountingEngine.generated == 39 and second["engine"]["loads"] == 0 and second["self_test"]["status"] == "skipped"
+    assert (
+        CountingEngine.generated == 39 and second["engine"]["loads"] == 0 and second["self_test"]["status"] == "skipped"
+    )
     third = _run(counting_suite, tmp_path / "third", "--no-cache", self_test=None)
     assert CountingEngine.generated == 39 + 30 + 9 and third["self_test"]["status"] == "equal"
     assert "Engine self-test" in (tmp_path / "third" / "summary.md").read_text()
@@ -129,7 +142,11 @@ def test_unchanged_rerun_generates_nothing_and_starts_no_engine(counting_suite: 
 
     second = _run(counting_suite, tmp_path / "second")
     assert CountingEngine.generated == generated and second["engine"]["loads"] == 0
-    assert {v: second["variants"][v]["cache"]["misses"] for v in ("base", "prompted", "tuned")} == {"base": 0, "prompted": 0, "tuned": 0}
+    assert {v: second["variants"][v]["cache"]["misses"] for v in ("base", "prompted", "tuned")} == {
+        "base": 0,
+        "prompted": 0,
+        "tuned": 0,
+    }
     assert _samples(tmp_path / "second") == _samples(tmp_path / "first")
 
 
@@ -144,7 +161,12 @@ def test_one_adapter_byte_regenerates_that_variant_only(counting_suite: Path, tm
     assert CountingEngine.generated - before == 12
     sha = lambda run: run["variants"]["tuned"]["engine"]["adapter"]["sha256"]  # noqa: E731
     assert sha(first) != sha(changed)
-    old, new = (json.loads(line)["output"] for line in ((tmp_path / d / "samples" / "tuned.jsonl").read_text().splitlines()[0] for d in ("first", "changed")))
+    old, new = (
+        json.loads(line)["output"]
+        for line in (
+            (tmp_path / d / "samples" / "tuned.jsonl").read_text().splitlines()[0] for d in ("first", "changed")
+        )
+    )
     assert old != new  # never the old adapter's answers for the new adapter
 
 
@@ -175,7 +197,15 @@ def test_no_cache_sends_everything_to_the_engine(counting_suite: Path, tmp_path:
 
 
 def test_the_key_covers_weights_adapter_request_and_engine() -> None:
-    engine = {"backend": "vllm", "packages": {"vllm": "1"}, "weights": "sha256:aa", "adapter": None, "dtype": "auto", "max_model_len": 2048, "seed": 0}
+    engine = {
+        "backend": "vllm",
+        "packages": {"vllm": "1"},
+        "weights": "sha256:aa",
+        "adapter": None,
+        "dtype": "auto",
+        "max_model_len": 2048,
+        "seed": 0,
+    }
     payload = {"messages": [{"role": "user", "content": "hi"}], "params": {"max_tokens": 8}}
     key = entry_key("generate", engine, payload)
     for change in ({"weights": "sha256:ab"}, {"adapter": "sha256:cd"}, {"packages": {"vllm": "2"}}, {"backend": "hf"}):
@@ -197,7 +227,9 @@ def test_large_file_hashes_are_remembered_by_path_size_and_mtime(tmp_path: Path)
     assert file_sha256(weights) != first
 
 
-def test_a_corrupt_cache_is_a_warning_not_a_failure(counting_suite: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_corrupt_cache_is_a_warning_not_a_failure(
+    counting_suite: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     database = cache_root() / "generations.sqlite"
     database.parent.mkdir(parents=True, exist_ok=True)
     for suffix in ("", "-wal", "-shm"):
@@ -215,8 +247,16 @@ def test_params_are_part_of_the_request_payload() -> None:
     from harness.cache import request_payload
 
     request = Request("a", (), GenerationParams(max_tokens=8, stop=("\n",)))
-    assert request_payload(request)["params"] == {"max_tokens": 8, "temperature": 0.0, "top_p": 1.0, "stop": ["\n"], "seed": 0}
-    assert request_payload(Request("b", (), GenerationParams(max_tokens=8, stop=("\n",)))) == request_payload(request)  # ids do not matter
+    assert request_payload(request)["params"] == {
+        "max_tokens": 8,
+        "temperature": 0.0,
+        "top_p": 1.0,
+        "stop": ["\n"],
+        "seed": 0,
+    }
+    assert request_payload(Request("b", (), GenerationParams(max_tokens=8, stop=("\n",)))) == request_payload(
+        request
+    )  # ids do not matter
 
 
 def test_latency_probe_measures_the_engine_and_is_reused_when_unchanged(counting_suite: Path, tmp_path: Path) -> None:
@@ -229,4 +269,7 @@ def test_latency_probe_measures_the_engine_and_is_reused_when_unchanged(counting
     assert again["variants"]["base"]["latency_probe"] == {**first["variants"]["base"]["latency_probe"], "cached": True}
     _flip_a_weight_byte(counting_suite / "adapter")
     changed = _run(counting_suite, tmp_path / "changed", "--latency-probe", "2")
-    assert changed["variants"]["base"]["latency_probe"].get("cached") and "cached" not in changed["variants"]["tuned"]["latency_probe"]
+    assert (
+        changed["variants"]["base"]["latency_probe"].get("cached")
+        and "cached" not in changed["variants"]["tuned"]["latency_probe"]
+    )

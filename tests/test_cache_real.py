@@ -31,7 +31,9 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("cache-real")
     shutil.copytree(ADAPTER, folder / "adapter")
     config = folder / "variants.toml"
-    config.write_text('[variants.base]\nkind = "base"\n\n[variants.lora]\nkind = "finetuned"\nadapter = "adapter"\nserve = "lora"\n')
+    config.write_text(
+        '[variants.base]\nkind = "base"\n\n[variants.lora]\nkind = "finetuned"\nadapter = "adapter"\nserve = "lora"\n'
+    )
     cache = folder / "cache"  # a cache of this module's own; the converted model is shared
     cache.mkdir()
     (cache / "models").symlink_to(cache_root() / "models", target_is_directory=True)
@@ -39,7 +41,22 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def command(setup: dict[str, Path], out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "harness", "run", str(DEMO), "--config", str(setup["config"]), "--limit", ITEMS, "--out", str(out), "--quiet", "--no-self-test", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "harness",
+        "run",
+        str(DEMO),
+        "--config",
+        str(setup["config"]),
+        "--limit",
+        ITEMS,
+        "--out",
+        str(out),
+        "--quiet",
+        "--no-self-test",
+        *extra,
+    ]
 
 
 def harness(setup: dict[str, Path], out: Path, *extra: str, stderr: list[str] | None = None) -> dict:
@@ -103,8 +120,14 @@ def test_unchanged_rerun_kill_and_resume_then_one_adapter_byte(setup: dict[str, 
     # command again finishes it. --no-cache: every answer is generated, before and after the kill.
     killed = folder / "killed"
     env = {**os.environ, "HARNESS_CACHE_DIR": str(setup["cache"])}
-    process = subprocess.Popen(command(setup, killed, "--no-cache"), cwd=ROOT, env=env, start_new_session=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    process = subprocess.Popen(
+        command(setup, killed, "--no-cache"),
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 600
     while not (killed / "progress" / "base.done.json").exists():
         assert process.poll() is None and time.monotonic() < deadline, "the run ended before it could be killed"
@@ -125,4 +148,7 @@ def test_unchanged_rerun_kill_and_resume_then_one_adapter_byte(setup: dict[str, 
     changed = harness(setup, folder / "changed")
     assert changed["variants"]["base"]["cache"] == {"hits": int(ITEMS), "misses": 0}
     assert changed["variants"]["lora"]["cache"]["misses"] >= int(ITEMS) and changed["engine"]["loads"] == 1
-    assert changed["variants"]["lora"]["engine"]["adapter"]["sha256"] != cold["variants"]["lora"]["engine"]["adapter"]["sha256"]
+    assert (
+        changed["variants"]["lora"]["engine"]["adapter"]["sha256"]
+        != cold["variants"]["lora"]["engine"]["adapter"]["sha256"]
+    )

@@ -91,15 +91,26 @@ def test_chat_structure(tmp_path: Path) -> None:
         {"messages": [{"role": "system", "content": "s"}, {"role": "assistant", "content": "x"}]},
         {"messages": [{"role": "user", "content": " \n"}, {"role": "assistant", "content": "x"}]},
         {"messages": []},
-        {"messages": [{"role": "user", "content": "q"}, {"role": "system", "content": "late"},
-                      {"role": "user", "content": "q2"}, {"role": "assistant", "content": "x"}]},
+        {
+            "messages": [
+                {"role": "user", "content": "q"},
+                {"role": "system", "content": "late"},
+                {"role": "user", "content": "q2"},
+                {"role": "assistant", "content": "x"},
+            ]
+        },
         chat("a fine question", "a fine answer"),
-    ]  # fmt: skip
+    ]
     report = check(write(tmp_path / "train.jsonl", records))
     assert {f.code: int(f.where.rpartition(":")[2]) for f in report.findings if f.where[-1].isdigit()} == {
-        "bad_role": 1, "bad_content": 2, "last_not_assistant": 3, "no_user_turn": 4, "empty_field": 5,
-        "bad_messages": 6, "misplaced_system": 7,
-    }  # fmt: skip
+        "bad_role": 1,
+        "bad_content": 2,
+        "last_not_assistant": 3,
+        "no_user_turn": 4,
+        "empty_field": 5,
+        "bad_messages": 6,
+        "misplaced_system": 7,
+    }
     assert next(f for f in report.findings if f.code == "bad_role").fix == "did you mean 'user'?"
     assert report.files[0].records == 2
 
@@ -111,26 +122,43 @@ def test_completion_and_preference_fields(tmp_path: Path) -> None:
         {"prompt": "p3 text", "chosen": "good", "rejected": "good"},
         {"prompt": "p4 text", "chosen": "good", "rejected": "bad"},
         {"prompt": "p4 text", "chosen": "bad", "rejected": "worse"},
-        {"prompt": "p5 text", "chosen": [{"role": "assistant", "content": "yes"}], "rejected": [{"role": "assistant", "content": "no"}]},
+        {
+            "prompt": "p5 text",
+            "chosen": [{"role": "assistant", "content": "yes"}],
+            "rejected": [{"role": "assistant", "content": "no"}],
+        },
         {"text": "pretraining style"},
         {"prompt": "p6 text", "completion": 7},
     ]
     report = check(write(tmp_path / "data.jsonl", records))
     found = {(f.code, f.where.rpartition(":")[2]) for f in report.findings}
-    assert {("empty_field", "1"), ("missing_field", "2"), ("chosen_equals_rejected", "3"),
-            ("preference_conflict", "4"), ("unknown_layout", "7"), ("missing_field", "8")} <= found  # fmt: skip
+    assert {
+        ("empty_field", "1"),
+        ("missing_field", "2"),
+        ("chosen_equals_rejected", "3"),
+        ("preference_conflict", "4"),
+        ("unknown_layout", "7"),
+        ("missing_field", "8"),
+    } <= found
     assert codes(report, "warning")["mixed_layouts"] == 1
     assert report.files[0].role == "data" and report.files[0].records == 4
 
 
 def test_duplicates_and_contradictions(tmp_path: Path) -> None:
     train = clean_train()
-    train += [chat(text(3) + "!", "answer 0", label="class0"), chat(text(5), "another answer", label="class2")]  # 121, 122
+    train += [
+        chat(text(3) + "!", "answer 0", label="class0"),
+        chat(text(5), "another answer", label="class2"),
+    ]  # 121, 122
     evaluation = clean_eval()
     evaluation += [{"prompt": text(10_007).upper() + " !", "completion": "something else"}]  # line 61
     report = check(write(tmp_path / "train.jsonl", train), write(tmp_path / "eval.jsonl", evaluation))
     duplicate = next(f for f in report.findings if f.code == "duplicate")
-    assert duplicate.severity == "warning" and duplicate.where.endswith("train.jsonl:4") and "line 121" in duplicate.message
+    assert (
+        duplicate.severity == "warning"
+        and duplicate.where.endswith("train.jsonl:4")
+        and "line 121" in duplicate.message
+    )
     contradictions = {f.where.rsplit("/", 1)[1]: f.severity for f in report.findings if f.code == "contradiction"}
     assert contradictions == {"train.jsonl:6": "warning", "eval.jsonl:8": "error"}  # normalized: case, punctuation
 
@@ -173,27 +201,52 @@ def test_exit_codes_and_roles_from_flags(tmp_path: Path, capsys: pytest.CaptureF
 
 @pytest.mark.parametrize(
     ("name", "role"),
-    [("train.jsonl", "train"), ("sft_training_v2.jsonl", "train"), ("eval.jsonl", "eval"), ("test-set.jsonl", "eval"),
-     ("dev.jsonl", "eval"), ("test/data.jsonl", "data"), ("data.jsonl", "data"), ("train_test.jsonl", "data"), ("contest.jsonl", "data"),
-     ("toy_chat_fine_tuning.jsonl", "train"), ("finetune.jsonl", "train"), ("sft.jsonl", "train"), ("fineTuning-v2.jsonl", "train"),
-     ("sft_test_v2.jsonl", "eval"), ("fine_tuning_validation.jsonl", "eval"), ("held-out.jsonl", "eval"), ("val.jsonl", "eval"),
-     ("holdout.jsonl", "eval"), ("fine_tuned_outputs.jsonl", "train"), ("soft.jsonl", "data"), ("interval.jsonl", "data")],
-)  # fmt: skip
+    [
+        ("train.jsonl", "train"),
+        ("sft_training_v2.jsonl", "train"),
+        ("eval.jsonl", "eval"),
+        ("test-set.jsonl", "eval"),
+        ("dev.jsonl", "eval"),
+        ("test/data.jsonl", "data"),
+        ("data.jsonl", "data"),
+        ("train_test.jsonl", "data"),
+        ("contest.jsonl", "data"),
+        ("toy_chat_fine_tuning.jsonl", "train"),
+        ("finetune.jsonl", "train"),
+        ("sft.jsonl", "train"),
+        ("fineTuning-v2.jsonl", "train"),
+        ("sft_test_v2.jsonl", "eval"),
+        ("fine_tuning_validation.jsonl", "eval"),
+        ("held-out.jsonl", "eval"),
+        ("val.jsonl", "eval"),
+        ("holdout.jsonl", "eval"),
+        ("fine_tuned_outputs.jsonl", "train"),
+        ("soft.jsonl", "data"),
+        ("interval.jsonl", "data"),
+    ],
+)
 def test_role_from_file_name(name: str, role: str) -> None:
     assert role_from_name(Path(name)) == role
 
 
 def test_flags_say_the_role_whatever_the_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     named_eval = write(tmp_path / "eval_pool.jsonl", clean_train())
-    named_data = write(tmp_path / "questions.jsonl", [chat(text(i), "answer 0") for i in range(3)])  # copies of train inputs
+    named_data = write(
+        tmp_path / "questions.jsonl", [chat(text(i), "answer 0") for i in range(3)]
+    )  # copies of train inputs
     report = check(named_data, train=(str(named_eval),), eval=(str(named_data),))
-    assert [(Path(f.path).name, f.role) for f in report.files] == [("eval_pool.jsonl", "train"), ("questions.jsonl", "eval")]
+    assert [(Path(f.path).name, f.role) for f in report.files] == [
+        ("eval_pool.jsonl", "train"),
+        ("questions.jsonl", "eval"),
+    ]
     assert codes(report, "error")["leakage"] == 3
     assert main(["check-data", str(named_data), "--train", str(named_eval), "--estimate-tokens", "--json"]) == 0
     assert [f["role"] for f in json.loads(capsys.readouterr().out)["files"]] == ["train", "data"]
 
 
-def test_every_bad_line_is_counted_and_the_summary_comes_last(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_every_bad_line_is_counted_and_the_summary_comes_last(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     rows: list[dict] | list[bytes] = [(json.dumps(chat(text(i), "a")) + "\n").encode() for i in range(13)]
     rows += [b"{broken\n"] * 60 + [(json.dumps({"prompt": f"p{i} text"}) + "\n").encode() for i in range(27)]  # 87 bad
     path = write(tmp_path / "train.jsonl", rows)
@@ -201,7 +254,10 @@ def test_every_bad_line_is_counted_and_the_summary_comes_last(tmp_path: Path, ca
     printed = capsys.readouterr().out
     assert printed.splitlines()[-1].startswith("87 errors, ")
     body = [line for line in printed.splitlines() if line.startswith("  error")]
-    assert len(body) == 20 + 20 + 2 and [line.split()[-1] for line in body[-2:]] == ["[malformed_json]", "[missing_field]"]
+    assert len(body) == 20 + 20 + 2 and [line.split()[-1] for line in body[-2:]] == [
+        "[malformed_json]",
+        "[missing_field]",
+    ]
     assert body[-2].split(None, 1)[1].startswith("and 40 more like this") and "and 7 more like this" in body[-1]
     assert all("more like this" not in line for line in body[:-2])  # listed findings first, summaries last
     assert main(["check-data", str(path), "--estimate-tokens", "--json"]) == 1
@@ -225,19 +281,29 @@ def test_label_lists_say_how_many_more_they_do_not_name(tmp_path: Path) -> None:
     assert [f.message for f in few.findings if f.code == "rare_label"][0].endswith("'rare2' (1)")  # 3: all named
 
 
-def test_a_repeated_line_is_one_warning_in_run_and_check_data(tiny_suite: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_repeated_line_is_one_warning_in_run_and_check_data(
+    tiny_suite: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """An exact copy (no ids in the file) does not stop `harness run`: one warning naming both lines and
     the content, the first copy scored, the drop recorded in run.json; check-data says the same words."""
-    rows = [{k: v for k, v in json.loads(line).items() if k != "id"} for line in (tiny_suite / "eval.jsonl").read_text().splitlines()]
+    rows = [
+        {k: v for k, v in json.loads(line).items() if k != "id"}
+        for line in (tiny_suite / "eval.jsonl").read_text().splitlines()
+    ]
     lines = [json.dumps(row) for row in rows]
     (tiny_suite / "eval.jsonl").write_text("\n".join([*lines, lines[1]]) + "\n")  # line 7 repeats line 2
     out = tmp_path / "run"
     assert main(["run", str(tiny_suite), "--variants", "echo", "--out", str(out), "--quiet"]) == 0
     warned = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning: ")]
     assert len(warned) == 1, warned
-    assert warned[0].startswith('warning: line 7 repeats line 2 exactly ({"country": "Germany", ') and "dropped, line 2 is used" in warned[0]
+    assert (
+        warned[0].startswith('warning: line 7 repeats line 2 exactly ({"country": "Germany", ')
+        and "dropped, line 2 is used" in warned[0]
+    )
     run = json.loads((out / "run.json").read_text())
-    assert run["data"]["eval_items"] == 6 and run["data"]["repeated_lines"] == [{"file": "eval.jsonl", "line": 7, "same_as": 2}]
+    assert run["data"]["eval_items"] == 6 and run["data"]["repeated_lines"] == [
+        {"file": "eval.jsonl", "line": 7, "same_as": 2}
+    ]
     assert len((out / "samples" / "echo.jsonl").read_text().splitlines()) == 6
     report = check_data([str(tiny_suite)], CheckOptions(tokenizer=False))
     [finding] = [f for f in report.findings if f.code == "repeated_line"]
@@ -249,8 +315,12 @@ def test_a_repeated_line_is_one_warning_in_run_and_check_data(tiny_suite: Path, 
 
 
 def test_label_balance_and_unseen_labels(tmp_path: Path) -> None:
-    train = [chat(text(i), "ok", label="common") for i in range(100)] + [chat(text(200 + i), "ok", label="rare") for i in range(3)]
-    evaluation = [{"prompt": text(10_000 + i), "completion": "ok", "label": ["a", "b", "new"][i % 3]} for i in range(30)]
+    train = [chat(text(i), "ok", label="common") for i in range(100)] + [
+        chat(text(200 + i), "ok", label="rare") for i in range(3)
+    ]
+    evaluation = [
+        {"prompt": text(10_000 + i), "completion": "ok", "label": ["a", "b", "new"][i % 3]} for i in range(30)
+    ]
     report = check(write(tmp_path / "train.jsonl", train), write(tmp_path / "eval.jsonl", evaluation))
     by_code = {f.code: f for f in report.findings}
     assert "'rare' has 3 items, 'common' 100" in by_code["label_imbalance"].message
@@ -291,8 +361,12 @@ def test_token_counts_with_a_tokenizer_make_eval_overflow_an_error(tmp_path: Pat
 
 
 def test_size_guidance(tmp_path: Path) -> None:
-    for n, expected in ((30, {"too_few_for_lora"}), (70, {"few_for_lora", "small_for_full_finetune"}),
-                        (150, {"small_for_full_finetune"}), (500, set())):  # fmt: skip
+    for n, expected in (
+        (30, {"too_few_for_lora"}),
+        (70, {"few_for_lora", "small_for_full_finetune"}),
+        (150, {"small_for_full_finetune"}),
+        (500, set()),
+    ):
         found = codes(check(write(tmp_path / "train.jsonl", clean_train(n))))
         assert set(found) & {"too_few_for_lora", "few_for_lora", "small_for_full_finetune"} == expected, n
     assert codes(check(write(tmp_path / "train.jsonl", clean_train(30))), "warning")["too_few_for_lora"] == 1
@@ -336,15 +410,24 @@ def test_suite_folder_reports_everything_load_suite_would_refuse(tiny_suite: Pat
         load_suite(tiny_suite)
     report = check_data([str(tiny_suite)], CheckOptions(tokenizer=False))
     assert {(f.code, f.where.rpartition(":")[2]) for f in report.findings if f.severity == "error"} == {
-        ("duplicate_id", "3"), ("missing_template_field", "4"), ("invalid_record", "5"), ("leakage", "1"),
-    }  # fmt: skip
+        ("duplicate_id", "3"),
+        ("missing_template_field", "4"),
+        ("invalid_record", "5"),
+        ("leakage", "1"),
+    }
     assert report.limits.eval_tokens == 2048 - 32 and report.limits.train_tokens == 512
 
 
 def test_bad_arguments_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = write(tmp_path / "train.jsonl", clean_train(5))
-    for args in ([str(tmp_path / "missing.jsonl")], [str(tmp_path)], [], [str(data), "--max-len", "0"],
-                 [str(DEMO), str(data)], [str(data), "--similarity", "1.5"]):  # fmt: skip
+    for args in (
+        [str(tmp_path / "missing.jsonl")],
+        [str(tmp_path)],
+        [],
+        [str(data), "--max-len", "0"],
+        [str(DEMO), str(data)],
+        [str(data), "--similarity", "1.5"],
+    ):
         assert main(["check-data", *args]) == 2, args
         err = capsys.readouterr().err
         assert err.startswith("error: ") and len(err.strip().splitlines()) == 1 and "Traceback" not in err
@@ -358,9 +441,15 @@ def test_hostile_files_give_a_report_never_a_traceback(tmp_path: Path, capsys: p
     files = {
         "huge": (huge, "too_long"),
         "binary": (write(tmp_path / "binary.jsonl", [bytes(range(256)) * 100]), "binary_file"),
-        "noise": (write(tmp_path / "noise.jsonl", [random.Random(0).randbytes(50_000).replace(b"\0", b"x")]), "invalid_utf8"),
+        "noise": (
+            write(tmp_path / "noise.jsonl", [random.Random(0).randbytes(50_000).replace(b"\0", b"x")]),
+            "invalid_utf8",
+        ),
         "empty": (write(tmp_path / "empty.jsonl", []), "empty_file"),
-        "nested": (write(tmp_path / "nested.jsonl", [b"[" * 100_000 + b"\n", b'{"a": 1' + b"1" * 5000 + b"}\n"]), "malformed_json"),
+        "nested": (
+            write(tmp_path / "nested.jsonl", [b"[" * 100_000 + b"\n", b'{"a": 1' + b"1" * 5000 + b"}\n"]),
+            "malformed_json",
+        ),
     }
     for name, (path, code) in files.items():
         exit_code = main(["check-data", str(path), "--estimate-tokens"])
@@ -373,7 +462,9 @@ def test_lines_over_the_limit_are_reported_not_read(tmp_path: Path, monkeypatch:
     from harness.datacheck import reading
 
     monkeypatch.setattr(reading, "MAX_LINE_BYTES", 1000)
-    path = write(tmp_path / "eval.jsonl", [{"prompt": "x" * 5000, "completion": "y"}, {"prompt": "fine", "completion": "y"}])
+    path = write(
+        tmp_path / "eval.jsonl", [{"prompt": "x" * 5000, "completion": "y"}, {"prompt": "fine", "completion": "y"}]
+    )
     report = check(path)
     assert lines_of(report, "line_too_long") == [1] and report.files[0].records == 1
 
@@ -386,8 +477,12 @@ def test_fast_checks_on_a_loaded_suite(tiny_suite: Path) -> None:
         handle.write('{"id": "blank", "country": " ", "output": "{\\"capital\\": \\"-\\"}"}\n')
     suite = load_suite(tiny_suite)
     found = {(f.code, f.severity, f.where.rpartition(":")[2]) for f in fast_checks(suite)}
-    assert {("contradiction", "error", "1"), ("empty_field", "error", "9"), ("leakage", "error", "8"),
-            ("too_few_for_lora", "warning", "")} <= {(c, s, w if w.isdigit() else "") for c, s, w in found}  # fmt: skip
+    assert {
+        ("contradiction", "error", "1"),
+        ("empty_field", "error", "9"),
+        ("leakage", "error", "8"),
+        ("too_few_for_lora", "warning", ""),
+    } <= {(c, s, w if w.isdigit() else "") for c, s, w in found}
     demo = fast_checks(load_suite(DEMO))
     assert [f.severity for f in demo if f.severity != "info"] == []
 
@@ -399,11 +494,18 @@ def test_fast_checks_scale_linearly_not_quadratically(tmp_path: Path) -> None:
 
     def items(prefix: str, n: int) -> tuple[Item, ...]:
         return tuple(
-            Item(f"{prefix}{i}", {"input": f"{prefix} {text(i, 30)}"}, f"answer {i % 5}", source=f"{prefix}.jsonl:{i + 1}")
+            Item(
+                f"{prefix}{i}",
+                {"input": f"{prefix} {text(i, 30)}"},
+                f"answer {i % 5}",
+                source=f"{prefix}.jsonl:{i + 1}",
+            )
             for i in range(n)
         )
 
-    config = SuiteConfig("big", DataConfig(eval="eval.jsonl", train="train.jsonl"), generation=GenerationParams(max_tokens=16))
+    config = SuiteConfig(
+        "big", DataConfig(eval="eval.jsonl", train="train.jsonl"), generation=GenerationParams(max_tokens=16)
+    )
 
     def seconds(n: int) -> float:
         suite = Suite(tmp_path, config, items("eval", n), items("train", n), {}, None)
@@ -427,7 +529,9 @@ def test_demo_copy_with_a_leaked_item_fails(tmp_path: Path) -> None:
     with (suite / "data" / "train.jsonl").open("a") as handle:
         handle.write(json.dumps(leaked) + "\n")
     report = check_data([str(suite)], CheckOptions(tokenizer=False))
-    assert [(f.code, f.where.rpartition(":")[2]) for f in report.findings if f.severity == "error"] == [("leakage", "1")]
+    assert [(f.code, f.where.rpartition(":")[2]) for f in report.findings if f.severity == "error"] == [
+        ("leakage", "1")
+    ]
 
 
 def test_suite_lines_over_the_loaders_limit_are_errors(tiny_suite: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -440,7 +544,9 @@ def test_suite_lines_over_the_loaders_limit_are_errors(tiny_suite: Path, monkeyp
     assert lines_of(report, "line_too_long") == [7] and report.exit_code == 1
 
 
-def test_harness_run_refuses_leaked_data_before_generating(tiny_suite: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_harness_run_refuses_leaked_data_before_generating(
+    tiny_suite: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """`harness run` runs the fast checks first: an eval item copied into the train split stops the run."""
     eval_line = (tiny_suite / "eval.jsonl").read_text().splitlines()[0]
     with (tiny_suite / "train.jsonl").open("a") as handle:
@@ -448,7 +554,12 @@ def test_harness_run_refuses_leaked_data_before_generating(tiny_suite: Path, tmp
     out = tmp_path / "run"
     assert main(["run", str(tiny_suite), "--variants", "echo", "--out", str(out), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and "leak" in err and "harness check-data" in err and len(err.strip().splitlines()) == 1
+    assert (
+        err.startswith("error: ")
+        and "leak" in err
+        and "harness check-data" in err
+        and len(err.strip().splitlines()) == 1
+    )
     assert not out.exists()
 
 

@@ -46,25 +46,36 @@ def test_statistics_match_scipy_and_statsmodels() -> None:
     a = np.array([1, 1, 0, 1, 0, 1, 1, 0, 1, 1, 0, 0, 1, 1, 1, 0, 1, 0, 1, 1], dtype=float)
     b = np.array([1, 0, 1, 1, 1, 1, 0, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 0, 1], dtype=float)
     result = compare_paired(a, b)
-    table = [[((a == 1) & (b == 1)).sum(), ((a == 1) & (b == 0)).sum()], [((a == 0) & (b == 1)).sum(), ((a == 0) & (b == 0)).sum()]]
-    assert result.test == "mcnemar exact" and result.p_value == pytest.approx(mcnemar(table, exact=True).pvalue, abs=1e-6)
+    table = [
+        [((a == 1) & (b == 1)).sum(), ((a == 1) & (b == 0)).sum()],
+        [((a == 0) & (b == 1)).sum(), ((a == 0) & (b == 0)).sum()],
+    ]
+    assert result.test == "mcnemar exact" and result.p_value == pytest.approx(
+        mcnemar(table, exact=True).pvalue, abs=1e-6
+    )
     assert result.p_value == pytest.approx(binomtest(3, 9, 0.5).pvalue, abs=1e-6)
     big_a, big_b = np.tile(a, 5), np.tile(b, 5)  # 45 discordant items: the chi-square test
     big = compare_paired(big_a, big_b)
     table = [[((big_a == 1) & (big_b == 1)).sum(), 15], [30, ((big_a == 0) & (big_b == 0)).sum()]]
-    assert big.test == "mcnemar chi2" and big.p_value == pytest.approx(mcnemar(table, exact=False, correction=False).pvalue, abs=1e-6)
+    assert big.test == "mcnemar chi2" and big.p_value == pytest.approx(
+        mcnemar(table, exact=False, correction=False).pvalue, abs=1e-6
+    )
     x = np.array([0.31, 0.52, 0.18, 0.77, 0.64, 0.45, 0.29, 0.93, 0.11, 0.58])
     y = np.array([0.35, 0.49, 0.30, 0.80, 0.71, 0.44, 0.41, 0.95, 0.20, 0.66])
     continuous = compare_paired(x, y)
     reference = ttest_rel(y, x)
     assert continuous.test == "paired t" and continuous.p_value == pytest.approx(reference.pvalue, rel=1e-9)
-    assert (continuous.ci_low, continuous.ci_high) == pytest.approx(tuple(reference.confidence_interval(0.95)), rel=1e-9)
+    assert (continuous.ci_low, continuous.ci_high) == pytest.approx(
+        tuple(reference.confidence_interval(0.95)), rel=1e-9
+    )
     assert continuous.delta == pytest.approx((y - x).mean(), abs=1e-12)
     ps = [0.01, 0.04, 0.03, 0.2]
     # Holm by hand: sorted p * (m - rank), running max, capped at 1
     assert holm(ps) == pytest.approx([0.04, 0.09, 0.09, 0.2], abs=1e-9)
     sd = float(np.std(y - x, ddof=1))
-    assert minimum_detectable_effect(sd, 10) == pytest.approx((norm.ppf(0.975) + norm.ppf(0.8)) * sd / np.sqrt(10), abs=1e-9)
+    assert minimum_detectable_effect(sd, 10) == pytest.approx(
+        (norm.ppf(0.975) + norm.ppf(0.8)) * sd / np.sqrt(10), abs=1e-9
+    )
     assert minimum_detectable_effect(0.0, 10) is None
 
 
@@ -87,9 +98,14 @@ def test_compare_writes_tables_and_report(tiny_suite: Path, tmp_path: Path, caps
     comparison = json.loads((run / "comparison.json").read_text())
     canned = next(r for r in comparison["rows"] if r["variant"] == "canned")
     assert canned["metrics"]["exact_match"]["delta"] == pytest.approx(0.5)  # echo 0/6, canned 3/6
-    assert canned["metrics"]["exact_match"]["test"] == "mcnemar exact" and canned["metrics"]["exact_match"]["p_holm"] is not None
+    assert (
+        canned["metrics"]["exact_match"]["test"] == "mcnemar exact"
+        and canned["metrics"]["exact_match"]["p_holm"] is not None
+    )
     prompt, completion = canned["tokens"]["prompt_mean"], canned["tokens"]["completion_mean"]
-    assert canned["cost"]["per_1k_queries"] == pytest.approx((prompt * 1.0 + completion * 2.0) / 1e6 * 1000, rel=1e-4)  # 6 decimals in JSON
+    assert canned["cost"]["per_1k_queries"] == pytest.approx(
+        (prompt * 1.0 + completion * 2.0) / 1e6 * 1000, rel=1e-4
+    )  # 6 decimals in JSON
     import pandas as pd
 
     table = pd.read_csv(run / "comparison.csv")
@@ -190,7 +206,9 @@ def test_rows_in_declared_order_with_the_baseline_first(tiny_suite: Path, tmp_pa
     assert list(dict.fromkeys(pd.read_csv(run / "comparison.csv")["variant"])) == ["echo", "zulu", "alpha"]
     html = (run / "report.html").read_text()
     table = html.split('<table id="comparison">')[1].split("</table>")[0]
-    assert [table.index(f"<td>{v}</td>") for v in ("echo", "zulu", "alpha")] == sorted(table.index(f"<td>{v}</td>") for v in ("echo", "zulu", "alpha"))
+    assert [table.index(f"<td>{v}</td>") for v in ("echo", "zulu", "alpha")] == sorted(
+        table.index(f"<td>{v}</td>") for v in ("echo", "zulu", "alpha")
+    )
     new = fake_run(tiny_suite, tmp_path / "new", capsys)
     assert main(["diff", str(run), str(new), "--out", str(tmp_path / "d")]) == 0
     capsys.readouterr()
@@ -232,21 +250,29 @@ CLASSIFY_ITEMS = [  # the model names a's, b's and c's category and echoes d's r
     ("label_line", "heading", "accuracy"),
     [("", "reference", 1 / 4), ('label_field = "category"', "category", 2 / 4)],  # d alone / a and b
 )
-def test_accuracy_column_says_what_it_scored_against(tmp_path: Path, capsys, label_line: str, heading: str, accuracy: float) -> None:
+def test_accuracy_column_says_what_it_scored_against(
+    tmp_path: Path, capsys, label_line: str, heading: str, accuracy: float
+) -> None:
     suite = tmp_path / "classify"
     suite.mkdir()
     (suite / "suite.toml").write_text(CLASSIFY_SUITE.format(label_line=label_line))
     (suite / "eval.jsonl").write_text("".join(json.dumps(item) + "\n" for item in CLASSIFY_ITEMS))
     run = fake_run(suite, tmp_path / "run", capsys)
     record = json.loads((run / "run.json").read_text())
-    assert record["metrics"]["model"]["accuracy"]["value"] == pytest.approx(accuracy)  # the key stays "accuracy" (gates, history)
+    assert record["metrics"]["model"]["accuracy"]["value"] == pytest.approx(
+        accuracy
+    )  # the key stays "accuracy" (gates, history)
     summary = (run / "summary.md").read_text()
     assert f"| variant | accuracy({heading}) | macro_f1({heading}) | exact_match |" in summary
     assert main(["compare", str(run), "--baseline", "echo"]) == 0
     out = capsys.readouterr().out
     assert f"| accuracy({heading}) | Δ accuracy({heading}) (p) |" in out and f"| macro_f1({heading}) |" in out
     comparison = json.loads((run / "comparison.json").read_text())
-    assert comparison["metric_headings"] == {"accuracy": f"accuracy({heading})", "macro_f1": f"macro_f1({heading})", "exact_match": "exact_match"}
+    assert comparison["metric_headings"] == {
+        "accuracy": f"accuracy({heading})",
+        "macro_f1": f"macro_f1({heading})",
+        "exact_match": "exact_match",
+    }
     assert f"<th>accuracy({heading})</th>" in (run / "report.html").read_text()
     import pandas as pd
 
@@ -259,8 +285,12 @@ def test_metric_headings_name_the_mixed_case_and_leave_field_metrics_alone() -> 
 
     keys = ["accuracy", "accuracy[category]", "macro_f1", "exact_match"]
     mixed = metric_headings(keys, ["billing", None, "technical"], "label")
-    assert mixed == {"accuracy": "accuracy(label or reference)", "accuracy[category]": "accuracy[category]",
-                     "macro_f1": "macro_f1(label or reference)", "exact_match": "exact_match"}  # fmt: skip
+    assert mixed == {
+        "accuracy": "accuracy(label or reference)",
+        "accuracy[category]": "accuracy[category]",
+        "macro_f1": "macro_f1(label or reference)",
+        "exact_match": "exact_match",
+    }
     assert metric_headings(["accuracy"], ["x", "y"], "label") == {"accuracy": "accuracy(label)"}
     assert metric_headings(["accuracy"], [None], "category") == {"accuracy": "accuracy(reference)"}
     assert metric_headings(["accuracy"], [], "label") == {"accuracy": "accuracy(reference)"}

@@ -17,7 +17,9 @@ ITEMS = "20"
 
 
 def harness(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args], cwd=ROOT, capture_output=True, text=True, timeout=1200
+    )
 
 
 @pytest.fixture(scope="module")
@@ -25,10 +27,14 @@ def two_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("diff")
     # The PR under review shortens the prompted variant's system prompt to one line.
     config = folder / "shorter-prompt.toml"
-    config.write_text('[variants.prompted]\nkind = "prompted"\nfew_shot = 3\nsystem = "You triage support tickets. Reply with JSON only."\n')
+    config.write_text(
+        '[variants.prompted]\nkind = "prompted"\nfew_shot = 3\nsystem = "You triage support tickets. Reply with JSON only."\n'
+    )
     old, new = folder / "main", folder / "pr"
     for out, extra in ((old, ()), (new, ("--config", str(config)))):
-        done = harness("run", str(DEMO), "--variants", "prompted", "--limit", ITEMS, "--out", str(out), "--quiet", *extra)
+        done = harness(
+            "run", str(DEMO), "--variants", "prompted", "--limit", ITEMS, "--out", str(out), "--quiet", *extra
+        )
         assert done.returncode == 0, done.stderr[-2000:]
     return old, new
 

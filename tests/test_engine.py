@@ -13,8 +13,8 @@ from harness.core import Request
 from harness.engines import EnginePool, EngineSettings
 from harness.errors import ConfigError
 from harness.models import resolve_model
-from harness.prompts import build_request
 from harness.probe import latency_probe
+from harness.prompts import build_request
 from harness.runner import RunOptions, run_suite
 from harness.suite import load_suite
 from harness.ties import compare
@@ -104,7 +104,10 @@ def test_real_run_on_vllm_shares_one_engine(demo, vllm_pool, tmp_path: Path) -> 
             assert 0 < sample["ttft_s"] <= sample["latency_s"]
     assert run["variants"]["finetuned-lora"]["engine"]["adapter"]["rank"] == 16
     # prompted sends its few-shot turns: more prompt tokens than base, recorded as sent
-    assert run["variants"]["prompted"]["usage"]["prompt_tokens_mean"] > 3 * run["variants"]["base"]["usage"]["prompt_tokens_mean"]
+    assert (
+        run["variants"]["prompted"]["usage"]["prompt_tokens_mean"]
+        > 3 * run["variants"]["base"]["usage"]["prompt_tokens_mean"]
+    )
     prompted = json.loads((out / "samples" / "prompted.jsonl").read_text().splitlines()[0])
     assert [m["role"] for m in prompted["messages"]][:3] == ["system", "user", "assistant"]
     # the trained adapter is what makes the JSON valid; base never answers in JSON here
@@ -112,7 +115,9 @@ def test_real_run_on_vllm_shares_one_engine(demo, vllm_pool, tmp_path: Path) -> 
     assert tuned["json_schema"]["value"] >= 0.8 and tuned["json_schema"]["value"] > base["json_schema"]["value"]
     # one engine serves LoRA and base here: the self-test ran by default and found each variant alone the same
     assert run["self_test"]["status"] in ("equal", "ties"), run["self_test"]
-    assert {name for name, r in run["self_test"]["variants"].items() if r.get("equal", 0) + r.get("tie", 0) == 3} == set(names)
+    assert {
+        name for name, r in run["self_test"]["variants"].items() if r.get("equal", 0) + r.get("tie", 0) == 3
+    } == set(names)
 
 
 def test_outputs_alone_equal_outputs_inside_a_full_run(demo, vllm_pool, demo_requests, vllm_generations) -> None:
@@ -126,12 +131,17 @@ def test_outputs_alone_equal_outputs_inside_a_full_run(demo, vllm_pool, demo_req
     for name, variant in (("finetuned-lora", finetuned), ("base", base)):
         again = variant.generate(demo_requests)
         first = vllm_generations[name]
-        verdicts[name] = [compare(a.text, a.metadata.get("trace"), b.text, b.metadata.get("trace")).verdict for a, b in zip(first, again)]
+        verdicts[name] = [
+            compare(a.text, a.metadata.get("trace"), b.text, b.metadata.get("trace")).verdict
+            for a, b in zip(first, again)
+        ]
     print(f"\nsecond call vs first on one engine: {verdicts}")
     assert all(v in ("equal", "tie") for vs in verdicts.values() for v in vs), verdicts
     # the check has teeth: the adapter's answers to the same requests are no tie of the base answers
-    crossed = [compare(a.text, a.metadata.get("trace"), b.text, b.metadata.get("trace")).verdict
-               for a, b in zip(vllm_generations["base"], vllm_generations["finetuned-lora"])]  # fmt: skip
+    crossed = [
+        compare(a.text, a.metadata.get("trace"), b.text, b.metadata.get("trace")).verdict
+        for a, b in zip(vllm_generations["base"], vllm_generations["finetuned-lora"])
+    ]
     assert crossed.count("different") >= N_ITEMS - 1
 
 
@@ -149,7 +159,9 @@ class MixedBatchBase:
         doubled = [r for r in requests for _ in (0, 1)]
         lora = engine._lora(self.finetuned.adapter)
         conversations = [[m.to_dict() for m in r.messages] for r in doubled]
-        outputs = engine.llm.chat(conversations, engine.sampling(doubled), use_tqdm=False, lora_request=[None, lora] * len(requests))
+        outputs = engine.llm.chat(
+            conversations, engine.sampling(doubled), use_tqdm=False, lora_request=[None, lora] * len(requests)
+        )
         return [generation_of(output, 0.0) for output in outputs[::2]]
 
     def weights(self):  # noqa: ANN201
@@ -170,7 +182,12 @@ def test_self_test_catches_a_mixed_base_and_adapter_batch(demo, vllm_pool, tmp_p
     assert checked["variants"]["mixed"]["different"] >= 1 and checked["variants"]["finetuned-lora"]["different"] == 0
     assert (out / "samples" / "mixed.jsonl").exists()  # outputs kept
     line = failure_line(checked)
-    assert line.startswith("engine self-test:") and "mixed" in line and "finetuned-lora" not in line and 'serve = "merged"' in line
+    assert (
+        line.startswith("engine self-test:")
+        and "mixed" in line
+        and "finetuned-lora" not in line
+        and 'serve = "merged"' in line
+    )
 
 
 def test_hf_backend_agrees_with_vllm(demo, hf_pool, demo_requests, vllm_outputs) -> None:
@@ -222,11 +239,20 @@ def test_latency_probe_on_vllm(demo, vllm_pool, demo_requests) -> None:
     assert 0 < probe["ttft_s_p50"] < probe["latency_s_p50"]
 
 
-def test_rag_and_hybrid_on_vllm_with_both_retrievers(demo, vllm_pool, demo_requests, vllm_outputs, tmp_path: Path) -> None:
+def test_rag_and_hybrid_on_vllm_with_both_retrievers(
+    demo, vllm_pool, demo_requests, vllm_outputs, tmp_path: Path
+) -> None:
     loads = vllm_pool.loads
     variants = {
-        "rag-bm25": build(demo, vllm_pool, "rag-bm25", {"kind": "rag", "inner": "base", "retriever": "bm25", "top_k": 2}),
-        "hybrid-dense": build(demo, vllm_pool, "hybrid-dense", {"kind": "hybrid", "inner": "finetuned-lora", "retriever": "dense", "top_k": 2}),
+        "rag-bm25": build(
+            demo, vllm_pool, "rag-bm25", {"kind": "rag", "inner": "base", "retriever": "bm25", "top_k": 2}
+        ),
+        "hybrid-dense": build(
+            demo,
+            vllm_pool,
+            "hybrid-dense",
+            {"kind": "hybrid", "inner": "finetuned-lora", "retriever": "dense", "top_k": 2},
+        ),
     }
     out = run_suite(demo, RunOptions(limit=N_ITEMS, out=tmp_path / "run", progress=False), variants)
     run = json.loads((out / "run.json").read_text())
@@ -236,7 +262,9 @@ def test_rag_and_hybrid_on_vllm_with_both_retrievers(demo, vllm_pool, demo_reque
         assert usage["context_tokens_mean"] > 20 and usage["retrieval_s_p50"] > 0
         samples = [json.loads(line) for line in (out / "samples" / f"{name}.jsonl").read_text().splitlines()]
         for sample in samples:
-            assert len(sample["metadata"]["retrieved"]) == 2 and "Reference documents" in sample["messages"][-1]["content"]
+            assert (
+                len(sample["metadata"]["retrieved"]) == 2 and "Reference documents" in sample["messages"][-1]["content"]
+            )
             assert sample["metadata"]["context_tokens"] > 0
         assert 0 <= run["metrics"][name]["recall@k"]["value"] <= 1 and run["metrics"][name]["recall@k"]["n"] == N_ITEMS
         assert run["variants"][name]["engine"]["inner"] == inner

@@ -32,14 +32,18 @@ def run_error(capsys, *args: str) -> str:
 
 def test_missing_model_path(tiny_suite: Path, tmp_path: Path, capsys) -> None:
     (tiny_suite / "suite.toml").write_text((tiny_suite / "suite.toml").read_text() + '\n[variants.b]\nkind = "base"\n')
-    line = run_error(capsys, str(tiny_suite), "--variants", "b", "--model", str(tmp_path / "nope"), "--out", str(tmp_path / "r"))
+    line = run_error(
+        capsys, str(tiny_suite), "--variants", "b", "--model", str(tmp_path / "nope"), "--out", str(tmp_path / "r")
+    )
     assert "does not exist" in line and not (tmp_path / "r").exists()
 
 
 def test_model_directory_without_config(tiny_suite: Path, tmp_path: Path, capsys) -> None:
     (tiny_suite / "suite.toml").write_text((tiny_suite / "suite.toml").read_text() + '\n[variants.b]\nkind = "base"\n')
     (tmp_path / "weights").mkdir()
-    line = run_error(capsys, str(tiny_suite), "--variants", "b", "--model", str(tmp_path / "weights"), "--out", str(tmp_path / "r"))
+    line = run_error(
+        capsys, str(tiny_suite), "--variants", "b", "--model", str(tmp_path / "weights"), "--out", str(tmp_path / "r")
+    )
     assert "has no config.json" in line
 
 

@@ -26,8 +26,10 @@ def test_engine_logs_warnings_and_start_up_prints_go_to_the_file(tmp_path: Path,
             logging.getLogger("vllm.platforms").warning("Triton is installed, but doesn't include CPU backend")
             logging.getLogger("transformers.modeling_utils").warning("Loading weights took 3 s")
             # as a vLLM module raises it: the warning points at a file outside the harness
-            warnings.warn_explicit("torch.distributed.reduce_op is deprecated", FutureWarning, "/venv/site-packages/vllm/utils.py", 12)
-            warnings.warn("a suite line repeats", HarnessWarning)
+            warnings.warn_explicit(
+                "torch.distributed.reduce_op is deprecated", FutureWarning, "/venv/site-packages/vllm/utils.py", 12
+            )
+            warnings.warn("a suite line repeats", HarnessWarning, stacklevel=1)
             with engine_output():
                 os.write(2, b"numa: binding to node 0 failed\n")  # C-level, straight to the descriptor
                 os.write(1, b"INFO vllm on stdout\n")
@@ -35,7 +37,14 @@ def test_engine_logs_warnings_and_start_up_prints_go_to_the_file(tmp_path: Path,
             print("harness: the harness's own line", file=sys.stderr)
     out, err = capfd.readouterr()
     log = path.read_text()
-    for noise in ("doesn't include CPU backend", "Loading weights", "reduce_op is deprecated", "numa: binding", "vllm on stdout", "checkpoint shards"):
+    for noise in (
+        "doesn't include CPU backend",
+        "Loading weights",
+        "reduce_op is deprecated",
+        "numa: binding",
+        "vllm on stdout",
+        "checkpoint shards",
+    ):
         assert noise in log and noise not in err + out, noise
     assert shown == ["a suite line repeats"] and "a suite line repeats" not in log
     assert "the harness's own line" in err and "harness's own" not in log
@@ -66,7 +75,9 @@ def test_verbose_leaves_everything_on_the_terminal(tmp_path: Path, capfd, caplog
     assert "C-level start-up line" in err and "shown to the user" in caplog.text  # logging as configured
 
 
-def test_a_run_without_an_engine_writes_no_log_and_a_failed_runs_log_is_no_obstacle(tiny_suite: Path, tmp_path: Path) -> None:
+def test_a_run_without_an_engine_writes_no_log_and_a_failed_runs_log_is_no_obstacle(
+    tiny_suite: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "run"
     out.mkdir()
     (out / ENGINE_LOG).write_text("what a run that failed before its first sample left\n")
@@ -75,7 +86,9 @@ def test_a_run_without_an_engine_writes_no_log_and_a_failed_runs_log_is_no_obsta
 
 
 def test_verbose_is_a_flag_of_run_and_finetune(tiny_suite: Path, tmp_path: Path) -> None:
-    assert main(["run", str(tiny_suite), "--variants", "echo", "--out", str(tmp_path / "r"), "--quiet", "--verbose"]) == 0
+    assert (
+        main(["run", str(tiny_suite), "--variants", "echo", "--out", str(tmp_path / "r"), "--quiet", "--verbose"]) == 0
+    )
     from harness.cli import _parser
 
     assert _parser().parse_args(["finetune", str(tiny_suite), "--verbose"]).verbose is True

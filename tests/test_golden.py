@@ -62,7 +62,16 @@ CANNED = {  # id: exact_match, json_valid, json_schema, token_f1, rougeL, accura
     "pt": (0, 0, 0, 0, 0.0, 0, 2, 0.0),
     "at": (0, 0, 0, 0, 0.0, 0, 4, 0.0),
 }
-COLUMNS = ("exact_match", "json_valid", "json_schema", "token_f1", "rougeL", "accuracy[capital]", "output_length", "bleu")
+COLUMNS = (
+    "exact_match",
+    "json_valid",
+    "json_schema",
+    "token_f1",
+    "rougeL",
+    "accuracy[capital]",
+    "output_length",
+    "bleu",
+)
 
 
 def test_golden_values_are_the_expected_ones() -> None:
@@ -76,10 +85,14 @@ def test_golden_values_are_the_expected_ones() -> None:
     for item, expected in CANNED.items():
         got = tuple(by_id[item]["scores"][name] for name in COLUMNS)
         assert got == pytest.approx(expected, abs=1e-6), item
-        assert by_id[item]["completion_tokens"] == expected[6] and by_id[item]["prompt_tokens"] == 9  # "Answer with JSON." + 6 words
+        assert (
+            by_id[item]["completion_tokens"] == expected[6] and by_id[item]["prompt_tokens"] == 9
+        )  # "Answer with JSON." + 6 words
         assert by_id[item]["scores"]["macro_f1[capital]"] is None  # defined over the set only
     for index, name in enumerate(COLUMNS[:-1]):  # the run-level values are the means of the above
-        assert metrics["canned"][name]["value"] == pytest.approx(sum(e[index] for e in CANNED.values()) / 6, abs=1e-6), name
+        assert metrics["canned"][name]["value"] == pytest.approx(
+            sum(e[index] for e in CANNED.values()) / 6, abs=1e-6
+        ), name
         assert metrics["canned"][name]["n"] == 6
     # macro F1 over the 6 gold capitals, each with support 1: Paris, Berlin and Madrid found (F1 1), the rest 0
     assert metrics["canned"]["macro_f1[capital]"]["value"] == 3 / 6
@@ -97,6 +110,8 @@ def test_golden_values_are_the_expected_ones() -> None:
     assert by_id["fr"]["messages"][0] == {"role": "system", "content": "Answer with JSON."}
     # echo answers with the question (6 words): no JSON, nothing right
     echo = metrics["echo"]
-    assert {name: s["value"] for name, s in echo.items() if name != "output_length"} == dict.fromkeys(set(echo) - {"output_length"}, 0.0)
+    assert {name: s["value"] for name, s in echo.items() if name != "output_length"} == dict.fromkeys(
+        set(echo) - {"output_length"}, 0.0
+    )
     assert echo["output_length"]["value"] == 6.0 and run["variants"]["echo"]["usage"]["completion_tokens_mean"] == 6.0
     assert run["data"]["eval_items"] == 6 and run["status"] == "passed"

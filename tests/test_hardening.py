@@ -69,7 +69,9 @@ def test_reference_with_a_null_value_for_the_key_is_kept_and_only_null_matches_i
     assert scores.per_sample["exact_match[capital]"] == [1.0, 0.0, 0.0, 0.0]
 
 
-def test_run_with_an_unusable_reference_is_one_line_and_writes_nothing(tiny_suite: Path, tmp_path: Path, capsys) -> None:
+def test_run_with_an_unusable_reference_is_one_line_and_writes_nothing(
+    tiny_suite: Path, tmp_path: Path, capsys
+) -> None:
     set_reference(tiny_suite, 1, "not json at all")
     out = tmp_path / "run"
     assert main(["run", str(tiny_suite), "--variants", "echo", "--out", str(out), "--quiet"]) == 2
@@ -107,7 +109,11 @@ def test_a_missing_answer_never_matches_a_reference_that_normalizes_to_nothing()
 
 def test_an_answer_without_the_key_never_matches_an_empty_value() -> None:
     reference = '{"capital": "", "n": 1}'  # an empty string is a value: an answer must say it
-    samples = [ScoringSample('{"n": 1}', reference), ScoringSample("nothing", reference), ScoringSample('{"capital": ""}', reference)]
+    samples = [
+        ScoringSample('{"n": 1}', reference),
+        ScoringSample("nothing", reference),
+        ScoringSample('{"capital": ""}', reference),
+    ]
     specs = [MetricSpec(n, "capital") for n in ("accuracy", "exact_match", "token_f1", "macro_f1")]
     scores, _ = score(samples, specs, Extractor("json"), bootstrap=0)
     assert scores.per_sample["accuracy[capital]"] == [0.0, 0.0, 1.0]
@@ -119,7 +125,9 @@ def test_an_answer_without_the_key_never_matches_an_empty_value() -> None:
 
 def test_without_field_metrics_an_array_reference_is_usable_and_an_empty_one_is_not(tiny_suite: Path) -> None:
     toml = tiny_suite / "suite.toml"
-    text = toml.read_text().replace('{ name = "accuracy", field = "capital" }, { name = "macro_f1", field = "capital" },', "")
+    text = toml.read_text().replace(
+        '{ name = "accuracy", field = "capital" }, { name = "macro_f1", field = "capital" },', ""
+    )
     assert "field =" not in text
     toml.write_text(text)
     set_reference(tiny_suite, 1, '["Paris", "Lutetia"]')
@@ -170,10 +178,15 @@ def test_diff_prints_and_writes_no_raw_control_characters(tiny_suite: Path, tmp_
     capsys.readouterr()
     assert main(["diff", str(old), str(new), "--out", str(tmp_path / "diff")]) == 0
     printed = capsys.readouterr()
-    for text in (printed.out, printed.err, (tmp_path / "diff" / "diff.md").read_text(), (tmp_path / "diff" / "diff.json").read_text()):
+    for text in (
+        printed.out,
+        printed.err,
+        (tmp_path / "diff" / "diff.md").read_text(),
+        (tmp_path / "diff" / "diff.json").read_text(),
+    ):
         assert not RAW.search(text), repr(RAW.search(text))
     assert "`fr\\x1b[31m\\x1b]0;pwned\\x07`" in printed.out  # the id, visibly
-    assert "\\x1b[31m{\"capital\": \"Lyon\"} \\x1b]0;pwned\\x07\\x9b2J" in printed.out  # the new output, visibly
+    assert '\\x1b[31m{"capital": "Lyon"} \\x1b]0;pwned\\x07\\x9b2J' in printed.out  # the new output, visibly
     found = json.loads((tmp_path / "diff" / "diff.json").read_text())
     assert found["flips"]["canned"][0]["id"] == f"fr{CSI}{OSC}"  # JSON readers get the real string back
     assert main(["diff", str(old), str(new), "--json"]) == 0
@@ -181,7 +194,9 @@ def test_diff_prints_and_writes_no_raw_control_characters(tiny_suite: Path, tmp_
     assert not RAW.search(printed) and json.loads(printed)["flips"]["canned"][0]["id"] == f"fr{CSI}{OSC}"
 
 
-def test_run_summary_compare_and_history_escape_a_hostile_run_folder_name(tiny_suite: Path, tmp_path: Path, capsys) -> None:
+def test_run_summary_compare_and_history_escape_a_hostile_run_folder_name(
+    tiny_suite: Path, tmp_path: Path, capsys
+) -> None:
     out = tmp_path / f"results{OSC}" / f"run{CSI}"
     assert main(["run", str(tiny_suite), "--variants", "echo,canned", "--out", str(out), "--quiet"]) == 0
     assert main(["compare", str(out), "--baseline", "echo"]) == 0

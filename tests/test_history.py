@@ -21,8 +21,13 @@ BASE, BASE2, AD1, AD2 = "b" * 64, "c" * 64, "1" * 64, "2" * 64
 
 
 def _engine(base: str, adapter: str, model: str = "embedded:smol") -> dict[str, Any]:
-    return {"backend": "vllm", "model": f"{model}+finetuned", "model_identity": f"merged:sha256:{base}+sha256:{adapter}",
-            "adapter": {"path": f"/somewhere/{adapter[:4]}", "rank": 16, "sha256": adapter}, "serve": "merged"}  # fmt: skip
+    return {
+        "backend": "vllm",
+        "model": f"{model}+finetuned",
+        "model_identity": f"merged:sha256:{base}+sha256:{adapter}",
+        "adapter": {"path": f"/somewhere/{adapter[:4]}", "rank": 16, "sha256": adapter},
+        "serve": "merged",
+    }
 
 
 def _write_run(folder: Path, created_at: str, value: float, edit: Any = None) -> Path:
@@ -115,7 +120,9 @@ def test_markers_appear_exactly_where_inputs_changed(results: Path) -> None:
 
 def test_rag_index_is_data_and_backend_is_model(tmp_path: Path) -> None:
     def engine(key: str, backend: str) -> Any:
-        return lambda run: run["variants"]["echo"].update(engine={"backend": backend, "index": {"key": key, "kind": "bm25", "cached": key == "k1", "seconds": 0.3}})
+        return lambda run: run["variants"]["echo"].update(
+            engine={"backend": backend, "index": {"key": key, "kind": "bm25", "cached": key == "k1", "seconds": 0.3}}
+        )
 
     _write_run(tmp_path / "r1", "2026-01-01T00:00:00+00:00", 0.1, engine("k1", "vllm"))
     _write_run(tmp_path / "r2", "2026-01-02T00:00:00+00:00", 0.1, engine("k1", "vllm"))
@@ -129,7 +136,10 @@ def test_partial_runs_are_counted_and_a_corrupt_run_json_warns(results: Path) ->
     history, warned = _load(results)
     assert history.skipped_partial == 2 and history.unreadable == 1
     assert len(warned) == 1 and str(results / "baselines" / "broken" / "run.json") in warned[0]
-    assert "Skipped: 2 partial run directories (no run.json, or a progress/ folder), 1 unreadable run.json." in history_markdown(history)
+    assert (
+        "Skipped: 2 partial run directories (no run.json, or a progress/ folder), 1 unreadable run.json."
+        in history_markdown(history)
+    )
 
 
 def test_markdown_table_shows_values_markers_and_what_changed(results: Path) -> None:
@@ -162,11 +172,18 @@ def test_csv_is_long_format(results: Path) -> None:
     import pandas as pd
 
     history, _ = _load(results)
-    frame = pd.read_csv(io.StringIO(history_csv(select_history(history, metrics=["exact_match"]))), keep_default_na=False)
+    frame = pd.read_csv(
+        io.StringIO(history_csv(select_history(history, metrics=["exact_match"]))), keep_default_na=False
+    )
     assert list(frame.columns) == ["run_id", "created_at", "variant", "metric", "value", "ci_low", "ci_high", "markers"]
     assert len(frame) == 6 + 6 + 1  # canned and echo in six runs, extra in one
     row = frame[(frame.run_id == "tiny-y") & (frame.variant == "canned")].iloc[0]
-    assert (row.metric, row.value, row.markers, row.created_at) == ("exact_match", 0.5, "MC", "2026-01-05T09:00:00+00:00")
+    assert (row.metric, row.value, row.markers, row.created_at) == (
+        "exact_match",
+        0.5,
+        "MC",
+        "2026-01-05T09:00:00+00:00",
+    )
 
 
 def test_write_history_png_has_the_expected_size(results: Path, tmp_path: Path) -> None:
@@ -184,7 +201,23 @@ def test_write_history_png_has_the_expected_size(results: Path, tmp_path: Path) 
 
 def test_cli_history_markdown_json_and_out(results: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "report"
-    assert main(["history", str(results), "--suite", "tiny", "--metric", "exact_match", "--metric", "bleu,chrf", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "history",
+                str(results),
+                "--suite",
+                "tiny",
+                "--metric",
+                "exact_match",
+                "--metric",
+                "bleu,chrf",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "## exact_match" in text and "## chrf" in text and "## json_valid" not in text
     assert sorted(p.name for p in out.iterdir()) == ["history.csv", "history.md", "history.png"]
@@ -195,7 +228,9 @@ def test_cli_history_markdown_json_and_out(results: Path, tmp_path: Path, capsys
     assert data == json.loads(json.dumps(history_dict(select_history(_load(results)[0], variants=["canned"], last=1))))
 
 
-def test_cli_unknown_suite_and_no_runs_are_one_line_errors(results: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_unknown_suite_and_no_runs_are_one_line_errors(
+    results: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["history", str(results), "--suite", "tiyn"]) == 2
     err = capsys.readouterr().err
     assert "error: no runs of suite 'tiyn'" in err and "did you mean 'tiny'?" in err and "Traceback" not in err

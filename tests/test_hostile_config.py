@@ -67,7 +67,12 @@ def finished(tiny_suite: Path, tmp_path: Path, capsys) -> Path:
 OUT_OF_RANGE = [
     ("max_tokens = 32", "max_tokens = 32\ntop_p = 2.0", "top_p must be in (0, 1], got 2.0", "[generation] key 'top_p'"),
     ("max_tokens = 32", "max_tokens = 32\ntop_p = 0.0", "top_p must be in (0, 1]", "top_p = 1.0 or 0.9"),
-    ("max_tokens = 32", "max_tokens = 32\ntemperature = -1", "temperature must be at least 0, got -1.0", "[generation]"),
+    (
+        "max_tokens = 32",
+        "max_tokens = 32\ntemperature = -1",
+        "temperature must be at least 0, got -1.0",
+        "[generation]",
+    ),
     ("max_tokens = 32", "max_tokens = 32\ntemperature = nan", "temperature must be a finite number", "nan"),
     ("max_tokens = 32", "max_tokens = 1180591620717411303424", "out of range", "64-bit"),
     ("max_tokens = 32", "max_tokens = 0", "max_tokens must be at least 1, got 0", "key 'max_tokens'"),
@@ -104,16 +109,23 @@ def test_out_of_range_tables(tiny_suite: Path, out: Path, capsys, table: str, wh
     one_error(*run(capsys, tiny_suite, out), what, "suite.toml [")
 
 
-@pytest.mark.parametrize(("setting", "what"), [
-    ('kind = "fake"\ndelay_s = -1.0', "delay_s must be in [0, 3600]"),
-    ('kind = "prompted"\nfew_shot = -2', "few_shot must be at least 0"),
-    ('kind = "rag"\ninner = "echo"\ntop_k = 0', "top_k must be in [1, 1000000], got 0"),
-    ('kind = "base"\nbackend = "vlm"', "did you mean 'vllm'"),
-])  # fmt: skip
-def test_out_of_range_in_a_run_config(tiny_suite: Path, out: Path, tmp_path: Path, capsys, setting: str, what: str) -> None:
+@pytest.mark.parametrize(
+    ("setting", "what"),
+    [
+        ('kind = "fake"\ndelay_s = -1.0', "delay_s must be in [0, 3600]"),
+        ('kind = "prompted"\nfew_shot = -2', "few_shot must be at least 0"),
+        ('kind = "rag"\ninner = "echo"\ntop_k = 0', "top_k must be in [1, 1000000], got 0"),
+        ('kind = "base"\nbackend = "vlm"', "did you mean 'vllm'"),
+    ],
+)
+def test_out_of_range_in_a_run_config(
+    tiny_suite: Path, out: Path, tmp_path: Path, capsys, setting: str, what: str
+) -> None:
     config = tmp_path / "run.toml"
     config.write_text(f'[variants.echo]\nkind = "echo"\n\n[variants.odd]\n{setting}\n', encoding="utf-8")
-    one_error(*run(capsys, tiny_suite, out, "--config", str(config), "--variants", "echo"), what, "run.toml [variants.odd]")
+    one_error(
+        *run(capsys, tiny_suite, out, "--config", str(config), "--variants", "echo"), what, "run.toml [variants.odd]"
+    )
 
 
 def test_values_on_the_bounds_are_accepted(tiny_suite: Path, out: Path, capsys) -> None:
@@ -125,21 +137,28 @@ def test_values_on_the_bounds_are_accepted(tiny_suite: Path, out: Path, capsys) 
     assert json.loads((out / "run.json").read_text())["suite"]["config"]["generation"]["top_p"] == 1.0
 
 
-@pytest.mark.parametrize(("argv", "needles"), [
-    (["run", "{suite}", "--variants", ""], ("--variants '' names nothing", "leave out --variants")),
-    (["run", "{suite}", "--variants", " , "], ("names nothing",)),
-    (["run", "{suite}", "--limit", "0"], ("argument --limit: must be at least 1, got 0", "harness run")),
-    (["run", "{suite}", "--latency-probe", "-3"], ("--latency-probe: must be at least 0",)),
-    (["run", "{suite}", "--forgetting-max-drop", "nan"], ("--forgetting-max-drop: must be in [0, 100]",)),
-    (["diff", "a", "b", "--top", "-1"], ("argument --top: must be at least 0, got -1", "harness diff")),
-    (["history", "r", "--suite", "x", "--last", "0"], ("--last: must be at least 1",)),
-    (["check-data", "x.jsonl", "--similarity", "1.5"], ("--similarity: must be in (0, 1]",)),
-    (["check-data", "x.jsonl", "--max-len", "ten"], ("--max-len: expected an integer, got 'ten'",)),
-    (["finetune", "{suite}", "--lr", "0"], ("--lr: must be in (0, 1]",)),
-    (["finetune", "{suite}", "--epochs", "-1"], ("--epochs: must be more than 0",)),
-])  # fmt: skip
-def test_out_of_range_flags(tiny_suite: Path, tmp_path: Path, capsys, argv: list[str], needles: tuple[str, ...]) -> None:
-    argv = [a.replace("{suite}", str(tiny_suite)) for a in argv] + (["--out", str(tmp_path / "r")] if argv[0] == "run" else [])
+@pytest.mark.parametrize(
+    ("argv", "needles"),
+    [
+        (["run", "{suite}", "--variants", ""], ("--variants '' names nothing", "leave out --variants")),
+        (["run", "{suite}", "--variants", " , "], ("names nothing",)),
+        (["run", "{suite}", "--limit", "0"], ("argument --limit: must be at least 1, got 0", "harness run")),
+        (["run", "{suite}", "--latency-probe", "-3"], ("--latency-probe: must be at least 0",)),
+        (["run", "{suite}", "--forgetting-max-drop", "nan"], ("--forgetting-max-drop: must be in [0, 100]",)),
+        (["diff", "a", "b", "--top", "-1"], ("argument --top: must be at least 0, got -1", "harness diff")),
+        (["history", "r", "--suite", "x", "--last", "0"], ("--last: must be at least 1",)),
+        (["check-data", "x.jsonl", "--similarity", "1.5"], ("--similarity: must be in (0, 1]",)),
+        (["check-data", "x.jsonl", "--max-len", "ten"], ("--max-len: expected an integer, got 'ten'",)),
+        (["finetune", "{suite}", "--lr", "0"], ("--lr: must be in (0, 1]",)),
+        (["finetune", "{suite}", "--epochs", "-1"], ("--epochs: must be more than 0",)),
+    ],
+)
+def test_out_of_range_flags(
+    tiny_suite: Path, tmp_path: Path, capsys, argv: list[str], needles: tuple[str, ...]
+) -> None:
+    argv = [a.replace("{suite}", str(tiny_suite)) for a in argv] + (
+        ["--out", str(tmp_path / "r")] if argv[0] == "run" else []
+    )
     one_error(*cli(capsys, *argv), *needles)
     assert not (tmp_path / "r").exists()
 
@@ -149,17 +168,35 @@ def test_out_of_range_flags(tiny_suite: Path, tmp_path: Path, capsys, argv: list
 UNSELECTED = [
     ('[variants.typo]\nkind = "promted"\n', "unknown variant kind 'promted'", "did you mean 'prompted'"),
     ('[variants.p]\nkind = "prompted"\nfew_shot = 5\n', "few_shot = 5 but the train split has 2 items", "[variants.p]"),
-    ('[variants.r]\nkind = "rag"\ninner = "canned2"\n', "inner variant 'canned2' is not declared", "did you mean 'canned'"),
-    ('[variants.r]\nkind = "rag"\ninner = "r2"\n[variants.r2]\nkind = "rag"\ninner = "r"\n', "retrieves too", "[variants.r"),
+    (
+        '[variants.r]\nkind = "rag"\ninner = "canned2"\n',
+        "inner variant 'canned2' is not declared",
+        "did you mean 'canned'",
+    ),
+    (
+        '[variants.r]\nkind = "rag"\ninner = "r2"\n[variants.r2]\nkind = "rag"\ninner = "r"\n',
+        "retrieves too",
+        "[variants.r",
+    ),
     ('[variants.r]\nkind = "rag"\ninner = "r"\n', "inner variant 'r' is not declared", "[variants.r]"),
-    ('[variants.r]\nkind = "rag"\ninner = "echo"\ntemplate = "{ctx} {input}"\n', "unknown placeholder {ctx}", "[variants.r]"),
+    (
+        '[variants.r]\nkind = "rag"\ninner = "echo"\ntemplate = "{ctx} {input}"\n',
+        "unknown placeholder {ctx}",
+        "[variants.r]",
+    ),
     ('[variants.b]\nkind = "base"\nbackend = "torch"\n', "unknown backend 'torch'", "[variants.b] key 'backend'"),
-    ('[knowledge]\nchunk_size = 50\nchunk_overlap = 50\n', "chunk_overlap = 50 must be less than chunk_size = 50", "[knowledge]"),
+    (
+        "[knowledge]\nchunk_size = 50\nchunk_overlap = 50\n",
+        "chunk_overlap = 50 must be less than chunk_size = 50",
+        "[knowledge]",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("table", "what", "where"), UNSELECTED)
-def test_unselected_variants_are_checked_at_load(tiny_suite: Path, out: Path, capsys, table: str, what: str, where: str) -> None:
+def test_unselected_variants_are_checked_at_load(
+    tiny_suite: Path, out: Path, capsys, table: str, what: str, where: str
+) -> None:
     append(tiny_suite / "suite.toml", "\n" + table)
     one_error(*run(capsys, tiny_suite, out, "--variants", "echo"), what, where)
     assert not out.exists()
@@ -167,13 +204,23 @@ def test_unselected_variants_are_checked_at_load(tiny_suite: Path, out: Path, ca
 
 def test_unselected_variant_in_a_run_config_is_checked(tiny_suite: Path, out: Path, tmp_path: Path, capsys) -> None:
     config = tmp_path / "run.toml"
-    config.write_text('[variants.echo]\nkind = "echo"\n\n[variants.r]\nkind = "rag"\ninner = "nobody"\n', encoding="utf-8")
-    one_error(*run(capsys, tiny_suite, out, "--config", str(config), "--variants", "echo"), "inner variant 'nobody'", "run.toml [variants.r]")
+    config.write_text(
+        '[variants.echo]\nkind = "echo"\n\n[variants.r]\nkind = "rag"\ninner = "nobody"\n', encoding="utf-8"
+    )
+    one_error(
+        *run(capsys, tiny_suite, out, "--config", str(config), "--variants", "echo"),
+        "inner variant 'nobody'",
+        "run.toml [variants.r]",
+    )
 
 
 def test_check_data_checks_the_suites_variants_too(tiny_suite: Path, capsys) -> None:
     append(tiny_suite / "suite.toml", '\n[variants.p]\nkind = "prompted"\nfew_shots = 1\n')
-    one_error(*cli(capsys, "check-data", str(tiny_suite), "--estimate-tokens"), "unknown key 'few_shots'", "did you mean 'few_shot'")
+    one_error(
+        *cli(capsys, "check-data", str(tiny_suite), "--estimate-tokens"),
+        "unknown key 'few_shots'",
+        "did you mean 'few_shot'",
+    )
 
 
 # --- null where text is expected -------------------------------------------------------------------------
@@ -190,7 +237,9 @@ def test_null_in_the_query_template_too(tiny_suite: Path, out: Path, capsys) -> 
     edit(tiny_suite / "suite.toml", "[generation]", 'query = "{country} {region}"\n\n[generation]')
     for path in (tiny_suite / "eval.jsonl", tiny_suite / "train.jsonl"):
         rows = [json.loads(line) for line in path.read_text().splitlines()]
-        path.write_text("".join(json.dumps({**row, "region": "EU" if row["id"] != "de" else None}) + "\n" for row in rows))
+        path.write_text(
+            "".join(json.dumps({**row, "region": "EU" if row["id"] != "de" else None}) + "\n" for row in rows)
+        )
     one_error(*run(capsys, tiny_suite, out), "null in field 'region'", "eval.jsonl:2")
 
 

@@ -110,7 +110,7 @@ RAG_OVER_CANNED = '\n[variants.rag]\nkind = "rag"\ninner = "canned"\nretriever =
 
 def test_invalid_utf8_in_suite_toml(suite: Path, out: Path, capsys) -> None:
     with (suite / "suite.toml").open("ab") as handle:
-        handle.write(b'\n# caf\xe9\n')
+        handle.write(b"\n# caf\xe9\n")
     err = failing_run(capsys, suite, out)
     assert_error_line(err, "suite.toml is not valid UTF-8", "byte ")
     assert_nothing_written(out)
@@ -191,7 +191,9 @@ def test_50mb_line_in_eval_data(suite: Path, out: Path, capsys, valid_json: bool
 
 
 def test_long_record_under_the_limit_loads(suite: Path) -> None:
-    append(suite / "eval.jsonl", json.dumps({"id": "long", "country": "x" * (2 * MB), "output": '{"capital": "x"}'}) + "\n")
+    append(
+        suite / "eval.jsonl", json.dumps({"id": "long", "country": "x" * (2 * MB), "output": '{"capital": "x"}'}) + "\n"
+    )
     loaded = load_suite(suite)
     assert len(loaded.eval_items[-1].fields["country"]) == 2 * MB
 
@@ -209,7 +211,10 @@ def test_50mb_string_in_suite_toml(suite: Path, out: Path, capsys) -> None:
     ("line", "needle"),
     [
         ("[" * 100_000, "nested too deeply"),
-        ('{"id": "n", "country": "X", "output": ' + "9" * 5000 + "}", "malformed JSON (Exceeds the limit (4300 digits)"),
+        (
+            '{"id": "n", "country": "X", "output": ' + "9" * 5000 + "}",
+            "malformed JSON (Exceeds the limit (4300 digits)",
+        ),
         # inf: read as the text "Infinity", which is no JSON answer in this extract = "json" suite
         ('{"id": "n", "country": "X", "output": 1e999999}', "the reference 'Infinity' is not a non-empty JSON object"),
     ],
@@ -246,11 +251,13 @@ def test_pathological_json_schema_file(suite: Path, out: Path, capsys) -> None:
 
 # (key as the error names it, how to set it to PATH in suite.toml, extra run arguments)
 PATH_KEYS = {
-    "[data] eval": (('eval = "eval.jsonl"', 'eval = PATH'),),
-    "[data] train": (('train = "train.jsonl"', 'train = PATH'),),
+    "[data] eval": (('eval = "eval.jsonl"', "eval = PATH"),),
+    "[data] train": (('train = "train.jsonl"', "train = PATH"),),
     "[output] schema": (("schema = {", "schema = PATH\n# {"),),
     "[knowledge] dir": (("[data]", "[knowledge]\ndir = PATH\n\n[data]"),),
-    "[variants.tuned] adapter": (("[variants.echo]", '[variants.tuned]\nkind = "finetuned"\nadapter = PATH\n\n[variants.echo]'),),
+    "[variants.tuned] adapter": (
+        ("[variants.echo]", '[variants.tuned]\nkind = "finetuned"\nadapter = PATH\n\n[variants.echo]'),
+    ),
     "[variants.canned] outputs": (('outputs = "canned.jsonl"', "outputs = PATH"),),
 }
 
@@ -344,7 +351,9 @@ def test_variant_name_with_path_characters(suite: Path, out: Path, tmp_path: Pat
 
 
 @pytest.mark.parametrize("name", ["../../x", "a/b", ".hidden"])
-def test_variant_name_with_path_characters_in_run_config(suite: Path, out: Path, tmp_path: Path, capsys, name: str) -> None:
+def test_variant_name_with_path_characters_in_run_config(
+    suite: Path, out: Path, tmp_path: Path, capsys, name: str
+) -> None:
     config = tmp_path / "run.toml"
     config.write_text(f'[variants.{json.dumps(name)}]\nkind = "echo"\n')
     err = failing_run(capsys, suite, out, "--config", str(config))
@@ -380,10 +389,15 @@ CANARY = "PWNED"
 
 
 @pytest.mark.parametrize(
-    "placeholder", ["{input.__class__.__mro__}", "{input[0]}", "{0}", "{input!r}", "{input:>10}", "{}", "{ country }", "{country"]
+    "placeholder",
+    ["{input.__class__.__mro__}", "{input[0]}", "{0}", "{input!r}", "{input:>10}", "{}", "{ country }", "{country"],
 )
-def test_template_placeholders_that_would_run_code_are_refused(suite: Path, out: Path, capsys, placeholder: str) -> None:
-    edit(suite / "suite.toml", "template = \"What is the capital of {country}?\"", f"template = {json.dumps(placeholder)}")
+def test_template_placeholders_that_would_run_code_are_refused(
+    suite: Path, out: Path, capsys, placeholder: str
+) -> None:
+    edit(
+        suite / "suite.toml", 'template = "What is the capital of {country}?"', f"template = {json.dumps(placeholder)}"
+    )
     err = failing_run(capsys, suite, out)
     assert_error_line(err, "bad placeholder", "suite.toml [prompt] template")
     assert_nothing_written(out)
@@ -408,8 +422,11 @@ def test_config_strings_are_never_executed(suite: Path, out: Path, tmp_path: Pat
     toml = suite / "suite.toml"
     edit(toml, 'description = "Capitals as JSON"', f"description = {json.dumps(payloads['shell'])}")
     edit(toml, 'system = "Answer with JSON."', f"system = {json.dumps(payloads['python'] + ' ' + payloads['shell'])}")
-    edit(toml, 'template = "What is the capital of {country}?"',
-         f"template = {json.dumps(payloads['jinja'] + ' ' + in_template + ' {country}?')}")  # fmt: skip
+    edit(
+        toml,
+        'template = "What is the capital of {country}?"',
+        f"template = {json.dumps(payloads['jinja'] + ' ' + in_template + ' {country}?')}",
+    )
     edit(toml, "[run]", f"[engine]\nmodel = {json.dumps(payloads['shell'])}\n\n[run]")
     edit(toml, 'extract = "json"', f'extract = "json"\npattern = {json.dumps(payloads["python"])}')
     edit(toml, 'default = "I do not know."', f"default = {json.dumps(payloads['shell'])}")
@@ -420,13 +437,19 @@ def test_config_strings_are_never_executed(suite: Path, out: Path, tmp_path: Pat
     samples = [json.loads(line) for line in (out / "samples" / "echo.jsonl").read_text().splitlines()]
     fr = next(s for s in samples if s["id"] == "fr")
     assert fr["messages"][0] == {"role": "system", "content": payloads["python"] + " " + payloads["shell"]}
-    assert fr["output"] == f"{{7*7}} {{ config.__class__ }} {in_template} {{country.__class__}} {{{{x}}}} $(touch PWNED)?"
-    canned = {s["id"]: s["output"] for s in map(json.loads, (out / "samples" / "canned.jsonl").read_text().splitlines())}
+    assert (
+        fr["output"] == f"{{7*7}} {{ config.__class__ }} {in_template} {{country.__class__}} {{{{x}}}} $(touch PWNED)?"
+    )
+    canned = {
+        s["id"]: s["output"] for s in map(json.loads, (out / "samples" / "canned.jsonl").read_text().splitlines())
+    }
     assert canned["at"] == payloads["shell"]  # "at" has no canned output: the default
     assert not list(tmp_path.rglob(CANARY)) and not Path(CANARY).exists()
 
 
-def test_environment_variables_in_a_template_are_fields_not_expanded(suite: Path, out: Path, capsys, monkeypatch) -> None:
+def test_environment_variables_in_a_template_are_fields_not_expanded(
+    suite: Path, out: Path, capsys, monkeypatch
+) -> None:
     monkeypatch.setenv("HOME", "/root")
     edit(suite / "suite.toml", "{country}?", "{country}? ${HOME}")
     err = failing_run(capsys, suite, out)
@@ -499,7 +522,7 @@ def test_secrets_in_config_and_data_never_reach_results(suite: Path, out: Path, 
     toml = suite / "suite.toml"
     edit(toml, 'description = "Capitals as JSON"', f'description = "staging key {SECRETS["openai"]}"')
     edit(toml, 'system = "Answer with JSON."', f'system = "Answer with JSON. Auth: Bearer {SECRETS["anthropic"]}"')
-    edit(toml, "{country}?", f'{{country}}? {SECRETS["aws"]}')
+    edit(toml, "{country}?", f"{{country}}? {SECRETS['aws']}")
     append(toml, f'\n[variants.prompted]\nkind = "prompted"\nfew_shot = 1\nsystem = "token {SECRETS["huggingface"]}"\n')
     edit(toml, 'default = "I do not know."', f'default = "{SECRETS["github"]}"')
     edit(suite / "eval.jsonl", '"country": "France"', f'"country": "France {SECRETS["slack"]}"')
@@ -513,7 +536,13 @@ def test_secrets_in_config_and_data_never_reach_results(suite: Path, out: Path, 
     assert REDACTED in written[out / "run.json"] and REDACTED in written[out / "samples" / "echo.jsonl"]
     warned = [line for line in err.splitlines() if "looks like it contains an API key" in line]
     assert len(warned) == 5 and all(line.startswith("warning: ") for line in warned), err
-    keys = ("description", "[prompt] system", "[prompt] template", "[variants.prompted] system", "[variants.canned] default")
+    keys = (
+        "description",
+        "[prompt] system",
+        "[prompt] template",
+        "[variants.prompted] system",
+        "[variants.canned] default",
+    )
     for key in (f"suite.toml {key}" for key in keys):
         assert any(key in line for line in warned), key
     assert not any(secret in err for secret in SECRETS.values())
@@ -567,11 +596,17 @@ def test_redact_secrets_more_shapes_and_few_false_positives() -> None:
     assert redact_secrets("github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz") == REDACTED
     assert redact_secrets("-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIB\n-----END RSA PRIVATE KEY-----") == REDACTED
     ordinary = [
-        "task-management-system-overview-2024", "scikit-learn sk-learn-compatible-estimators-v2",
-        "hf_engine_settings_for_the_default_model", "use a Bearer token in the Authorization header",
-        "sha256:" + "ab" * 32, "The AKIA prefix marks AWS keys", "risk-assessment-2023-edition", "gho_short",
-        "Answer with JSON.", "{\"capital\": \"Paris\"}",
-    ]  # fmt: skip
+        "task-management-system-overview-2024",
+        "scikit-learn sk-learn-compatible-estimators-v2",
+        "hf_engine_settings_for_the_default_model",
+        "use a Bearer token in the Authorization header",
+        "sha256:" + "ab" * 32,
+        "The AKIA prefix marks AWS keys",
+        "risk-assessment-2023-edition",
+        "gho_short",
+        "Answer with JSON.",
+        '{"capital": "Paris"}',
+    ]
     for text in ordinary:
         assert redact_secrets(text) == text
     assert redact_secrets([1, None, True, 2.5]) == [1, None, True, 2.5]

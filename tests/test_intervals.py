@@ -45,7 +45,9 @@ def test_a_proportion_metric_gets_wilson_and_a_continuous_one_the_bootstrap() ->
     samples = [ScoringSample("wrong", f"answer {i}") for i in range(60)]
     scores, _ = score(samples, [MetricSpec("exact_match"), MetricSpec("token_f1")], Extractor("text"), bootstrap=500)
     exact, f1 = scores.summary["exact_match"], scores.summary["token_f1"]
-    assert (exact.value, exact.interval) == (0.0, "wilson") and (exact.ci_low, exact.ci_high) == pytest.approx((0.0, 0.0602), abs=1e-4)
+    assert (exact.value, exact.interval) == (0.0, "wilson") and (exact.ci_low, exact.ci_high) == pytest.approx(
+        (0.0, 0.0602), abs=1e-4
+    )
     assert f1.interval == "wilson"  # every token F1 here is 0: a mean of 0/1 values is a proportion
     partial = [ScoringSample("answer one two", "answer one three") for _ in range(30)] + samples[:30]
     scores, _ = score(partial, [MetricSpec("token_f1")], Extractor("text"), bootstrap=500)
@@ -61,7 +63,11 @@ def tango_by_brute_force(up: int, down: int, n: int) -> tuple[float, float]:
         rest = n - up - down
 
         def minus_loglik(p_down: float) -> float:
-            return -(up * math.log(p_down + delta0) + down * math.log(p_down) + rest * math.log(max(1 - 2 * p_down - delta0, 1e-300)))
+            return -(
+                up * math.log(p_down + delta0)
+                + down * math.log(p_down)
+                + rest * math.log(max(1 - 2 * p_down - delta0, 1e-300))
+            )
 
         p_down = minimize_scalar(minus_loglik, bounds=(lo, hi), method="bounded", options={"xatol": 1e-13}).x
         return (up - down - n * delta0) / math.sqrt(n * (2 * p_down + delta0 * (1 - delta0)))
@@ -109,10 +115,16 @@ def test_the_interval_excludes_zero_exactly_when_the_test_rejects(n: int) -> Non
 
 def test_no_flips_still_leave_an_interval() -> None:
     same = compare_paired([1.0] * 30 + [0.0] * 30, [1.0] * 30 + [0.0] * 30)
-    assert same.p_value == 1.0 and same.ci_low == pytest.approx(-0.0602, abs=1e-4) and same.ci_high == pytest.approx(0.0602, abs=1e-4)
+    assert (
+        same.p_value == 1.0
+        and same.ci_low == pytest.approx(-0.0602, abs=1e-4)
+        and same.ci_high == pytest.approx(0.0602, abs=1e-4)
+    )
 
 
-@pytest.mark.parametrize(("n", "p_up", "p_down"), [(60, 0.03, 0.03), (60, 0.1, 0.05), (200, 0.02, 0.01), (40, 0.2, 0.1), (400, 0.02, 0.02)])
+@pytest.mark.parametrize(
+    ("n", "p_up", "p_down"), [(60, 0.03, 0.03), (60, 0.1, 0.05), (200, 0.02, 0.01), (40, 0.2, 0.1), (400, 0.02, 0.02)]
+)
 def test_paired_intervals_cover_the_true_delta(n: int, p_up: float, p_down: float) -> None:
     """Coverage of the true P(up) - P(down) over 400 simulated item sets: at least 95% less Monte-Carlo
     error (one standard error is 1.1 points). Measured with 3,000 sets: 97.3-99.8% for these settings."""
@@ -127,7 +139,14 @@ def test_paired_intervals_cover_the_true_delta(n: int, p_up: float, p_down: floa
 
 
 def test_a_delta_significant_only_before_holm_is_marked_not_bold() -> None:
-    cell = {"delta": 0.1, "delta_ci_low": 0.02, "delta_ci_high": 0.18, "p_value": 0.01, "p_holm": 0.08, "significant": False}
+    cell = {
+        "delta": 0.1,
+        "delta_ci_low": 0.02,
+        "delta_ci_high": 0.18,
+        "p_value": 0.01,
+        "p_holm": 0.08,
+        "significant": False,
+    }
     assert marker(cell) == f" {NOT_AFTER_HOLM}"
     assert marker({**cell, "p_holm": 0.03, "significant": True}) == ""  # bold instead
     assert marker({**cell, "delta_ci_low": -0.01, "p_value": 0.2, "p_holm": 0.6}) == ""  # nothing to explain

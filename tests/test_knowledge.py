@@ -17,7 +17,10 @@ def make_kb(root: Path) -> Path:
     (kb / "guides" / "setup.md").write_text("# Setting up\nPlug the router in and wait.\n")
     (kb / "faq.txt").write_text("Returns are free within 30 days.")
     (kb / "catalogue.jsonl").write_text(
-        json.dumps({"id": "p1", "title": "Router X", "text": "Four ports."}) + "\n\n" + json.dumps({"id": 2, "text": "A plug."}) + "\n"
+        json.dumps({"id": "p1", "title": "Router X", "text": "Four ports."})
+        + "\n\n"
+        + json.dumps({"id": 2, "text": "A plug."})
+        + "\n"
     )
     return kb
 
@@ -68,7 +71,9 @@ def test_non_utf8_file_names_the_file(tmp_path: Path) -> None:
     assert "bad.txt" in str(info.value)
 
 
-@pytest.mark.parametrize("line, message", [("{not json", "malformed JSON"), ('{"id": "x"}', "needs 'id' and string 'text'")])
+@pytest.mark.parametrize(
+    "line, message", [("{not json", "malformed JSON"), ('{"id": "x"}', "needs 'id' and string 'text'")]
+)
 def test_bad_jsonl_records(tmp_path: Path, line: str, message: str) -> None:
     kb = make_kb(tmp_path)
     (kb / "more.jsonl").write_text(line + "\n")

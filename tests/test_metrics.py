@@ -11,6 +11,7 @@ import sacrebleu
 from rouge_score import rouge_scorer
 from sklearn.metrics import accuracy_score, f1_score
 
+from harness import scoring
 from harness.answers import Answer, Extractor, find_json, parse_json_output, strip_fences
 from harness.metrics import (
     METRICS,
@@ -21,7 +22,6 @@ from harness.metrics import (
     metric_class,
     register_metric,
 )
-from harness import scoring
 from harness.metrics.builtin import Bleu, Chrf, MacroF1, normalize_text, token_f1
 from harness.scoring import ScoringSample, bootstrap_indices, score
 from harness.suite import MetricSpec
@@ -75,8 +75,10 @@ PAIRS: list[tuple[str, str]] = [
     ("42", "42"),
     ("The answer is 42.", "42"),
     ("running dogs were barking loudly", "the dog runs and barks loud"),
-    ("Machine learning models generalize from training data to unseen examples.",
-     "Models trained on data generalize to examples they have not seen."),
+    (
+        "Machine learning models generalize from training data to unseen examples.",
+        "Models trained on data generalize to examples they have not seen.",
+    ),
     ("completely unrelated words here", "nothing in common at all"),
     ("dog bites man", "man bites dog"),
     ("New York City is large; it has 8 million people!", "New York City has about 8 million people."),
@@ -85,15 +87,17 @@ PAIRS: list[tuple[str, str]] = [
     ("café naïve résumé", "cafe naive resume"),
     ("the the the the the the", "the cat is on the mat"),
     ("In 1969, Apollo 11 landed on the Moon.", "Apollo 11 landed on the Moon in July 1969."),
-    ("Photosynthesis converts light energy into chemical energy stored in glucose.",
-     "Plants use photosynthesis to turn light energy into chemical energy as glucose."),
+    (
+        "Photosynthesis converts light energy into chemical energy stored in glucose.",
+        "Plants use photosynthesis to turn light energy into chemical energy as glucose.",
+    ),
     ("yes", "no"),
     ("Yes.", "yes"),
     ("The mitochondria is the powerhouse of the cell", "Mitochondria are the powerhouse of the cell"),
     ("a b c d e f g h", "a b c d e f g h i j"),
     ("a b c d e f g h i j k l", "a b c d e f g h"),
     ("Water boils at 100 degrees Celsius at sea level.", "At sea level, water boils at 100 °C."),
-    ("He said \"stop\" (twice) - then left.", "He said stop twice and then left"),
+    ('He said "stop" (twice) - then left.', "He said stop twice and then left"),
     ("Line one\nline two\nline three", "line one line two line three"),
     ("The model's output; with, many: punctuation marks?!", "the models output with many punctuation marks"),
     ("Shakespeare wrote Hamlet around 1600", "Hamlet was written by William Shakespeare circa 1600"),
@@ -105,9 +109,36 @@ PAIRS: list[tuple[str, str]] = [
 # count as a multiset: pair 20 shares "energy" twice (7 of 10 and 12: 14/22), pair 26 "at" twice (7 of 9
 # and 8: 14/17). Pair 18 is only articles: an empty answer against a non-empty reference is 0.
 PAIRS_TOKEN_F1: list[float] = [
-    1, 3 / 4, 6 / 7, 0, 0, 1 / 3, 1 / 3, 1, 1 / 2, 0,  # 1-10
-    10 / 21, 0, 1, 7 / 9, 1, 5 / 6, 0, 0, 14 / 15, 7 / 11,  # 11-20
-    0, 1, 4 / 5, 7 / 8, 7 / 9, 14 / 17, 12 / 13, 1, 1, 6 / 13,  # 21-30
+    1,
+    3 / 4,
+    6 / 7,
+    0,
+    0,
+    1 / 3,
+    1 / 3,
+    1,
+    1 / 2,
+    0,  # 1-10
+    10 / 21,
+    0,
+    1,
+    7 / 9,
+    1,
+    5 / 6,
+    0,
+    0,
+    14 / 15,
+    7 / 11,  # 11-20
+    0,
+    1,
+    4 / 5,
+    7 / 8,
+    7 / 9,
+    14 / 17,
+    12 / 13,
+    1,
+    1,
+    6 / 13,  # 21-30
     1,  # 31
 ]
 # Exact match after normalization: pairs 1, 8, 15, 22, 28, 29 and 31 (13 has the same words in another order).
@@ -250,7 +281,9 @@ def test_token_f1_hand_computed():
     # 4) "" vs "x": 0
     # 5) "The." vs "an": both normalize to nothing, but the output said something -> 1
     # mean = (4/7 + 2/3 + 0 + 0 + 1)/5 = (12/21 + 14/21 + 21/21)/5 = 47/105
-    samples = pairs([("the quick brown fox", "quick brown dog jumps"), ("x x y", "x y y"), ("", ""), ("", "x"), ("The.", "an")])
+    samples = pairs(
+        [("the quick brown fox", "quick brown dog jumps"), ("x x y", "x y y"), ("", ""), ("", "x"), ("The.", "an")]
+    )
     scores, _ = run(samples, ["token_f1"])
     assert scores.per_sample["token_f1"] == pytest.approx([4 / 7, 2 / 3, 0.0, 0.0, 1.0], abs=1e-12)
     assert scores.summary["token_f1"].value == pytest.approx(47 / 105, abs=1e-12)
@@ -549,10 +582,15 @@ def test_no_bootstrap_no_interval():
         else:
             assert summary[name].ci_low is None and summary[name].ci_high is None and summary[name].interval is None
     assert {summary[name].interval for name in ALL_TEXT} == {"wilson", None}
-    one, _ = run([ScoringSample("three words here", "x")], ["output_length"], bootstrap=1000)  # one sample: nothing to resample
+    one, _ = run(
+        [ScoringSample("three words here", "x")], ["output_length"], bootstrap=1000
+    )  # one sample: nothing to resample
     assert one.summary["output_length"].value > 1 and one.summary["output_length"].ci_low is None
     single, _ = run(_ci_samples()[:1], ["exact_match"], bootstrap=1000)  # but one 0/1 answer has a Wilson interval
-    assert single.summary["exact_match"].interval == "wilson" and single.summary["exact_match"].ci_high > single.summary["exact_match"].ci_low
+    assert (
+        single.summary["exact_match"].interval == "wilson"
+        and single.summary["exact_match"].ci_high > single.summary["exact_match"].ci_low
+    )
 
 
 def test_bootstrap_indices_shape_and_range():
@@ -582,7 +620,9 @@ def test_n_counts_and_summary_dict():
 def _field_samples() -> list[ScoringSample]:
     return [
         ScoringSample('```json\n{"category": "sports", "score": 3}\n```', '{"category": "sports"}'),  # fenced: hit
-        ScoringSample('Sure! Here it is: {"category": "Politics", "conf": 0.9}. Done.', '{"category": "politics"}'),  # prose: hit (casefold)
+        ScoringSample(
+            'Sure! Here it is: {"category": "Politics", "conf": 0.9}. Done.', '{"category": "politics"}'
+        ),  # prose: hit (casefold)
         ScoringSample('{"label": "sports"}', '{"category": "sports"}'),  # missing field: miss
         ScoringSample('{"category": "sports"', '{"category": "sports"}'),  # invalid JSON: miss
         ScoringSample('{"category": "science"}', '{"category": "sports"}'),  # wrong: miss
@@ -590,7 +630,11 @@ def _field_samples() -> list[ScoringSample]:
 
 
 def test_field_accuracy_and_macro_f1():
-    specs = [MetricSpec("accuracy", field="category"), MetricSpec("macro_f1", field="category"), MetricSpec("exact_match", field="category")]
+    specs = [
+        MetricSpec("accuracy", field="category"),
+        MetricSpec("macro_f1", field="category"),
+        MetricSpec("exact_match", field="category"),
+    ]
     scores, answers = run(_field_samples(), specs, extractor=JSON)
     # accuracy: hits 1, 1, 0, 0, 0 -> 2/5
     assert scores.per_sample["accuracy[category]"] == [1.0, 1.0, 0.0, 0.0, 0.0]
@@ -610,7 +654,9 @@ def test_field_metric_ignores_item_label_and_stringifies_non_strings():
         ScoringSample('{"n": 3, "tags": ["b", "a"]}', '{"n": 3, "tags": ["b", "a"]}', label="unrelated"),
         ScoringSample('{"n": "3"}', '{"n": 3}', label="unrelated"),
     ]
-    scores, _ = run(samples, [MetricSpec("accuracy", field="n"), MetricSpec("exact_match", field="tags")], extractor=JSON)
+    scores, _ = run(
+        samples, [MetricSpec("accuracy", field="n"), MetricSpec("exact_match", field="tags")], extractor=JSON
+    )
     # 3 -> "3" on both sides; the string "3" also reads "3"
     assert scores.per_sample["accuracy[n]"] == [1.0, 1.0]
     # tags ["b","a"] vs ["b","a"] -> 1; an answer without the key never matches, even a reference without it
@@ -627,7 +673,10 @@ def test_field_and_whole_answer_metrics_do_not_share_a_cache():
     scorer = rouge_scorer.RougeScorer(["rouge1"], use_stemmer=True)
     # field: "world news" vs "world news today" -> P = 2/3, R = 1 -> F = 0.8; "sports" vs "sports" -> 1
     assert scores.per_sample["rouge1[category]"] == pytest.approx([0.8, 1.0], abs=1e-12)
-    whole = [scorer.score('{"category":"world news","id":2}', '{"category":"world news today","id":1}')["rouge1"].fmeasure, 1.0]
+    whole = [
+        scorer.score('{"category":"world news","id":2}', '{"category":"world news today","id":1}')["rouge1"].fmeasure,
+        1.0,
+    ]
     assert scores.per_sample["rouge1"] == pytest.approx(whole, abs=1e-12)
     assert scores.per_sample["rouge1"][0] != pytest.approx(0.8)
 
@@ -743,7 +792,10 @@ def test_register_a_metric_and_score_it_by_name():
 
 def test_parallel_stats_equal_serial_stats(monkeypatch):
     """Large sets are scored in forked workers; the numbers must not change."""
-    samples = [ScoringSample(f"the cat sat on mat number {i % 7}", f"a cat sat on the mat {i % 5}", str(i % 3)) for i in range(60)]
+    samples = [
+        ScoringSample(f"the cat sat on mat number {i % 7}", f"a cat sat on the mat {i % 5}", str(i % 3))
+        for i in range(60)
+    ]
     names = ["exact_match", "token_f1", "bleu", "chrf", "rouge1", "rougeL", "macro_f1", "accuracy"]
     serial, _ = run(samples, names, bootstrap=50)
     monkeypatch.setattr(scoring, "PARALLEL_MIN_SAMPLES", 10)

@@ -11,8 +11,8 @@ from harness.finetune import training_examples
 from harness.models import ResolvedModel
 from harness.prompts import build_request
 from harness.suite import load_suite
-from harness.variants.model import BaseVariant, PromptedVariant
 from harness.variants import BuildContext, build_variant
+from harness.variants.model import BaseVariant, PromptedVariant
 
 
 class RecordingEngine:
@@ -32,7 +32,9 @@ class RecordingEngine:
 def test_prompted_adds_system_and_the_same_few_shot_turns_to_every_request(tiny_suite: Path) -> None:
     suite = load_suite(tiny_suite)
     engine = RecordingEngine()
-    context = BuildContext(suite, {"p": {"kind": "prompted", "few_shot": 2, "system": "Be terse."}}, "suite.toml", suite.dir)
+    context = BuildContext(
+        suite, {"p": {"kind": "prompted", "few_shot": 2, "system": "Be terse."}}, "suite.toml", suite.dir
+    )
     context.engine = lambda model=None, backend=None: engine  # type: ignore[method-assign]
     variant = build_variant("p", context)
     assert isinstance(variant, PromptedVariant)
@@ -46,7 +48,10 @@ def test_prompted_adds_system_and_the_same_few_shot_turns_to_every_request(tiny_
         assert request.messages[0].content == "Be terse."  # replaces the suite's system prompt
         assert request.messages[-1] == original.messages[-1]
         assert request.messages[1:5] == sent[0].messages[1:5]  # one shared few-shot prefix
-    assert {m.content for m in sent[0].messages[1:5:2]} == {"What is the capital of Norway?", "What is the capital of Peru?"}
+    assert {m.content for m in sent[0].messages[1:5:2]} == {
+        "What is the capital of Norway?",
+        "What is the capital of Peru?",
+    }
     assert generations[0].messages == sent[0].messages  # what was sent is recorded
 
 
@@ -88,7 +93,10 @@ def test_finetuning_examples_are_the_eval_conversation_plus_the_reference(tiny_s
     suite = load_suite(tiny_suite)
     [first, _] = training_examples(suite)
     assert first == {
-        "prompt": [{"role": "system", "content": "Answer with JSON."}, {"role": "user", "content": "What is the capital of Norway?"}],
+        "prompt": [
+            {"role": "system", "content": "Answer with JSON."},
+            {"role": "user", "content": "What is the capital of Norway?"},
+        ],
         "completion": [{"role": "assistant", "content": '{"capital": "Oslo"}'}],
     }
 
@@ -105,10 +113,14 @@ def _finetuned(tiny_suite: Path, monkeypatch, on_cpu: bool, serve: str | None = 
 
     shutil.copytree(ADAPTER, tiny_suite / "adapter")
     monkeypatch.setattr(harness.engines, "vllm_on_cpu", lambda: on_cpu)
-    monkeypatch.setattr(model, "merged_model", lambda base, adapter: ResolvedModel("merged", "/merged", f"merged:{adapter.sha256}"))
+    monkeypatch.setattr(
+        model, "merged_model", lambda base, adapter: ResolvedModel("merged", "/merged", f"merged:{adapter.sha256}")
+    )
     suite = load_suite(tiny_suite)
     table = {"kind": "finetuned", "adapter": "adapter", **({"serve": serve} if serve else {})}
-    context = BuildContext(suite, {"ft": table, "b": {"kind": "base"}}, "suite.toml", suite.dir, EngineSettings(backend="vllm"))
+    context = BuildContext(
+        suite, {"ft": table, "b": {"kind": "base"}}, "suite.toml", suite.dir, EngineSettings(backend="vllm")
+    )
     return context, build_variant("ft", context)
 
 

@@ -43,9 +43,14 @@ def test_local_directory_and_hf_id(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     snapshot.mkdir(parents=True)
     (snapshot / "config.json").write_text("{}")
     (hub / "models--Qwen--Qwen2.5-0.5B-Instruct" / "refs").mkdir()
-    (hub / "models--Qwen--Qwen2.5-0.5B-Instruct" / "refs" / "main").write_text("7ae557604adf67be50417f59c2c2f167def9a775")
+    (hub / "models--Qwen--Qwen2.5-0.5B-Instruct" / "refs" / "main").write_text(
+        "7ae557604adf67be50417f59c2c2f167def9a775"
+    )
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(hub))
-    assert resolve_model("Qwen/Qwen2.5-0.5B-Instruct").identity == "hf:Qwen/Qwen2.5-0.5B-Instruct@7ae557604adf67be50417f59c2c2f167def9a775"
+    assert (
+        resolve_model("Qwen/Qwen2.5-0.5B-Instruct").identity
+        == "hf:Qwen/Qwen2.5-0.5B-Instruct@7ae557604adf67be50417f59c2c2f167def9a775"
+    )
     assert resolve_model("Qwen/Qwen2.5-1.5B-Instruct").identity == "hf:Qwen/Qwen2.5-1.5B-Instruct@unknown-revision"
     with pytest.raises(ConfigError, match="does not exist"):
         resolve_model(str(tmp_path / "missing"))
@@ -77,7 +82,11 @@ def test_offline_and_no_telemetry_by_default(monkeypatch) -> None:
     for name in ("HF_HUB_OFFLINE", "VLLM_NO_USAGE_STATS", "DO_NOT_TRACK", "HARNESS_ONLINE"):
         monkeypatch.delenv(name, raising=False)
     configure_offline()
-    assert os.environ["HF_HUB_OFFLINE"] == "1" and os.environ["VLLM_NO_USAGE_STATS"] == "1" and os.environ["DO_NOT_TRACK"] == "1"
+    assert (
+        os.environ["HF_HUB_OFFLINE"] == "1"
+        and os.environ["VLLM_NO_USAGE_STATS"] == "1"
+        and os.environ["DO_NOT_TRACK"] == "1"
+    )
 
 
 def test_online_opt_in(monkeypatch) -> None:

@@ -22,7 +22,9 @@ FAST = settings(max_examples=150, deadline=None)
 SLOW = settings(max_examples=40, deadline=None)  # scipy/statsmodels calls: ~50 ms each (statsmodels' Holm)
 
 # Words that overlap often (articles, case, punctuation, repeats), so that F1 takes many values, plus any text.
-WORDS = st.sampled_from(["the", "a", "An", "cat", "Cat", "cat.", "sat", "mat", "on", "on,", "42", "café", "x", "x!", "", "--"])
+WORDS = st.sampled_from(
+    ["the", "a", "An", "cat", "Cat", "cat.", "sat", "mat", "on", "on,", "42", "café", "x", "x!", "", "--"]
+)
 PHRASE = st.one_of(st.lists(WORDS, max_size=8).map(" ".join), st.text(max_size=30))
 TOL = 1e-9
 
@@ -39,7 +41,12 @@ def test_token_f1_is_a_symmetric_score_in_0_1(answer: str, reference: str) -> No
 @FAST
 @given(PHRASE, PHRASE)
 def test_exact_match_implies_full_token_f1(answer: str, reference: str) -> None:
-    scores, _ = score([ScoringSample(answer, reference)], [MetricSpec("exact_match"), MetricSpec("token_f1")], Extractor("text"), bootstrap=0)
+    scores, _ = score(
+        [ScoringSample(answer, reference)],
+        [MetricSpec("exact_match"), MetricSpec("token_f1")],
+        Extractor("text"),
+        bootstrap=0,
+    )
     exact, f1 = scores.per_sample["exact_match"][0], scores.per_sample["token_f1"][0]
     assert exact in (0.0, 1.0) and 0.0 <= f1 <= 1.0
     assert exact <= f1 + 1e-12  # a match is a full token overlap; the converse fails on word order
@@ -55,7 +62,11 @@ def test_normalize_text_is_idempotent(text: str) -> None:
     assert once == once.strip() and "  " not in once
 
 
-SAMPLES = st.lists(st.tuples(PHRASE, PHRASE, st.sampled_from(["pos", "neg", "neu"]), st.sampled_from(["pos", "neg", "neu", "other"])), min_size=2, max_size=25)
+SAMPLES = st.lists(
+    st.tuples(PHRASE, PHRASE, st.sampled_from(["pos", "neg", "neu"]), st.sampled_from(["pos", "neg", "neu", "other"])),
+    min_size=2,
+    max_size=25,
+)
 
 
 @SLOW
@@ -63,8 +74,12 @@ SAMPLES = st.lists(st.tuples(PHRASE, PHRASE, st.sampled_from(["pos", "neg", "neu
 def test_scores_are_in_range_and_intervals_hold_the_value(rows: list[tuple[str, str, str, str]], seed: int) -> None:
     samples = [ScoringSample(output, reference) for output, reference, _, _ in rows]
     labeled = [ScoringSample(answer, "", label=gold) for _, _, gold, answer in rows]
-    text, _ = score(samples, [MetricSpec("exact_match"), MetricSpec("token_f1")], Extractor("text"), bootstrap=200, seed=seed)
-    labels, _ = score(labeled, [MetricSpec("accuracy"), MetricSpec("macro_f1")], Extractor("text"), bootstrap=200, seed=seed)
+    text, _ = score(
+        samples, [MetricSpec("exact_match"), MetricSpec("token_f1")], Extractor("text"), bootstrap=200, seed=seed
+    )
+    labels, _ = score(
+        labeled, [MetricSpec("accuracy"), MetricSpec("macro_f1")], Extractor("text"), bootstrap=200, seed=seed
+    )
     for name, summary in {**text.summary, **labels.summary}.items():
         assert 0.0 <= summary.value <= 1.0, name
         assert 0.0 <= summary.ci_low and summary.ci_high <= 1.0, name
@@ -86,7 +101,9 @@ def _check_swap(pairs: list[tuple[float, float]]) -> None:
     assert forward.delta == pytest.approx(np.mean(after) - np.mean(before), abs=1e-12)
     assert backward.delta == pytest.approx(-forward.delta, abs=1e-12)
     # the same test on negated differences: the interval mirrors around zero
-    assert backward.ci_low == pytest.approx(-forward.ci_high, abs=1e-9) and backward.ci_high == pytest.approx(-forward.ci_low, abs=1e-9)
+    assert backward.ci_low == pytest.approx(-forward.ci_high, abs=1e-9) and backward.ci_high == pytest.approx(
+        -forward.ci_low, abs=1e-9
+    )
     assert forward.ci_low - TOL <= forward.delta <= forward.ci_high + TOL
     assert 0.0 <= forward.p_value <= 1.0 and backward.p_value == pytest.approx(forward.p_value, rel=1e-9, abs=1e-12)
     assert backward.test == forward.test

@@ -15,16 +15,26 @@ from harness.runner import RunOptions, run_suite
 from harness.suite import load_suite
 from harness.variants import BuildContext, build_variant
 
-CAPITALS = {"fr": ("France", "Paris"), "de": ("Germany", "Berlin"), "it": ("Italy", "Rome"), "es": ("Spain", "Madrid"), "pt": ("Portugal", "Lisbon"), "at": ("Austria", "Vienna")}
+CAPITALS = {
+    "fr": ("France", "Paris"),
+    "de": ("Germany", "Berlin"),
+    "it": ("Italy", "Rome"),
+    "es": ("Spain", "Madrid"),
+    "pt": ("Portugal", "Lisbon"),
+    "at": ("Austria", "Vienna"),
+}
 
 
 @pytest.fixture
 def rag_suite(tiny_suite: Path, tmp_path: Path, monkeypatch) -> Path:
     monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
     (tiny_suite / "knowledge").mkdir()
-    (tiny_suite / "knowledge" / "atlas.jsonl").write_text("".join(
-        json.dumps({"id": f"doc-{code}", "text": f"The capital of {country} is {city}."}) + "\n" for code, (country, city) in CAPITALS.items()
-    ))
+    (tiny_suite / "knowledge" / "atlas.jsonl").write_text(
+        "".join(
+            json.dumps({"id": f"doc-{code}", "text": f"The capital of {country} is {city}."}) + "\n"
+            for code, (country, city) in CAPITALS.items()
+        )
+    )
     lines = (tiny_suite / "eval.jsonl").read_text().splitlines()
     gold = [json.dumps({**json.loads(line), "doc_ids": [f"doc-{json.loads(line)['id']}"]}) for line in lines[:4]]
     (tiny_suite / "eval.jsonl").write_text("\n".join(gold + lines[4:]) + "\n")  # pt and at carry no gold ids
@@ -47,7 +57,9 @@ def test_rag_puts_retrieved_chunks_with_ids_into_the_prompt(rag_suite: Path) -> 
     assert sent.messages[:-1] == request.messages[:-1]  # system prompt untouched
     assert generation.messages == sent.messages
     assert generation.metadata["retrieved"][0]["doc_id"] == "doc-fr" and len(generation.metadata["retrieved"]) <= 2
-    assert generation.metadata["retrieval_s"] > 0 and generation.metadata["context_tokens"] is None  # fake: no tokenizer
+    assert (
+        generation.metadata["retrieval_s"] > 0 and generation.metadata["context_tokens"] is None
+    )  # fake: no tokenizer
 
 
 def test_run_adds_retrieval_metrics_and_omits_items_without_gold(rag_suite: Path, tmp_path: Path) -> None:
@@ -61,27 +73,41 @@ def test_run_adds_retrieval_metrics_and_omits_items_without_gold(rag_suite: Path
     assert usage["retrieval_s_p50"] > 0 and usage["retrieval_s_p95"] >= usage["retrieval_s_p50"]
     info = run["variants"]["rag"]["engine"]["index"]
     assert info["kind"] == "bm25" and info["documents"] == 6 and info["chunks"] == 6
-    samples = {json.loads(line)["id"]: json.loads(line) for line in (out / "samples" / "rag.jsonl").read_text().splitlines()}
+    samples = {
+        json.loads(line)["id"]: json.loads(line) for line in (out / "samples" / "rag.jsonl").read_text().splitlines()
+    }
     assert samples["pt"]["scores"]["recall@k"] is None and samples["fr"]["scores"]["recall@k"] == 1.0
     assert "retrieval p50 / p95 ms" in (out / "summary.md").read_text()
 
 
 def test_no_gold_ids_anywhere_gives_a_note_not_zeros(rag_suite: Path, tmp_path: Path) -> None:
     lines = [json.loads(line) for line in (rag_suite / "eval.jsonl").read_text().splitlines()]
-    (rag_suite / "eval.jsonl").write_text("".join(json.dumps({k: v for k, v in r.items() if k != "doc_ids"}) + "\n" for r in lines))
+    (rag_suite / "eval.jsonl").write_text(
+        "".join(json.dumps({k: v for k, v in r.items() if k != "doc_ids"}) + "\n" for r in lines)
+    )
     out = run_suite(load_suite(rag_suite), RunOptions(variants=("rag",), out=tmp_path / "run", progress=False))
     run = json.loads((out / "run.json").read_text())
-    assert run["metrics"]["rag"]["recall@k"] == {"value": None, "ci_low": None, "ci_high": None, "interval": None, "n": 0, "higher_is_better": True}
+    assert run["metrics"]["rag"]["recall@k"] == {
+        "value": None,
+        "ci_low": None,
+        "ci_high": None,
+        "interval": None,
+        "n": 0,
+        "higher_is_better": True,
+    }
     assert "Retrieval metrics omitted: no eval item carries gold `doc_ids`." in (out / "summary.md").read_text()
 
 
-@pytest.mark.parametrize("table, message", [
-    ({"kind": "rag", "inner": "nope"}, "inner variant 'nope' is not declared"),
-    ({"kind": "rag", "inner": "rag2"}, "retrieves too"),
-    ({"kind": "rag", "inner": "echo", "top_k": 0}, r"top_k must be in \[1, 1000000\], got 0"),
-    ({"kind": "rag", "inner": "echo", "template": "{ctx}\n{input}"}, "unknown placeholder {ctx}"),
-    ({"kind": "rag", "inner": "echo", "retriever": "tfidf"}, "invalid value 'tfidf'"),
-])
+@pytest.mark.parametrize(
+    "table, message",
+    [
+        ({"kind": "rag", "inner": "nope"}, "inner variant 'nope' is not declared"),
+        ({"kind": "rag", "inner": "rag2"}, "retrieves too"),
+        ({"kind": "rag", "inner": "echo", "top_k": 0}, r"top_k must be in \[1, 1000000\], got 0"),
+        ({"kind": "rag", "inner": "echo", "template": "{ctx}\n{input}"}, "unknown placeholder {ctx}"),
+        ({"kind": "rag", "inner": "echo", "retriever": "tfidf"}, "invalid value 'tfidf'"),
+    ],
+)
 def test_bad_rag_settings(rag_suite: Path, table: dict, message: str) -> None:
     suite = load_suite(rag_suite)
     tables = {**suite.config.variants, "r": table, "rag2": {"kind": "rag", "inner": "echo"}}

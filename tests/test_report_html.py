@@ -23,17 +23,31 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def metric(value: float, delta: float | None, p_holm: float | None = None, significant: bool | None = None) -> dict:
-    return {"value": value, "ci_low": value - 0.1, "ci_high": value + 0.1, "n": len(ITEMS), "higher_is_better": True,
-            "delta": delta, "delta_ci_low": None if delta is None else delta - 0.15,
-            "delta_ci_high": None if delta is None else delta + 0.15, "p_value": p_holm, "p_holm": p_holm,
-            "test": None if delta is None else "mcnemar", "significant": significant, "mde": 0.2}
+    return {
+        "value": value,
+        "ci_low": value - 0.1,
+        "ci_high": value + 0.1,
+        "n": len(ITEMS),
+        "higher_is_better": True,
+        "delta": delta,
+        "delta_ci_low": None if delta is None else delta - 0.15,
+        "delta_ci_high": None if delta is None else delta + 0.15,
+        "p_value": p_holm,
+        "p_holm": p_holm,
+        "test": None if delta is None else "mcnemar",
+        "significant": significant,
+        "mde": 0.2,
+    }
 
 
 def row(variant: str, kind: str, acc: float, delta: float | None, cost: float | None, forgetting: dict) -> dict:
     return {
-        "variant": variant, "kind": kind,
-        "metrics": {"json_valid": metric(1.0, None if delta is None else 0.0, None if delta is None else 1.0, False),
-                    "accuracy[category]": metric(acc, delta, None if delta is None else 0.01, delta is not None)},
+        "variant": variant,
+        "kind": kind,
+        "metrics": {
+            "json_valid": metric(1.0, None if delta is None else 0.0, None if delta is None else 1.0, False),
+            "accuracy[category]": metric(acc, delta, None if delta is None else 0.01, delta is not None),
+        },
         "forgetting": forgetting,
         "latency": {"ttft_s_p50": None, "latency_s_p50": 0.4, "latency_s_p95": 0.9, "source": "samples"},
         "tokens": {"prompt_mean": 120.0, "completion_mean": None},
@@ -42,19 +56,40 @@ def row(variant: str, kind: str, acc: float, delta: float | None, cost: float | 
 
 
 def comparison() -> dict:
-    forgetting = {"mmlu": {"metric": "acc", "value": 0.61, "delta": -0.02, "delta_ci_low": -0.05, "delta_ci_high": 0.01,
-                           "right_to_wrong": 9, "wrong_to_right": 4, "mcnemar_p": 0.27, "status": "ok"}}
+    forgetting = {
+        "mmlu": {
+            "metric": "acc",
+            "value": 0.61,
+            "delta": -0.02,
+            "delta_ci_low": -0.05,
+            "delta_ci_high": 0.01,
+            "right_to_wrong": 9,
+            "wrong_to_right": 4,
+            "mcnemar_p": 0.27,
+            "status": "ok",
+        }
+    }
     return {
-        "run": {"dir": "results/x", "run_id": "run-123", "suite": "support-triage", "created_at": "2024-01-01T00:00:00Z",
-                "items": len(ITEMS)},
+        "run": {
+            "dir": "results/x",
+            "run_id": "run-123",
+            "suite": "support-triage",
+            "created_at": "2024-01-01T00:00:00Z",
+            "items": len(ITEMS),
+        },
         "baseline": "base",
         "alpha": 0.05,
         "metrics": ["json_valid", "accuracy[category]"],
-        "rows": [row("base", "base", 0.6, None, 0.5, {}), row("prompted", "prompted", 0.7, 0.1, None, {}),
-                 row("finetuned", "finetuned", 0.8, 0.2, 0.3, forgetting)],
+        "rows": [
+            row("base", "base", 0.6, None, 0.5, {}),
+            row("prompted", "prompted", 0.7, 0.1, None, {}),
+            row("finetuned", "finetuned", 0.8, 0.2, 0.3, forgetting),
+        ],
         "primary_metric": "accuracy[category]",
-        "cost": {"assumptions": ["GPU at $2/hour", "<b>not bold</b>"],
-                 "break_even": [{"finetuned": "finetuned", "against": "prompted", "queries": 12000.0, "note": "n/a"}]},
+        "cost": {
+            "assumptions": ["GPU at $2/hour", "<b>not bold</b>"],
+            "break_even": [{"finetuned": "finetuned", "against": "prompted", "queries": 12000.0, "note": "n/a"}],
+        },
     }
 
 
@@ -62,10 +97,17 @@ def samples() -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {}
     for v, variant in enumerate(VARIANTS):
         out[variant] = [
-            {"id": item, "reference": f"ref <{item}>", "latency_s": 0.2 + 0.1 * v + 0.05 * i,
-             "output": HOSTILE if (variant == "prompted" and item == HOSTILE_ITEM) else f"{variant} answer to {item}",
-             "scores": {"json_valid": 1.0, "accuracy[category]": float((i + v) % 2) if i else None},
-             "messages": [{"role": "user", "content": f"Question {item}?"}], "metadata": {"category": "billing"}}
+            {
+                "id": item,
+                "reference": f"ref <{item}>",
+                "latency_s": 0.2 + 0.1 * v + 0.05 * i,
+                "output": HOSTILE
+                if (variant == "prompted" and item == HOSTILE_ITEM)
+                else f"{variant} answer to {item}",
+                "scores": {"json_valid": 1.0, "accuracy[category]": float((i + v) % 2) if i else None},
+                "messages": [{"role": "user", "content": f"Question {item}?"}],
+                "metadata": {"category": "billing"},
+            }
             for i, item in enumerate(ITEMS)
         ]
     return out
@@ -112,7 +154,13 @@ def chrome_or_skip():  # -> selenium WebDriver
         pytest.skip(f"{NOT_INSTALLED}; missing: {', '.join(missing)}")
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1000"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1000",
+    ):
         options.add_argument(arg)
     return webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
 
@@ -120,7 +168,11 @@ def chrome_or_skip():  # -> selenium WebDriver
 def displayed_items(driver) -> list[str]:
     from selenium.webdriver.common.by import By
 
-    return [b.get_attribute("data-item") for b in driver.find_elements(By.CSS_SELECTOR, "#samples .item") if b.is_displayed()]
+    return [
+        b.get_attribute("data-item")
+        for b in driver.find_elements(By.CSS_SELECTOR, "#samples .item")
+        if b.is_displayed()
+    ]
 
 
 def test_report_in_headless_chromium(report: Path, tmp_path: Path) -> None:
@@ -131,7 +183,8 @@ def test_report_in_headless_chromium(report: Path, tmp_path: Path) -> None:
     try:
         driver.get(report.as_uri())
         WebDriverWait(driver, 10).until(
-            lambda d: d.execute_script("return Array.from(document.images).every(i => i.complete)"))
+            lambda d: d.execute_script("return Array.from(document.images).every(i => i.complete)")
+        )
         assert driver.execute_script("return typeof window.pwned") == "undefined"
         assert driver.title != "PWNED" and "support-triage" in driver.title
 

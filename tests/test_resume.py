@@ -28,7 +28,10 @@ def slow_suite(tmp_path: Path) -> Path:
     suite = tmp_path / "slow"
     suite.mkdir()
     countries = [f"country-{i:02d}" for i in range(ITEMS)]
-    lines = [json.dumps({"id": f"q{i:02d}", "input": f"Capital of {c}?", "output": f"city-{i:02d}"}) for i, c in enumerate(countries)]
+    lines = [
+        json.dumps({"id": f"q{i:02d}", "input": f"Capital of {c}?", "output": f"city-{i:02d}"})
+        for i, c in enumerate(countries)
+    ]
     (suite / "eval.jsonl").write_text("\n".join(lines) + "\n")
     answers = [json.dumps({"id": f"q{i:02d}", "output": f"city-{i:02d}" if i % 3 else "wrong"}) for i in range(ITEMS)]
     (suite / "answers.jsonl").write_text("\n".join(answers) + "\n")
@@ -113,14 +116,19 @@ def test_kill_nine_at_random_points_then_resume(slow_suite: Path, tmp_path: Path
         for variant, ids in done.items():
             assert len(ids) == len(set(ids)), f"trial {trial}: duplicated samples in {variant}"
         finished = sum(len(ids) for ids in done.values())
-        stages["before any sample" if finished == 0 else "mid-generation" if finished < 3 * ITEMS else "after generation"] += 1
+        stages[
+            "before any sample" if finished == 0 else "mid-generation" if finished < 3 * ITEMS else "after generation"
+        ] += 1
 
         # The same command again carries on where the killed run stopped.
         assert main(argv) == 0, f"trial {trial}: resume failed"
         assert _samples(out) == expected, f"trial {trial}: samples differ from the uninterrupted run"
         assert not (out / PROGRESS_DIR).exists()
         assert not [p for p in out.rglob(".*.tmp")], "temporary files left behind"
-        assert json.loads((out / "run.json").read_text())["metrics"] == json.loads((reference / "run.json").read_text())["metrics"]
+        assert (
+            json.loads((out / "run.json").read_text())["metrics"]
+            == json.loads((reference / "run.json").read_text())["metrics"]
+        )
     print("kill points:", stages)
     assert stages["mid-generation"] >= 5  # the kills did land while samples were being produced
 
@@ -142,7 +150,10 @@ def test_resume_generates_only_what_is_missing(tiny_suite: Path, tmp_path: Path)
     fresh = FakeVariant("fake", fn=lambda r: r.id.upper())
     run_suite(suite, RunOptions(variants=("fake",), resume=out, progress=False), {"fake": fresh})
     assert [[r.id for r in call] for call in fresh.calls] == [["pt", "at"]]
-    outputs = {json.loads(line)["id"]: json.loads(line)["output"] for line in (out / "samples" / "fake.jsonl").read_text().splitlines()}
+    outputs = {
+        json.loads(line)["id"]: json.loads(line)["output"]
+        for line in (out / "samples" / "fake.jsonl").read_text().splitlines()
+    }
     assert outputs == {i: i.upper() for i in ["fr", "de", "it", "es", "pt", "at"]}
 
 
@@ -185,7 +196,9 @@ def test_resume_refuses_a_changed_setup(tiny_suite: Path, tmp_path: Path, capsys
         return request.id
 
     with pytest.raises(KeyboardInterrupt):
-        run_suite(suite, RunOptions(variants=("fake",), out=out, progress=False), {"fake": FakeVariant("fake", fn=stop)})
+        run_suite(
+            suite, RunOptions(variants=("fake",), out=out, progress=False), {"fake": FakeVariant("fake", fn=stop)}
+        )
     assert (progress / "plan.json").is_file()
     toml = tiny_suite / "suite.toml"
     toml.write_text(toml.read_text().replace("max_tokens = 32", "max_tokens = 33"))
@@ -211,7 +224,9 @@ def test_resume_errors(tiny_suite: Path, tmp_path: Path, capsys: pytest.CaptureF
     assert main(["compare", str(tmp_path / "nowhere")]) == 2
 
 
-def test_a_run_stopped_before_its_first_sample_starts_afresh(tiny_suite: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_run_stopped_before_its_first_sample_starts_afresh(
+    tiny_suite: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Nothing to keep: the same command, with the settings fixed, simply runs (no 'cannot resume')."""
     out = tmp_path / "run"
 
@@ -219,10 +234,16 @@ def test_a_run_stopped_before_its_first_sample_starts_afresh(tiny_suite: Path, t
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_suite(load_suite(tiny_suite), RunOptions(variants=("fake",), out=out, progress=False), {"fake": FakeVariant("fake", fn=stop)})
+        run_suite(
+            load_suite(tiny_suite),
+            RunOptions(variants=("fake",), out=out, progress=False),
+            {"fake": FakeVariant("fake", fn=stop)},
+        )
     assert not out.exists()  # nothing was completed: no folder left behind
     (out / PROGRESS_DIR).mkdir(parents=True)  # a start killed with SIGKILL (no cleanup) leaves a plan only
-    (out / PROGRESS_DIR / "plan.json").write_text('{"fingerprint": {}, "fingerprint_sha256": "x", "run_id": "run", "created_at": "x"}')
+    (out / PROGRESS_DIR / "plan.json").write_text(
+        '{"fingerprint": {}, "fingerprint_sha256": "x", "run_id": "run", "created_at": "x"}'
+    )
     assert main(["run", str(tiny_suite), "--variants", "echo", "--out", str(out), "--quiet"]) == 0
     assert (out / "run.json").exists() and not (out / PROGRESS_DIR).exists()
 

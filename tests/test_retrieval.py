@@ -74,7 +74,9 @@ def test_reciprocal_rank_fusion_by_hand() -> None:
 
 
 def sample(retrieved, gold, output=""):
-    return MetricInput(output, "", "", "", retrieved=tuple(retrieved) if retrieved is not None else None, gold_docs=tuple(gold))
+    return MetricInput(
+        output, "", "", "", retrieved=tuple(retrieved) if retrieved is not None else None, gold_docs=tuple(gold)
+    )
 
 
 def values(metric, samples):

@@ -39,7 +39,9 @@ def slow_suite(tmp_path: Path) -> Path:
 
 def harness(*args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "harness", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(
+        [sys.executable, "-m", "harness", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
 
 
 def wait_for(condition, timeout: float = 60.0) -> None:  # noqa: ANN001
@@ -113,9 +115,15 @@ def test_a_lock_held_for_a_dead_pid_is_taken_over(tmp_path: Path) -> None:
     lock_file = tmp_path / ".run.lock"
     lock_file.write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(), "started": "then"}))
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1]); fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)", str(lock_file)],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys, time; f = open(sys.argv[1]); fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)",
+            str(lock_file),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline() == "held\n"  # type: ignore[union-attr]
         with RunLock() as lock:

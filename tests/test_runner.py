@@ -14,7 +14,9 @@ from harness.variants import BuildContext, build_variant
 
 def test_one_generate_call_per_batch_in_order(tiny_suite: Path, tmp_path: Path) -> None:
     fake = FakeVariant("fake", fn=lambda r: r.id.upper())
-    out = run_suite(load_suite(tiny_suite), RunOptions(variants=("fake",), out=tmp_path / "r", progress=False), {"fake": fake})
+    out = run_suite(
+        load_suite(tiny_suite), RunOptions(variants=("fake",), out=tmp_path / "r", progress=False), {"fake": fake}
+    )
     # batch_size = 4 in the fixture: 6 items -> calls of 4 and 2, in data order
     assert [[r.id for r in call] for call in fake.calls] == [["fr", "de", "it", "es"], ["pt", "at"]]
     samples = [json.loads(line) for line in (out / "samples" / "fake.jsonl").read_text().splitlines()]
@@ -23,7 +25,11 @@ def test_one_generate_call_per_batch_in_order(tiny_suite: Path, tmp_path: Path) 
 
 def test_limit_takes_first_items(tiny_suite: Path, tmp_path: Path) -> None:
     fake = FakeVariant("fake")
-    out = run_suite(load_suite(tiny_suite), RunOptions(variants=("fake",), limit=3, out=tmp_path / "r", progress=False), {"fake": fake})
+    out = run_suite(
+        load_suite(tiny_suite),
+        RunOptions(variants=("fake",), limit=3, out=tmp_path / "r", progress=False),
+        {"fake": fake},
+    )
     assert [r.id for call in fake.calls for r in call] == ["fr", "de", "it"]
     run = json.loads((out / "run.json").read_text())
     assert run["data"]["eval_items"] == 3 and run["metrics"]["fake"]["exact_match"]["n"] == 3
@@ -42,10 +48,22 @@ def test_wrong_batch_length_is_a_bug_not_a_user_error() -> None:
 
 
 def test_timing_and_tokens_recorded_when_provided(tiny_suite: Path, tmp_path: Path) -> None:
-    fake = FakeVariant("fake", fn=lambda r: Generation("{}", prompt_tokens=11, completion_tokens=2, ttft_s=0.01, latency_s=0.25, metadata={"doc": ["a"]}))
-    out = run_suite(load_suite(tiny_suite), RunOptions(variants=("fake",), out=tmp_path / "r", progress=False), {"fake": fake})
+    fake = FakeVariant(
+        "fake",
+        fn=lambda r: Generation(
+            "{}", prompt_tokens=11, completion_tokens=2, ttft_s=0.01, latency_s=0.25, metadata={"doc": ["a"]}
+        ),
+    )
+    out = run_suite(
+        load_suite(tiny_suite), RunOptions(variants=("fake",), out=tmp_path / "r", progress=False), {"fake": fake}
+    )
     sample = json.loads((out / "samples" / "fake.jsonl").read_text().splitlines()[0])
-    assert (sample["prompt_tokens"], sample["completion_tokens"], sample["ttft_s"], sample["latency_s"]) == (11, 2, 0.01, 0.25)
+    assert (sample["prompt_tokens"], sample["completion_tokens"], sample["ttft_s"], sample["latency_s"]) == (
+        11,
+        2,
+        0.01,
+        0.25,
+    )
     assert sample["metadata"] == {"doc": ["a"]}
     usage = json.loads((out / "run.json").read_text())["variants"]["fake"]["usage"]
     assert usage["latency_s_p50"] == 0.25 and usage["prompt_tokens_mean"] == 11

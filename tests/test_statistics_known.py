@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness.answers import Extractor
 from harness.cli import main
 from harness.metrics.builtin import token_f1
 from harness.paired import compare_paired, mcnemar_p
 from harness.scoring import ScoringSample, score
-from harness.answers import Extractor
 from harness.suite import MetricSpec
 
 # --- token F1 counts shared tokens as a multiset (SQuAD's Counter intersection) ---
@@ -103,7 +103,11 @@ def test_three_fixes_and_no_breaks_are_not_significant_and_the_interval_says_so(
     before = [0.0] * 3 + [1.0] * 17 + [0.0] * 20
     after = [1.0] * 3 + [1.0] * 17 + [0.0] * 20
     result = compare_paired(before, after)
-    assert result.test == "mcnemar exact" and result.p_value == pytest.approx(0.25) and result.delta == pytest.approx(3 / 40)
+    assert (
+        result.test == "mcnemar exact"
+        and result.p_value == pytest.approx(0.25)
+        and result.delta == pytest.approx(3 / 40)
+    )
     assert result.ci_low < 0 < result.ci_high
 
 
@@ -131,8 +135,20 @@ RIGHT_AT_START = 4  # the baseline answers q00..q03 right
 def _write_suite(root: Path, right: dict[str, int]) -> Path:
     """A suite whose fake variants answer the first `right[variant]` items right and the rest wrong."""
     root.mkdir(parents=True, exist_ok=True)
-    (root / "eval.jsonl").write_text("".join(json.dumps({"id": f"q{i:02d}", "input": f"question {i}", "output": f"answer{i}"}) + "\n" for i in range(ITEMS)))
-    lines = ['name = "holm"', 'metrics = ["exact_match", "token_f1"]', "[data]", 'eval = "eval.jsonl"', "[run]", "bootstrap = 50"]
+    (root / "eval.jsonl").write_text(
+        "".join(
+            json.dumps({"id": f"q{i:02d}", "input": f"question {i}", "output": f"answer{i}"}) + "\n"
+            for i in range(ITEMS)
+        )
+    )
+    lines = [
+        'name = "holm"',
+        'metrics = ["exact_match", "token_f1"]',
+        "[data]",
+        'eval = "eval.jsonl"',
+        "[run]",
+        "bootstrap = 50",
+    ]
     for variant, n in right.items():
         responses = ", ".join(f'q{i:02d} = "answer{i}"' for i in range(n))
         lines += [f"[variants.{variant}]", 'kind = "fake"', 'default = "wrong"', f"responses = {{ {responses} }}"]
@@ -162,13 +178,17 @@ def test_compare_table_is_holm_corrected(tmp_path: Path, capsys: pytest.CaptureF
         for metric in ("exact_match", "token_f1"):
             cell = rows[variant]["metrics"][metric]
             assert cell["test"] == "mcnemar exact", (variant, metric)
-            assert cell["p_value"] == pytest.approx(raw, abs=1e-6) and cell["p_holm"] == pytest.approx(adjusted, abs=1e-6), (variant, metric)
+            assert cell["p_value"] == pytest.approx(raw, abs=1e-6) and cell["p_holm"] == pytest.approx(
+                adjusted, abs=1e-6
+            ), (variant, metric)
             assert cell["significant"] is significant, (variant, metric)
     assert rows["base"]["metrics"]["exact_match"]["p_holm"] is None  # the baseline is not tested against itself
 
 
 def test_diff_table_is_holm_corrected(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    old = _run(_write_suite(tmp_path / "suite", {"some": RIGHT_AT_START, "all": RIGHT_AT_START}), tmp_path / "old", capsys)
+    old = _run(
+        _write_suite(tmp_path / "suite", {"some": RIGHT_AT_START, "all": RIGHT_AT_START}), tmp_path / "old", capsys
+    )
     new = _run(_write_suite(tmp_path / "suite", {"some": RIGHT_AT_START + 6, "all": ITEMS}), tmp_path / "new", capsys)
     assert main(["diff", str(old), str(new), "--out", str(tmp_path / "d")]) == 0
     capsys.readouterr()
@@ -176,7 +196,10 @@ def test_diff_table_is_holm_corrected(tmp_path: Path, capsys: pytest.CaptureFixt
     assert len(rows) == 4
     for (variant, metric), row in rows.items():
         raw, adjusted, significant = EXPECTED[variant]
-        assert row["p_value"] == pytest.approx(raw, abs=1e-6) and row["p_holm"] == pytest.approx(adjusted, abs=1e-6), (variant, metric)
+        assert row["p_value"] == pytest.approx(raw, abs=1e-6) and row["p_holm"] == pytest.approx(adjusted, abs=1e-6), (
+            variant,
+            metric,
+        )
         assert row["significant"] is significant, (variant, metric)
     markdown = (tmp_path / "d" / "diff.md").read_text()
     bold = {line.split("|")[1].strip() for line in markdown.splitlines() if line.startswith("| ") and "**" in line}
@@ -204,7 +227,12 @@ def test_paired_comparison_of_nothing_and_of_one_item() -> None:
 
 def test_unchanged_continuous_scores_have_p_one() -> None:
     same = compare_paired([0.5, 0.25, 0.75], [0.5, 0.25, 0.75])
-    assert same.test == "paired t" and same.p_value == 1.0 and same.delta == 0.0 and (same.ci_low, same.ci_high) == (0.0, 0.0)
+    assert (
+        same.test == "paired t"
+        and same.p_value == 1.0
+        and same.delta == 0.0
+        and (same.ci_low, same.ci_high) == (0.0, 0.0)
+    )
     shifted = compare_paired([0.0, 0.5, 0.25, 0.75, 0.0, 0.5], [0.1, 0.6, 0.35, 0.85, 0.1, 0.6])
     # every difference is +0.1 (up to rounding): a change beyond doubt, not "no change"
     assert shifted.p_value < 1e-6 and shifted.ci_low > 0.09

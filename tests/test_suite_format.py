@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.core import GenerationParams
 from harness.errors import ConfigError, DataError
 from harness.items import FieldNames, load_items, read_items
-from harness.core import GenerationParams
 from harness.prompts import PromptSpec, Template, build_request
 from harness.suite import load_suite
 
@@ -20,16 +20,32 @@ def write_jsonl(path: Path, records: list[dict]) -> Path:
 
 
 def test_chat_layout_last_assistant_is_reference(tmp_path: Path) -> None:
-    path = write_jsonl(tmp_path / "d.jsonl", [{"id": "a", "label": "x", "doc_ids": ["d1"], "messages": [
-        {"role": "system", "content": "Be brief."},
-        {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"},
-        {"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"},
-    ]}])
+    path = write_jsonl(
+        tmp_path / "d.jsonl",
+        [
+            {
+                "id": "a",
+                "label": "x",
+                "doc_ids": ["d1"],
+                "messages": [
+                    {"role": "system", "content": "Be brief."},
+                    {"role": "user", "content": "Hi"},
+                    {"role": "assistant", "content": "Hello"},
+                    {"role": "user", "content": "2+2?"},
+                    {"role": "assistant", "content": "4"},
+                ],
+            }
+        ],
+    )
     [item] = load_items(path)
     assert item.reference == "4" and item.fields["input"] == "2+2?" and item.label == "x" and item.doc_ids == ("d1",)
     request = build_request(item, PromptSpec(Template("{input}")), GenerationParams())
     assert [(m.role, m.content) for m in request.messages] == [
-        ("system", "Be brief."), ("user", "Hi"), ("assistant", "Hello"), ("user", "2+2?")]
+        ("system", "Be brief."),
+        ("user", "Hi"),
+        ("assistant", "Hello"),
+        ("user", "2+2?"),
+    ]
     assert request.metadata == {"doc_ids": ["d1"]}
 
 
@@ -53,13 +69,20 @@ def test_hash_ids_are_stable_and_content_based(tmp_path: Path) -> None:
 
 
 def test_exact_repeats_are_dropped_with_a_warning_not_an_error(tmp_path: Path) -> None:
-    rows = [{"input": "x", "output": "y"}, {"input": "z", "output": "y"}, {"output": "y", "input": "x"},
-            {"id": 4, "input": "w", "output": "v"}, {"id": 4, "input": "w", "output": "v"}]  # fmt: skip
+    rows = [
+        {"input": "x", "output": "y"},
+        {"input": "z", "output": "y"},
+        {"output": "y", "input": "x"},
+        {"id": 4, "input": "w", "output": "v"},
+        {"id": 4, "input": "w", "output": "v"},
+    ]
     path = write_jsonl(tmp_path / "d.jsonl", rows)
     items, repeats = read_items(path)
     assert [item.fields["input"] for item in items] == ["x", "z", "w"]  # the first copy of each is kept
     assert [(r.line, r.first) for r in repeats] == [(3, 1), (5, 4)]  # key order does not matter
-    assert repeats[0].message == 'line 3 repeats line 1 exactly ({"output": "y", "input": "x"}): dropped, line 1 is used'
+    assert (
+        repeats[0].message == 'line 3 repeats line 1 exactly ({"output": "y", "input": "x"}): dropped, line 1 is used'
+    )
     assert repeats[0].where == f"{path}:3"
     with pytest.warns(UserWarning) as caught:
         assert len(load_items(path)) == 3
@@ -67,20 +90,30 @@ def test_exact_repeats_are_dropped_with_a_warning_not_an_error(tmp_path: Path) -
 
 
 def test_one_id_on_two_different_records_is_an_error_naming_both_lines(tmp_path: Path) -> None:
-    rows = [{"id": "a", "input": "x", "output": "y"}, {"id": "b", "input": "z", "output": "y"}, {"id": "a", "input": "x", "output": "n"}]
+    rows = [
+        {"id": "a", "input": "x", "output": "y"},
+        {"id": "b", "input": "z", "output": "y"},
+        {"id": "a", "input": "x", "output": "n"},
+    ]
     with pytest.raises(DataError, match="duplicate id 'a' on lines 1 and 3, with different content") as info:
         load_items(write_jsonl(tmp_path / "d.jsonl", rows))
     assert "d.jsonl:3 and" in str(info.value) and "d.jsonl:1" in str(info.value)
 
 
-@pytest.mark.parametrize("record, message", [
-    ({"messages": [{"role": "user", "content": "q"}]}, "must end with a user message"),
-    ({"messages": [{"role": "robot", "content": "q"}, {"role": "assistant", "content": "a"}]}, "unknown role .robot."),
-    ({"prompt": "q", "completion": 3}, "non-string 'completion'"),
-    ({"input": "q"}, "missing output field 'output'"),
-    ({"id": "", "input": "q", "output": "a"}, "invalid id"),
-    ({"input": "q", "output": "a", "doc_ids": 5}, "doc_ids must be a list"),
-])
+@pytest.mark.parametrize(
+    "record, message",
+    [
+        ({"messages": [{"role": "user", "content": "q"}]}, "must end with a user message"),
+        (
+            {"messages": [{"role": "robot", "content": "q"}, {"role": "assistant", "content": "a"}]},
+            "unknown role .robot.",
+        ),
+        ({"prompt": "q", "completion": 3}, "non-string 'completion'"),
+        ({"input": "q"}, "missing output field 'output'"),
+        ({"id": "", "input": "q", "output": "a"}, "invalid id"),
+        ({"input": "q", "output": "a", "doc_ids": 5}, "doc_ids must be a list"),
+    ],
+)
 def test_bad_records(tmp_path: Path, record: dict, message: str) -> None:
     with pytest.raises(DataError, match=message) as info:
         load_items(write_jsonl(tmp_path / "d.jsonl", [record]))
@@ -117,6 +150,6 @@ def test_metric_field_needs_json_extraction(tiny_suite: Path) -> None:
 def test_metric_needing_schema(tiny_suite: Path) -> None:
     toml = tiny_suite / "suite.toml"
     text = toml.read_text()
-    toml.write_text(text[: text.index("schema =")] + text[text.index("[answer]"):])
+    toml.write_text(text[: text.index("schema =")] + text[text.index("[answer]") :])
     with pytest.raises(ConfigError, match="needs a JSON schema"):
         load_suite(tiny_suite)

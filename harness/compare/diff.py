@@ -44,7 +44,7 @@ def load_gates(path: str) -> list[Gate]:
         raise ConfigError(f"unknown key '{unknown[0]}'", path, "a gate file holds [[gate]] tables only")
     entries = table.get("gate", [])
     if not isinstance(entries, list):
-        raise ConfigError("'gate' must be an array of tables", path, 'write [[gate]] (two brackets) before each rule')
+        raise ConfigError("'gate' must be an array of tables", path, "write [[gate]] (two brackets) before each rule")
     wheres = [f"{path} [[gate]] {i}" for i in range(1, len(entries) + 1)]
     gates = [replace(parse_table(Gate, entry, where), where=where) for entry, where in zip(entries, wheres)]
     if not gates:
@@ -55,10 +55,16 @@ def load_gates(path: str) -> list[Gate]:
     return gates
 
 
-def diff_runs(old: RunResult, new: RunResult, gates: list[Gate] | None = None, alpha: float = ALPHA, top: int = TOP_FLIPS) -> dict[str, Any]:
+def diff_runs(
+    old: RunResult, new: RunResult, gates: list[Gate] | None = None, alpha: float = ALPHA, top: int = TOP_FLIPS
+) -> dict[str, Any]:
     """The diff as plain data (diff.json); `diff_markdown` renders it for a PR comment."""
     if old.suite_name != new.suite_name:
-        raise HarnessError(f"different suites: {old.suite_name} vs {new.suite_name}", f"{old.dir} / {new.dir}", "diff two runs of the same suite")
+        raise HarnessError(
+            f"different suites: {old.suite_name} vs {new.suite_name}",
+            f"{old.dir} / {new.dir}",
+            "diff two runs of the same suite",
+        )
     variants = [v for v in new.variants if v in old.variants]
     rows = []
     for variant in variants:
@@ -90,16 +96,33 @@ def _metric_row(old: RunResult, new: RunResult, variant: str, metric: str) -> di
     before, after = old.scores(variant, metric), new.scores(variant, metric)
     ids = sorted(i for i in before.keys() & after.keys() if before[i] is not None and after[i] is not None)
     row: dict[str, Any] = {
-        "variant": variant, "metric": metric, "items": len(ids),
-        "old": (old.run["metrics"][variant].get(metric) or {}).get("value"), "new": (new.run["metrics"][variant].get(metric) or {}).get("value"),
+        "variant": variant,
+        "metric": metric,
+        "items": len(ids),
+        "old": (old.run["metrics"][variant].get(metric) or {}).get("value"),
+        "new": (new.run["metrics"][variant].get(metric) or {}).get("value"),
         "higher_is_better": (new.run["metrics"][variant].get(metric) or {}).get("higher_is_better"),
-        "delta": None, "delta_ci_low": None, "delta_ci_high": None, "p_value": None, "p_holm": None, "significant": None, "test": None,
-        "right_to_wrong": None, "wrong_to_right": None,
-    }  # fmt: skip
+        "delta": None,
+        "delta_ci_low": None,
+        "delta_ci_high": None,
+        "p_value": None,
+        "p_holm": None,
+        "significant": None,
+        "test": None,
+        "right_to_wrong": None,
+        "wrong_to_right": None,
+    }
     if len(ids) >= 2:
         paired = compare_paired([before[i] for i in ids], [after[i] for i in ids])  # type: ignore[misc]
-        row.update(delta=paired.delta, delta_ci_low=paired.ci_low, delta_ci_high=paired.ci_high, p_value=paired.p_value, test=paired.test,
-                   right_to_wrong=paired.right_to_wrong, wrong_to_right=paired.wrong_to_right)  # fmt: skip
+        row.update(
+            delta=paired.delta,
+            delta_ci_low=paired.ci_low,
+            delta_ci_high=paired.ci_high,
+            p_value=paired.p_value,
+            test=paired.test,
+            right_to_wrong=paired.right_to_wrong,
+            wrong_to_right=paired.wrong_to_right,
+        )
     return row
 
 
@@ -112,8 +135,16 @@ def _flips(old: RunResult, new: RunResult, variant: str, top: int) -> list[dict[
         for item in sorted(before.keys() & after.keys()):
             a, b = before[item], after[item]
             if a in (0.0, 1.0) and b in (0.0, 1.0) and a != b:
-                entry = flips.setdefault(item, {"id": item, "lost": [], "gained": [], "old_output": old.samples[variant][item].get("output"),
-                                                "new_output": new.samples[variant][item].get("output")})  # fmt: skip
+                entry = flips.setdefault(
+                    item,
+                    {
+                        "id": item,
+                        "lost": [],
+                        "gained": [],
+                        "old_output": old.samples[variant][item].get("output"),
+                        "new_output": new.samples[variant][item].get("output"),
+                    },
+                )
                 entry["lost" if a > b else "gained"].append(metric)
     ordered = sorted(flips.values(), key=lambda f: (-len(f["lost"]), len(f["gained"]), f["id"]))
     return ordered[:top]  # the counts of every flip are in the metric rows
@@ -122,18 +153,33 @@ def _flips(old: RunResult, new: RunResult, variant: str, top: int) -> list[dict[
 def run_changes(old: RunResult, new: RunResult) -> list[dict[str, Any]]:
     """What differs between the runs' inputs: config, data, weights, prompts sent, environment."""
     changes = []
-    changes += _dict_changes("suite config", old.run.get("suite", {}).get("config", {}), new.run.get("suite", {}).get("config", {}))
-    changes += _dict_changes("data sha256", old.run.get("data", {}).get("sha256", {}), new.run.get("data", {}).get("sha256", {}))
+    changes += _dict_changes(
+        "suite config", old.run.get("suite", {}).get("config", {}), new.run.get("suite", {}).get("config", {})
+    )
+    changes += _dict_changes(
+        "data sha256", old.run.get("data", {}).get("sha256", {}), new.run.get("data", {}).get("sha256", {})
+    )
     for variant in (v for v in new.variants if v in old.variants):
         o, n = old.run["variants"][variant], new.run["variants"][variant]
         changes += _dict_changes(f"{variant} config", o.get("config", {}), n.get("config", {}))
         changes += _dict_changes(f"{variant} engine", o.get("engine", {}), n.get("engine", {}), skip=("index",))
-        changed = [i for i in sorted(old.samples[variant].keys() & new.samples[variant].keys())
-                   if old.samples[variant][i].get("messages") != new.samples[variant][i].get("messages")]  # fmt: skip
+        changed = [
+            i
+            for i in sorted(old.samples[variant].keys() & new.samples[variant].keys())
+            if old.samples[variant][i].get("messages") != new.samples[variant][i].get("messages")
+        ]
         if changed:
             example = changed[0]
-            changes.append({"what": f"{variant} prompts", "old": f"messages differ for {len(changed)} items, e.g. {example}: "
-                            + _first_difference(old.samples[variant][example].get("messages"), new.samples[variant][example].get("messages")), "new": None})  # fmt: skip
+            changes.append(
+                {
+                    "what": f"{variant} prompts",
+                    "old": f"messages differ for {len(changed)} items, e.g. {example}: "
+                    + _first_difference(
+                        old.samples[variant][example].get("messages"), new.samples[variant][example].get("messages")
+                    ),
+                    "new": None,
+                }
+            )
     env_old, env_new = old.run.get("environment", {}), new.run.get("environment", {})
     changes += _dict_changes("packages", env_old.get("packages", {}), env_new.get("packages", {}))
     changes += _dict_changes("git", env_old.get("git", {}), env_new.get("git", {}))
@@ -165,10 +211,18 @@ def _check(gate: Gate, rows: list[dict[str, Any]], variants: list[str], alpha: f
     wanted = list(gate.variants) or variants
     for name in wanted:
         if name not in variants:
-            raise UnknownNameError(f"gate names variant '{name}', not in both runs", gate.where, did_you_mean(name, variants) or f"one of: {', '.join(variants)}")
+            raise UnknownNameError(
+                f"gate names variant '{name}', not in both runs",
+                gate.where,
+                did_you_mean(name, variants) or f"one of: {', '.join(variants)}",
+            )
     known = {r["metric"] for r in rows}
     if gate.metric not in known:
-        raise UnknownNameError(f"gate names metric '{gate.metric}', not in both runs", gate.where, did_you_mean(gate.metric, known) or f"one of: {', '.join(sorted(known))}")
+        raise UnknownNameError(
+            f"gate names metric '{gate.metric}', not in both runs",
+            gate.where,
+            did_you_mean(gate.metric, known) or f"one of: {', '.join(sorted(known))}",
+        )
     results = []
     for row in (r for r in rows if r["metric"] == gate.metric and r["variant"] in wanted):
         sign = -1.0 if row["higher_is_better"] is False else 1.0  # a "drop" is a change for the worse
@@ -179,11 +233,26 @@ def _check(gate: Gate, rows: list[dict[str, Any]], variants: list[str], alpha: f
         reasons = []
         if gate.min is not None and (row["new"] is None or row["new"] < gate.min):
             reasons.append(f"{row['new']} is below the floor {gate.min:g}")
-        if gate.max_drop is not None and row["delta"] is not None and sign * row["delta"] < -gate.max_drop and (significant or not gate.significant):
-            reasons.append(f"dropped {abs(row['delta']):.3f} > {gate.max_drop:g}" + (" (significant)" if gate.significant else ""))
+        if (
+            gate.max_drop is not None
+            and row["delta"] is not None
+            and sign * row["delta"] < -gate.max_drop
+            and (significant or not gate.significant)
+        ):
+            reasons.append(
+                f"dropped {abs(row['delta']):.3f} > {gate.max_drop:g}" + (" (significant)" if gate.significant else "")
+            )
         if gate.significant and gate.max_drop is None and significant:
             reasons.append(f"significantly worse (p Holm={row['p_holm']:.3g})")
-        results.append({"variant": row["variant"], "metric": gate.metric, "rule": _rule(gate), "passed": not reasons, "why": "; ".join(reasons)})
+        results.append(
+            {
+                "variant": row["variant"],
+                "metric": gate.metric,
+                "rule": _rule(gate),
+                "passed": not reasons,
+                "why": "; ".join(reasons),
+            }
+        )
     return results
 
 

@@ -139,7 +139,7 @@ def header_html(comparison: dict) -> str:
         ("Run directory", run.get("dir")),
     ]
     rows = "".join(f"<tr><th>{esc(k)}</th><td>{fmt(v)}</td></tr>" for k, v in facts)
-    return f"<h1>Variant comparison: {esc(run.get('suite', ''))}</h1><table id=\"run\">{rows}</table>"
+    return f'<h1>Variant comparison: {esc(run.get("suite", ""))}</h1><table id="run">{rows}</table>'
 
 
 def delta_cell(m: dict) -> str:
@@ -165,25 +165,38 @@ def comparison_table(comparison: dict) -> str:
     head = ["Variant", "Kind"]
     for name in metrics:
         head += [heading(comparison, name), f"\u0394 {heading(comparison, name)} vs {baseline}"]
-    head += ["Latency p50 (s)", "Latency p95 (s)", "TTFT p50 (s)", "Prompt tokens", "Completion tokens", "Cost / 1k queries"]
+    head += [
+        "Latency p50 (s)",
+        "Latency p95 (s)",
+        "TTFT p50 (s)",
+        "Prompt tokens",
+        "Completion tokens",
+        "Cost / 1k queries",
+    ]
     body = []
     for row in comparison.get("rows") or []:
         cells = [f"<td>{esc(row.get('variant'))}</td>", f"<td>{esc(row.get('kind'))}</td>"]
         for name in metrics:
             m = (row.get("metrics") or {}).get(name) or {}
-            cells.append(f'<td title="n={fmt(m.get("n"))}">{with_ci(m.get("value"), m.get("ci_low"), m.get("ci_high"))}</td>')
+            cells.append(
+                f'<td title="n={fmt(m.get("n"))}">{with_ci(m.get("value"), m.get("ci_low"), m.get("ci_high"))}</td>'
+            )
             cells.append(delta_cell(m))
         lat, tok, cost = row.get("latency") or {}, row.get("tokens") or {}, row.get("cost") or {}
         source = esc(f"source: {lat.get('source')}")
-        cells += [f'<td title="{source}">{fmt(lat.get(k))}</td>' for k in ("latency_s_p50", "latency_s_p95", "ttft_s_p50")]
+        cells += [
+            f'<td title="{source}">{fmt(lat.get(k))}</td>' for k in ("latency_s_p50", "latency_s_p95", "ttft_s_p50")
+        ]
         cells += [f"<td>{fmt(tok.get('prompt_mean'))}</td>", f"<td>{fmt(tok.get('completion_mean'))}</td>"]
         cells.append(f'<td title="{esc(cost.get("basis"))}">{fmt(cost.get("per_1k_queries"))}</td>')
         body.append(f"<tr>{''.join(cells)}</tr>")
     thead = "".join(f"<th>{esc(h)}</th>" for h in head)
-    note = (f'<p class="note">Values with 95% CIs (Wilson for 0/1 metrics, percentile bootstrap for the others); deltas '
-            f"against {esc(baseline)} with the 95% CI of the test that gives p (McNemar for 0/1 metrics, paired t otherwise) "
-            f"and Holm-adjusted p. Bold: significant after Holm correction (green better, red worse); {NOT_AFTER_HOLM}: the "
-            "interval alone excludes 0, Holm's correction does not. Hover a cell for the test and n.</p>")
+    note = (
+        f'<p class="note">Values with 95% CIs (Wilson for 0/1 metrics, percentile bootstrap for the others); deltas '
+        f"against {esc(baseline)} with the 95% CI of the test that gives p (McNemar for 0/1 metrics, paired t otherwise) "
+        f"and Holm-adjusted p. Bold: significant after Holm correction (green better, red worse); {NOT_AFTER_HOLM}: the "
+        "interval alone excludes 0, Holm's correction does not. Hover a cell for the test and n.</p>"
+    )
     return f'<table id="comparison"><thead><tr>{thead}</tr></thead><tbody>{"".join(body)}</tbody></table>{note}'
 
 
@@ -191,15 +204,31 @@ def forgetting_table(rows: list[dict]) -> str:
     body = []
     for row in rows:
         for bench, f in (row.get("forgetting") or {}).items():
-            cells = [esc(row.get("variant")), esc(bench), esc(f.get("metric")), fmt(f.get("value")),
-                     with_ci(f.get("delta"), f.get("delta_ci_low"), f.get("delta_ci_high")),
-                     fmt(f.get("right_to_wrong")), fmt(f.get("wrong_to_right")), fmt(f.get("p_value")),
-                     esc(f.get("status") if f.get("status") is not None else "-")]
+            cells = [
+                esc(row.get("variant")),
+                esc(bench),
+                esc(f.get("metric")),
+                fmt(f.get("value")),
+                with_ci(f.get("delta"), f.get("delta_ci_low"), f.get("delta_ci_high")),
+                fmt(f.get("right_to_wrong")),
+                fmt(f.get("wrong_to_right")),
+                fmt(f.get("p_value")),
+                esc(f.get("status") if f.get("status") is not None else "-"),
+            ]
             body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     if not body:
         return ""
-    head = ["Variant", "Benchmark", "Metric", "Value", "\u0394 [CI]", "Right\u2192wrong", "Wrong\u2192right",
-            "p (McNemar)", "Status"]
+    head = [
+        "Variant",
+        "Benchmark",
+        "Metric",
+        "Value",
+        "\u0394 [CI]",
+        "Right\u2192wrong",
+        "Wrong\u2192right",
+        "p (McNemar)",
+        "Status",
+    ]
     thead = "".join(f"<th>{esc(h)}</th>" for h in head)
     return f'<h2>Forgetting</h2><table id="forgetting"><thead><tr>{thead}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
@@ -209,9 +238,16 @@ def break_even_html(cost: dict) -> str:
     rows = "".join(
         f"<tr><td>{esc(b.get('finetuned'))}</td><td>{esc(b.get('against'))}</td>"
         f"<td>{fmt(b.get('queries'))}</td><td>{esc(b.get('note'))}</td></tr>"
-        for b in cost.get("break_even") or [])
-    table = ('<table id="break-even"><thead><tr><th>Fine-tuned</th><th>Against</th><th>Break-even queries</th>'
-             f"<th>Note</th></tr></thead><tbody>{rows}</tbody></table>") if rows else '<p class="note">No break-even rows.</p>'
+        for b in cost.get("break_even") or []
+    )
+    table = (
+        (
+            '<table id="break-even"><thead><tr><th>Fine-tuned</th><th>Against</th><th>Break-even queries</th>'
+            f"<th>Note</th></tr></thead><tbody>{rows}</tbody></table>"
+        )
+        if rows
+        else '<p class="note">No break-even rows.</p>'
+    )
     listed = f"<ul>{assumptions}</ul>" if assumptions else '<p class="note">No assumptions recorded.</p>'
     return f'<section id="break-even-section"><h2>Cost and break-even</h2><h3>Assumptions</h3>{listed}{table}</section>'
 
@@ -221,8 +257,10 @@ def break_even_html(cost: dict) -> str:
 
 def figure_html(plot: Plot) -> str:
     data = base64.b64encode(plot.png).decode("ascii")
-    return (f'<figure id="plot-{esc(plot.name)}"><img src="data:image/png;base64,{data}" alt="{esc(plot.alt)}">'
-            f"<figcaption>{esc(plot.caption)}</figcaption></figure>")
+    return (
+        f'<figure id="plot-{esc(plot.name)}"><img src="data:image/png;base64,{data}" alt="{esc(plot.alt)}">'
+        f"<figcaption>{esc(plot.caption)}</figcaption></figure>"
+    )
 
 
 def label(text: Any) -> str:
@@ -258,8 +296,15 @@ def quality_vs_cost(comparison: dict) -> Plot | None:
             skipped.append(str(row.get("variant")))
             continue
         low, high = number(m.get("ci_low")), number(m.get("ci_high"))
-        points.append((str(row.get("variant")), cost, value,
-                       value - low if low is not None else 0.0, high - value if high is not None else 0.0))
+        points.append(
+            (
+                str(row.get("variant")),
+                cost,
+                value,
+                value - low if low is not None else 0.0,
+                high - value if high is not None else 0.0,
+            )
+        )
     if not points:
         return None
     fig = Figure(figsize=(6.5, 4.5))
@@ -275,14 +320,17 @@ def quality_vs_cost(comparison: dict) -> Plot | None:
     caption = f"Quality ({metric}, 95% CI error bars) against cost per 1k queries, one point per variant."
     if skipped:
         caption += f" Left out for lack of a cost or {metric} value (not placed at cost 0): {', '.join(skipped)}."
-    return Plot("quality_vs_cost", f"Scatter plot of {metric} against cost per 1k queries per variant", caption,
-                render(fig))
+    return Plot(
+        "quality_vs_cost", f"Scatter plot of {metric} against cost per 1k queries per variant", caption, render(fig)
+    )
 
 
 def latency_boxes(rows: list[dict], samples: dict[str, list[dict]]) -> Plot | None:
     from matplotlib.figure import Figure
 
-    order = [str(r.get("variant")) for r in rows] + [v for v in samples if v not in {str(r.get("variant")) for r in rows}]
+    order = [str(r.get("variant")) for r in rows] + [
+        v for v in samples if v not in {str(r.get("variant")) for r in rows}
+    ]
     names, data, skipped = [], [], []
     for name in order:
         values = [x for s in samples.get(name) or [] if (x := number(s.get("latency_s"))) is not None]
@@ -319,8 +367,15 @@ def delta_forest(comparison: dict) -> Plot | None:
             if delta is None:
                 continue
             low, high = number(m.get("delta_ci_low")), number(m.get("delta_ci_high"))
-            lines.append((f"{heading(comparison, name)} \u00b7 {row.get('variant')}", delta,
-                          low if low is not None else delta, high if high is not None else delta, bool(m.get("significant"))))
+            lines.append(
+                (
+                    f"{heading(comparison, name)} \u00b7 {row.get('variant')}",
+                    delta,
+                    low if low is not None else delta,
+                    high if high is not None else delta,
+                    bool(m.get("significant")),
+                )
+            )
     if not lines:
         return None
     fig = Figure(figsize=(7.0, max(2.5, 0.35 * len(lines) + 1.2)))
@@ -334,10 +389,16 @@ def delta_forest(comparison: dict) -> Plot | None:
     ax.invert_yaxis()  # first metric on top, as in the table
     ax.set_xlabel(label(f"Delta vs {comparison.get('baseline')}"))
     ax.grid(axis="x", alpha=0.3)
-    caption = (f"Delta of each metric against {comparison.get('baseline')} with its 95% CI. Filled blue: "
-               f"significant after Holm correction at alpha={comparison.get('alpha')}; hollow grey: not significant.")
-    return Plot("deltas", "Forest plot of per-metric deltas against the baseline with confidence intervals", caption,
-                render(fig))
+    caption = (
+        f"Delta of each metric against {comparison.get('baseline')} with its 95% CI. Filled blue: "
+        f"significant after Holm correction at alpha={comparison.get('alpha')}; hollow grey: not significant."
+    )
+    return Plot(
+        "deltas",
+        "Forest plot of per-metric deltas against the baseline with confidence intervals",
+        caption,
+        render(fig),
+    )
 
 
 def flips(rows: list[dict]) -> Plot | None:
@@ -363,10 +424,16 @@ def flips(rows: list[dict]) -> Plot | None:
     ax.set_title("Forgetting: answer flips against the base model")
     ax.legend()
     ax.grid(axis="y", alpha=0.3)
-    caption = ("Per benchmark and variant, items the base model got right and the variant got wrong (red) and "
-               "the reverse (green); more red than green means forgetting.")
-    return Plot("forgetting_flips", "Bar chart of right-to-wrong and wrong-to-right flips per benchmark and variant",
-                caption, render(fig))
+    caption = (
+        "Per benchmark and variant, items the base model got right and the variant got wrong (red) and "
+        "the reverse (green); more red than green means forgetting."
+    )
+    return Plot(
+        "forgetting_flips",
+        "Bar chart of right-to-wrong and wrong-to-right flips per benchmark and variant",
+        caption,
+        render(fig),
+    )
 
 
 # --- sample browser ---
@@ -386,26 +453,31 @@ def variant_column(name: str, sample: dict | None, metrics: list[str]) -> str:
     scores = sample.get("scores") or {}
     names = [m for m in metrics if m in scores] + [m for m in scores if m not in metrics]
     score_rows = "".join(f"<tr><td>{esc(m)}</td><td>{fmt(scores[m])}</td></tr>" for m in names)
-    return (f'<div class="variant" data-variant="{esc(name)}"><h4>{esc(name)}</h4>'
-            f'<table class="scores">{score_rows}<tr><td>latency_s</td><td>{fmt(sample.get("latency_s"))}</td></tr></table>'
-            f'<pre class="output">{esc(sample.get("output"))}</pre></div>')
+    return (
+        f'<div class="variant" data-variant="{esc(name)}"><h4>{esc(name)}</h4>'
+        f'<table class="scores">{score_rows}<tr><td>latency_s</td><td>{fmt(sample.get("latency_s"))}</td></tr></table>'
+        f'<pre class="output">{esc(sample.get("output"))}</pre></div>'
+    )
 
 
 def item_block(index: int, item_id: str, by_variant: dict[str, dict[str, dict]], metrics: list[str]) -> str:
     present = [by_variant[v][item_id] for v in by_variant if item_id in by_variant[v]]
     first = present[0] if present else {}
     messages = next((s.get("messages") for s in present if s.get("messages")), None) or []
-    prompt = "".join(f'<p><b>{esc(m.get("role"))}</b></p><pre>{esc(m.get("content"))}</pre>'
-                     for m in messages if isinstance(m, dict))
+    prompt = "".join(
+        f"<p><b>{esc(m.get('role'))}</b></p><pre>{esc(m.get('content'))}</pre>" for m in messages if isinstance(m, dict)
+    )
     meta = first.get("metadata") or {}
     meta_html = "".join(f"<li>{esc(k)}: {esc(v)}</li>" for k, v in meta.items()) if isinstance(meta, dict) else ""
     columns = "".join(variant_column(v, by_variant[v].get(item_id), metrics) for v in by_variant)
     hidden = "" if index == 0 else " hidden"  # the JS takes over; without it the first item still shows
-    return (f'<div class="item" data-item="{index}"{hidden}><h3>Item {esc(item_id)}</h3>'
-            + (f"<details><summary>Prompt</summary>{prompt}</details>" if prompt else "")
-            + (f"<details><summary>Metadata</summary><ul>{meta_html}</ul></details>" if meta_html else "")
-            + f'<p><b>Reference</b></p><pre class="reference">{esc(first.get("reference"))}</pre>'
-            + f'<div class="outputs">{columns}</div></div>')
+    return (
+        f'<div class="item" data-item="{index}"{hidden}><h3>Item {esc(item_id)}</h3>'
+        + (f"<details><summary>Prompt</summary>{prompt}</details>" if prompt else "")
+        + (f"<details><summary>Metadata</summary><ul>{meta_html}</ul></details>" if meta_html else "")
+        + f'<p><b>Reference</b></p><pre class="reference">{esc(first.get("reference"))}</pre>'
+        + f'<div class="outputs">{columns}</div></div>'
+    )
 
 
 def sample_browser(comparison: dict, samples: dict[str, list[dict]]) -> str:
@@ -419,5 +491,7 @@ def sample_browser(comparison: dict, samples: dict[str, list[dict]]) -> str:
     options = "".join(f'<option value="{i}">{esc(item_id)}</option>' for i, item_id in enumerate(ids))
     metrics = list(comparison.get("metrics") or [])
     blocks = "".join(item_block(i, item_id, by_variant, metrics) for i, item_id in enumerate(ids))
-    return (f'<section id="samples"><h2>Samples</h2><label for="item-select">Item ({len(ids)}): </label>'
-            f'<select id="item-select">{options}</select>{blocks}</section>')
+    return (
+        f'<section id="samples"><h2>Samples</h2><label for="item-select">Item ({len(ids)}): </label>'
+        f'<select id="item-select">{options}</select>{blocks}</section>'
+    )

@@ -67,17 +67,31 @@ def comparison_markdown(c: dict[str, Any]) -> str:
             if m["delta"] is None:
                 cells.append("-")
             else:
-                delta = f"{with_ci(m['delta'], m['delta_ci_low'], m['delta_ci_high'], signed=True)} ({p_text(m['p_holm'])})"
+                delta = (
+                    f"{with_ci(m['delta'], m['delta_ci_low'], m['delta_ci_high'], signed=True)} ({p_text(m['p_holm'])})"
+                )
                 cells.append(f"**{delta}**" if m["significant"] else delta + marker(m))
         for bench in benchmarks:
             f = row["forgetting"].get(bench)
-            cells.append("-" if not f or f["delta"] is None else with_ci(f["delta"], f["delta_ci_low"], f["delta_ci_high"], signed=True))
+            cells.append(
+                "-"
+                if not f or f["delta"] is None
+                else with_ci(f["delta"], f["delta_ci_low"], f["delta_ci_high"], signed=True)
+            )
         lat, tok = row["latency"], row["tokens"]
-        cells += [fmt(lat["ttft_s_p50"], digits=2), f"{fmt(lat['latency_s_p50'], digits=2)} / {fmt(lat['latency_s_p95'], digits=2)}",
-                  fmt(tok["prompt_mean"], digits=1), fmt(tok["completion_mean"], digits=1), fmt(row["cost"]["per_1k_queries"], digits=4)]  # fmt: skip
+        cells += [
+            fmt(lat["ttft_s_p50"], digits=2),
+            f"{fmt(lat['latency_s_p50'], digits=2)} / {fmt(lat['latency_s_p95'], digits=2)}",
+            fmt(tok["prompt_mean"], digits=1),
+            fmt(tok["completion_mean"], digits=1),
+            fmt(row["cost"]["per_1k_queries"], digits=4),
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     sources = sorted({row["latency"]["source"] for row in c["rows"]})
-    lines += ["", f"Latency measured {' / '.join(sources)}. Cost basis: {', '.join(sorted({r['cost']['basis'] for r in c['rows']}))}."]
+    lines += [
+        "",
+        f"Latency measured {' / '.join(sources)}. Cost basis: {', '.join(sorted({r['cost']['basis'] for r in c['rows']}))}.",
+    ]
     lines += _mde_lines(c) + _break_even_lines(c)
     return escape_controls("\n".join(lines) + "\n")  # ids and names are user data: printed, and a PR comment
 
@@ -86,8 +100,15 @@ def _mde_lines(c: dict[str, Any]) -> list[str]:
     rows = [r for r in c["rows"] if r["variant"] != c["baseline"]]
     if not rows:
         return []
-    lines = ["", f"Minimum detectable effect against `{c['baseline']}` (paired, 80% power, alpha {c['alpha']:g}, this many items):", ""]
-    lines += ["| variant | " + " | ".join(heading(c, m) for m in c["metrics"]) + " |", "|" + "---|" * (len(c["metrics"]) + 1)]
+    lines = [
+        "",
+        f"Minimum detectable effect against `{c['baseline']}` (paired, 80% power, alpha {c['alpha']:g}, this many items):",
+        "",
+    ]
+    lines += [
+        "| variant | " + " | ".join(heading(c, m) for m in c["metrics"]) + " |",
+        "|" + "---|" * (len(c["metrics"]) + 1),
+    ]
     for row in rows:
         lines.append(f"| {row['variant']} | " + " | ".join(fmt(row["metrics"][m]["mde"]) for m in c["metrics"]) + " |")
     return lines
@@ -97,10 +118,18 @@ def _break_even_lines(c: dict[str, Any]) -> list[str]:
     section = c["cost"]
     lines = ["", "## Cost and break-even", ""] + [f"- {a}" for a in section["assumptions"]]
     if section["break_even"]:
-        lines += ["", "| fine-tuned | against | queries to pay back | how | quality Δ (" + heading(c, c["primary_metric"]) + ") |", "|---|---|---|---|---|"]
+        lines += [
+            "",
+            "| fine-tuned | against | queries to pay back | how | quality Δ ("
+            + heading(c, c["primary_metric"])
+            + ") |",
+            "|---|---|---|---|---|",
+        ]
         for e in section["break_even"]:
             queries = "-" if e["queries"] is None else f"{e['queries']:,.0f}"
-            lines.append(f"| {e['finetuned']} | {e['against']} | {queries} | {e['note']} | {fmt(e['quality_delta'], signed=True)} |")
+            lines.append(
+                f"| {e['finetuned']} | {e['against']} | {queries} | {e['note']} | {fmt(e['quality_delta'], signed=True)} |"
+            )
     return lines
 
 
@@ -112,16 +141,54 @@ def comparison_csv(c: dict[str, Any]) -> str:
     records = []
     for row in c["rows"]:
         common = {
-            "variant": row["variant"], "kind": row["kind"],
-            "ttft_s_p50": row["latency"]["ttft_s_p50"], "latency_s_p50": row["latency"]["latency_s_p50"],
-            "latency_s_p95": row["latency"]["latency_s_p95"], "prompt_tokens_mean": row["tokens"]["prompt_mean"],
-            "completion_tokens_mean": row["tokens"]["completion_mean"], "cost_per_1k_queries": row["cost"]["per_1k_queries"],
-        }  # fmt: skip
+            "variant": row["variant"],
+            "kind": row["kind"],
+            "ttft_s_p50": row["latency"]["ttft_s_p50"],
+            "latency_s_p50": row["latency"]["latency_s_p50"],
+            "latency_s_p95": row["latency"]["latency_s_p95"],
+            "prompt_tokens_mean": row["tokens"]["prompt_mean"],
+            "completion_tokens_mean": row["tokens"]["completion_mean"],
+            "cost_per_1k_queries": row["cost"]["per_1k_queries"],
+        }
         for metric, m in row["metrics"].items():
-            records.append({**common, "metric": metric, "metric_heading": heading(c, metric), **{k: m.get(k) for k in ("value", "ci_low", "ci_high", "interval", "n", "delta", "delta_ci_low", "delta_ci_high", "p_value", "p_holm", "test", "significant", "mde")}})
+            records.append(
+                {
+                    **common,
+                    "metric": metric,
+                    "metric_heading": heading(c, metric),
+                    **{
+                        k: m.get(k)
+                        for k in (
+                            "value",
+                            "ci_low",
+                            "ci_high",
+                            "interval",
+                            "n",
+                            "delta",
+                            "delta_ci_low",
+                            "delta_ci_high",
+                            "p_value",
+                            "p_holm",
+                            "test",
+                            "significant",
+                            "mde",
+                        )
+                    },
+                }
+            )
         for bench, f in row["forgetting"].items():
-            records.append({**common, "metric": f"forgetting:{bench}", "value": f["value"], "delta": f["delta"], "delta_ci_low": f["delta_ci_low"],
-                            "delta_ci_high": f["delta_ci_high"], "p_value": f.get("p_value"), "test": f.get("test")})  # fmt: skip
+            records.append(
+                {
+                    **common,
+                    "metric": f"forgetting:{bench}",
+                    "value": f["value"],
+                    "delta": f["delta"],
+                    "delta_ci_low": f["delta_ci_low"],
+                    "delta_ci_high": f["delta_ci_high"],
+                    "p_value": f.get("p_value"),
+                    "test": f.get("test"),
+                }
+            )
     return pd.DataFrame.from_records(records).to_csv(index=False, float_format="%.6g")
 
 
@@ -131,27 +198,44 @@ def diff_markdown(d: dict[str, Any]) -> str:
     lines = [f"# {d['suite']}: {d['old']['run_id']} -> {d['new']['run_id']}", ""]
     if verdict:
         lines += [verdict, "", "| variant | metric | gate | result |", "|---|---|---|---|"]
-        lines += [f"| {g['variant']} | {g['metric']} | {g['rule']} | {'pass' if g['passed'] else 'FAIL: ' + g['why']} |" for g in d["gates"]]
+        lines += [
+            f"| {g['variant']} | {g['metric']} | {g['rule']} | {'pass' if g['passed'] else 'FAIL: ' + g['why']} |"
+            for g in d["gates"]
+        ]
         lines.append("")
     lines += ["## What changed", ""]
-    lines += [f"- {c['what']}: {_short(c['old'])}" + ("" if c["new"] is None else f" -> {_short(c['new'])}") for c in d["changes"]] or ["- nothing in config, data, weights, prompts or packages"]
+    lines += [
+        f"- {c['what']}: {_short(c['old'])}" + ("" if c["new"] is None else f" -> {_short(c['new'])}")
+        for c in d["changes"]
+    ] or ["- nothing in config, data, weights, prompts or packages"]
     for side in ("only_old", "only_new"):
         if d[side]:
             lines.append(f"- variants only in the {side.split('_')[1]} run: {', '.join(d[side])}")
-    lines += ["", "## Metrics", "", f"Δ = new - old over the items both runs scored [95% CI from the test that gives its p: McNemar for 0/1 metrics, the paired t-test otherwise]; p Holm-corrected; **bold** where significant at {d['alpha']:g}; {NOT_AFTER_HOLM} where the interval alone excludes 0 but Holm's correction does not.", ""]
+    lines += [
+        "",
+        "## Metrics",
+        "",
+        f"Δ = new - old over the items both runs scored [95% CI from the test that gives its p: McNemar for 0/1 metrics, the paired t-test otherwise]; p Holm-corrected; **bold** where significant at {d['alpha']:g}; {NOT_AFTER_HOLM} where the interval alone excludes 0 but Holm's correction does not.",
+        "",
+    ]
     lines += ["| variant | metric | old | new | Δ | p | flips -/+ |", "|---|---|---|---|---|---|---|"]
     for r in d["metrics"]:
         delta = with_ci(r["delta"], r["delta_ci_low"], r["delta_ci_high"], signed=True)
         flips = "-" if r["right_to_wrong"] is None else f"{r['right_to_wrong']} / {r['wrong_to_right']}"
-        lines.append(f"| {r['variant']} | {r['metric']} | {fmt(r['old'])} | {fmt(r['new'])} | {f'**{delta}**' if r['significant'] else delta + marker(r)} | {p_text(r['p_holm'])} | {flips} |")
+        lines.append(
+            f"| {r['variant']} | {r['metric']} | {fmt(r['old'])} | {fmt(r['new'])} | {f'**{delta}**' if r['significant'] else delta + marker(r)} | {p_text(r['p_holm'])} | {flips} |"
+        )
     for variant, flips in d["flips"].items():
         if flips:
             lines += ["", f"### {variant}: items that flipped (worst first)", ""]
             for f in flips:
                 lost = f"lost {', '.join(f['lost'])}" if f["lost"] else ""
                 gained = f"gained {', '.join(f['gained'])}" if f["gained"] else ""
-                lines += [f"- `{f['id']}` {'; '.join(x for x in (lost, gained) if x)}",
-                          f"  - old: `{_inline(f['old_output'])}`", f"  - new: `{_inline(f['new_output'])}`"]  # fmt: skip
+                lines += [
+                    f"- `{f['id']}` {'; '.join(x for x in (lost, gained) if x)}",
+                    f"  - old: `{_inline(f['old_output'])}`",
+                    f"  - new: `{_inline(f['new_output'])}`",
+                ]
     return escape_controls("\n".join(lines) + "\n")  # model outputs and ids: never raw ANSI/OSC on a terminal
 
 

@@ -22,16 +22,26 @@ def _check_metrics(result: RunResult, metrics: list[str]) -> None:
     """A run.json without metrics (hand-made, or cut short) must not compare as an empty table and exit 0."""
     where = str(result.dir / "run.json")
     if not metrics and not result.run.get("forgetting"):
-        raise DataError("run.json holds no metrics to compare", where, "pass a folder a finished `harness run` wrote, or rerun")
+        raise DataError(
+            "run.json holds no metrics to compare", where, "pass a folder a finished `harness run` wrote, or rerun"
+        )
     unscored = [v for v in result.variants if not result.metric_names(v)]
     if metrics and unscored:
-        raise DataError(f"variant '{unscored[0]}' has no metrics in run.json", where, "the result directory is damaged: rerun")
+        raise DataError(
+            f"variant '{unscored[0]}' has no metrics in run.json", where, "the result directory is damaged: rerun"
+        )
 
 
-def compare_run(result: RunResult, baseline: str = "base", cost: CostModel | None = None, alpha: float = ALPHA) -> dict[str, Any]:
+def compare_run(
+    result: RunResult, baseline: str = "base", cost: CostModel | None = None, alpha: float = ALPHA
+) -> dict[str, Any]:
     """The comparison as plain data (written as comparison.json; the markdown, CSV and HTML render it)."""
     if baseline not in result.variants:
-        raise UnknownNameError(f"baseline variant '{baseline}' is not in this run", str(result.dir), did_you_mean(baseline, result.variants) or f"one of: {', '.join(result.variants)}")
+        raise UnknownNameError(
+            f"baseline variant '{baseline}' is not in this run",
+            str(result.dir),
+            did_you_mean(baseline, result.variants) or f"one of: {', '.join(result.variants)}",
+        )
     run = result.run
     cost = cost or CostModel()
     metrics = list(dict.fromkeys(m for v in result.variants for m in result.metric_names(v)))
@@ -42,21 +52,36 @@ def compare_run(result: RunResult, baseline: str = "base", cost: CostModel | Non
         row: dict[str, Any] = {"variant": variant, "kind": result.kind(variant), "metrics": {}}
         for metric in metrics:
             summary = dict(run["metrics"].get(variant, {}).get(metric) or {})
-            cell = {key: summary.get(key) for key in ("value", "ci_low", "ci_high", "interval", "n", "higher_is_better")}
-            cell.update(dict.fromkeys(("delta", "delta_ci_low", "delta_ci_high", "p_value", "p_holm", "test", "significant", "mde")))
+            cell = {
+                key: summary.get(key) for key in ("value", "ci_low", "ci_high", "interval", "n", "higher_is_better")
+            }
+            cell.update(
+                dict.fromkeys(
+                    ("delta", "delta_ci_low", "delta_ci_high", "p_value", "p_holm", "test", "significant", "mde")
+                )
+            )
             if variant != baseline and summary:
                 cell.update(_paired_cell(result, baseline, variant, metric, alpha))
             row["metrics"][metric] = cell
         row["forgetting"] = _forgetting(run, variant)
         row["latency"] = _latency(run["variants"][variant])
         usage = run["variants"][variant].get("usage", {})
-        row["tokens"] = {"prompt_mean": usage.get("prompt_tokens_mean"), "completion_mean": usage.get("completion_tokens_mean")}
+        row["tokens"] = {
+            "prompt_mean": usage.get("prompt_tokens_mean"),
+            "completion_mean": usage.get("completion_tokens_mean"),
+        }
         row["cost"] = _cost(cost, run, variant, usage, result)
         rows.append(row)
     _correct(rows, alpha)
     primary = _primary(run, metrics)
     return {
-        "run": {"dir": str(result.dir), "run_id": run.get("run_id"), "suite": result.suite_name, "created_at": run.get("created_at"), "items": run.get("data", {}).get("eval_items")},
+        "run": {
+            "dir": str(result.dir),
+            "run_id": run.get("run_id"),
+            "suite": result.suite_name,
+            "created_at": run.get("created_at"),
+            "items": run.get("data", {}).get("eval_items"),
+        },
         "baseline": baseline,
         "alpha": alpha,
         "metrics": metrics,
@@ -77,7 +102,13 @@ def _headings(result: RunResult, metrics: list[str]) -> dict[str, str]:
 def _primary(run: Mapping[str, Any], metrics: list[str]) -> str | None:
     """The suite's first metric: what its author put first is what the quality-vs-cost view shows."""
     for spec in run.get("suite", {}).get("config", {}).get("metrics", []):
-        name = spec if isinstance(spec, str) else f"{spec.get('name')}[{spec.get('field')}]" if spec.get("field") else spec.get("name")
+        name = (
+            spec
+            if isinstance(spec, str)
+            else f"{spec.get('name')}[{spec.get('field')}]"
+            if spec.get("field")
+            else spec.get("name")
+        )
         if name in metrics:
             return name
     return metrics[0] if metrics else None
@@ -90,9 +121,14 @@ def _paired_cell(result: RunResult, baseline: str, variant: str, metric: str, al
         return {}
     paired = compare_paired([before[i] for i in ids], [after[i] for i in ids])  # type: ignore[misc]
     return {
-        "delta": paired.delta, "delta_ci_low": paired.ci_low, "delta_ci_high": paired.ci_high,
-        "p_value": paired.p_value, "test": paired.test, "interval": paired.interval, "mde": minimum_detectable_effect(paired.sd_diff, paired.n, alpha),
-    }  # fmt: skip
+        "delta": paired.delta,
+        "delta_ci_low": paired.ci_low,
+        "delta_ci_high": paired.ci_high,
+        "p_value": paired.p_value,
+        "test": paired.test,
+        "interval": paired.interval,
+        "mde": minimum_detectable_effect(paired.sd_diff, paired.n, alpha),
+    }
 
 
 def _correct(rows: list[dict[str, Any]], alpha: float) -> None:
@@ -117,9 +153,24 @@ def _forgetting(run: Mapping[str, Any], variant: str) -> dict[str, Any]:
         metric = bench.get("primary_metric", "acc")
         versus = weights.get("vs_base") or {}
         found[name] = {
-            "metric": metric, "value": weights.get("metrics", {}).get(metric, {}).get("value"), "weights": label,
-            **{key: versus.get(key) for key in ("delta", "delta_ci_low", "delta_ci_high", "right_to_wrong", "wrong_to_right", "mcnemar_p", "p_value", "test", "status")},
-        }  # fmt: skip
+            "metric": metric,
+            "value": weights.get("metrics", {}).get(metric, {}).get("value"),
+            "weights": label,
+            **{
+                key: versus.get(key)
+                for key in (
+                    "delta",
+                    "delta_ci_low",
+                    "delta_ci_high",
+                    "right_to_wrong",
+                    "wrong_to_right",
+                    "mcnemar_p",
+                    "p_value",
+                    "test",
+                    "status",
+                )
+            },
+        }
     return found
 
 
@@ -127,12 +178,24 @@ def _latency(described: Mapping[str, Any]) -> dict[str, Any]:
     """One request at a time when the run probed it (what a user waits); else the batched run's numbers."""
     probe = described.get("latency_probe")
     if probe:
-        return {"ttft_s_p50": probe.get("ttft_s_p50"), "latency_s_p50": probe.get("latency_s_p50"), "latency_s_p95": probe.get("latency_s_p95"), "source": f"one at a time ({probe.get('n')} requests)"}
+        return {
+            "ttft_s_p50": probe.get("ttft_s_p50"),
+            "latency_s_p50": probe.get("latency_s_p50"),
+            "latency_s_p95": probe.get("latency_s_p95"),
+            "source": f"one at a time ({probe.get('n')} requests)",
+        }
     usage = described.get("usage", {})
-    return {"ttft_s_p50": usage.get("ttft_s_p50"), "latency_s_p50": usage.get("latency_s_p50"), "latency_s_p95": usage.get("latency_s_p95"), "source": "in the batched run"}
+    return {
+        "ttft_s_p50": usage.get("ttft_s_p50"),
+        "latency_s_p50": usage.get("latency_s_p50"),
+        "latency_s_p95": usage.get("latency_s_p95"),
+        "source": "in the batched run",
+    }
 
 
-def _cost(cost: CostModel, run: Mapping[str, Any], variant: str, usage: Mapping[str, Any], result: RunResult) -> dict[str, Any]:
+def _cost(
+    cost: CostModel, run: Mapping[str, Any], variant: str, usage: Mapping[str, Any], result: RunResult
+) -> dict[str, Any]:
     generate_s = run.get("timings", {}).get("variants", {}).get(variant, {}).get("generate_s")
     items = len(result.samples.get(variant, {})) or None
     per_query_s = generate_s / items if generate_s is not None and items else None
@@ -140,14 +203,22 @@ def _cost(cost: CostModel, run: Mapping[str, Any], variant: str, usage: Mapping[
     return {"per_1k_queries": found.per_1k_queries, "basis": found.basis}
 
 
-def _break_even_section(cost: CostModel, rows: list[dict[str, Any]], run: Mapping[str, Any], primary: str | None) -> dict[str, Any]:
+def _break_even_section(
+    cost: CostModel, rows: list[dict[str, Any]], run: Mapping[str, Any], primary: str | None
+) -> dict[str, Any]:
     assumptions = [f"currency: {cost.currency}"]
     if cost.input_per_mtok is not None or cost.output_per_mtok is not None:
-        assumptions.append(f"inference at {cost.input_per_mtok or 0:g} per 1M prompt tokens and {cost.output_per_mtok or 0:g} per 1M completion tokens (mean tokens per query from this run)")
+        assumptions.append(
+            f"inference at {cost.input_per_mtok or 0:g} per 1M prompt tokens and {cost.output_per_mtok or 0:g} per 1M completion tokens (mean tokens per query from this run)"
+        )
     elif cost.gpu_hour is not None:
-        assumptions.append(f"inference at {cost.gpu_hour:g} per GPU-hour, at the throughput this run measured in its batched generation (this machine, this batch size)")
+        assumptions.append(
+            f"inference at {cost.gpu_hour:g} per GPU-hour, at the throughput this run measured in its batched generation (this machine, this batch size)"
+        )
     else:
-        assumptions.append("no prices given: add a [cost] table (input_per_mtok/output_per_mtok or gpu_hour, finetune) or pass --cost FILE")
+        assumptions.append(
+            "no prices given: add a [cost] table (input_per_mtok/output_per_mtok or gpu_hour, finetune) or pass --cost FILE"
+        )
     rows_by_kind = {kind: [r for r in rows if r["kind"] == kind] for kind in (*TUNED_KINDS, *CHEAPER_KINDS)}
     entries = []
     for tuned in rows_by_kind["finetuned"] + rows_by_kind["hybrid"]:
@@ -161,8 +232,20 @@ def _break_even_section(cost: CostModel, rows: list[dict[str, Any]], run: Mappin
             if primary:
                 a, b = tuned["metrics"][primary]["value"], other["metrics"][primary]["value"]
                 quality = None if a is None or b is None else a - b
-            entries.append({"finetuned": tuned["variant"], "against": other["variant"], "queries": queries, "note": note, "quality_delta": quality})
-    return {"assumptions": assumptions, "break_even": entries, "model": {k: getattr(cost, k) for k in cost.__dataclass_fields__}}
+            entries.append(
+                {
+                    "finetuned": tuned["variant"],
+                    "against": other["variant"],
+                    "queries": queries,
+                    "note": note,
+                    "quality_delta": quality,
+                }
+            )
+    return {
+        "assumptions": assumptions,
+        "break_even": entries,
+        "model": {k: getattr(cost, k) for k in cost.__dataclass_fields__},
+    }
 
 
 def write_comparison(comparison: dict[str, Any], samples: Mapping[str, Any], out_dir: Path) -> dict[str, Path]:

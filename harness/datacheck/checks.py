@@ -94,20 +94,36 @@ def _same_input(pool: Pool, records: list[Record], out: Findings) -> None:
         by_answer[(text_key(record.output), text_key(record.rejected or ""))].append(record)
     for copies in by_answer.values():
         if len(copies) > 1:
-            out.add("warning", "duplicate", f"duplicate (same normalized input and output): also at {_places(copies[1:], file)}",
-                    copies[0].where, "drop the copies: they over-weight one example in training and in scores")  # fmt: skip
+            out.add(
+                "warning",
+                "duplicate",
+                f"duplicate (same normalized input and output): also at {_places(copies[1:], file)}",
+                copies[0].where,
+                "drop the copies: they over-weight one example in training and in scores",
+            )
     if first.rejected is not None:  # preference data: several pairs per prompt are normal
         chosen = {text_key(r.output) for r in records}
         if chosen & {text_key(r.rejected or "") for r in records}:
-            out.add("warning", "preference_conflict", f"an answer is chosen in one pair and rejected in another for this prompt "
-                    f"(pairs at {_places(records, file)})", first.where, "decide which answer is preferred")  # fmt: skip
+            out.add(
+                "warning",
+                "preference_conflict",
+                f"an answer is chosen in one pair and rejected in another for this prompt "
+                f"(pairs at {_places(records, file)})",
+                first.where,
+                "decide which answer is preferred",
+            )
         return
     outputs = {text_key(r.output) for r in records}
     if len(outputs) > 1:
         evaluating = pool.role == "eval"
         fix = "keep one reference per input: " + ("no answer can match both" if evaluating else "training learns noise")
-        out.add("error" if evaluating else "warning", "contradiction", f"the same input has {len(outputs)} different "
-                f"outputs (also at {_places(records[1:], file)})", first.where, fix)  # fmt: skip
+        out.add(
+            "error" if evaluating else "warning",
+            "contradiction",
+            f"the same input has {len(outputs)} different outputs (also at {_places(records[1:], file)})",
+            first.where,
+            fix,
+        )
 
 
 def leakage_exact(train: Pool, eval_pool: Pool, out: Findings) -> None:
@@ -119,8 +135,13 @@ def leakage_exact(train: Pool, eval_pool: Pool, out: Findings) -> None:
         if key in seen:
             other = train.records[seen[key]]
             same = "same" if text_key(other.output) == text_key(record.output) else "a different"
-            out.add("error", "leakage", f"input also in the train data, with {same} output, at {other.where}", record.where,
-                    "remove it from the train data (or from eval): eval scores would reward memorisation")  # fmt: skip
+            out.add(
+                "error",
+                "leakage",
+                f"input also in the train data, with {same} output, at {other.where}",
+                record.where,
+                "remove it from the train data (or from eval): eval scores would reward memorisation",
+            )
 
 
 def near_checks(
@@ -139,11 +160,18 @@ def near_checks(
     for pool in pools:
         _near_in_pool(pool, rows[id(pool)], out, threshold)
     if train is not None and eval_pool is not None and train.records and eval_pool.records:
-        matches = _best_matches(rows[id(eval_pool)], rows[id(train)], _ints(eval_pool.keys), _ints(train.keys), threshold)
+        matches = _best_matches(
+            rows[id(eval_pool)], rows[id(train)], _ints(eval_pool.keys), _ints(train.keys), threshold
+        )
         for row, col, score in matches:
             record, other = eval_pool.records[row], train.records[col]
-            out.add("error", "near_leakage", f"input nearly identical (cosine {score:.2f}) to train data at {other.where}",
-                    record.where, "remove or rewrite one of them: eval scores would reward memorisation")  # fmt: skip
+            out.add(
+                "error",
+                "near_leakage",
+                f"input nearly identical (cosine {score:.2f}) to train data at {other.where}",
+                record.where,
+                "remove or rewrite one of them: eval scores would reward memorisation",
+            )
 
 
 def _vectors(texts: list[str]) -> Any:
@@ -152,9 +180,13 @@ def _vectors(texts: list[str]) -> Any:
     from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
 
     hashed = HashingVectorizer(
-        preprocessor=lambda text: normalize(text[:SIMILARITY_CHARS]), ngram_range=(1, 2),
-        n_features=1 << 20, alternate_sign=False, norm=None, dtype=np.float32,
-    ).transform(texts)  # fmt: skip
+        preprocessor=lambda text: normalize(text[:SIMILARITY_CHARS]),
+        ngram_range=(1, 2),
+        n_features=1 << 20,
+        alternate_sign=False,
+        norm=None,
+        dtype=np.float32,
+    ).transform(texts)
     vectors = TfidfTransformer(sublinear_tf=True).fit_transform(hashed).tocsr()
     rank = np.empty(vectors.shape[1], dtype=np.int32)
     rank[np.argsort(-np.bincount(vectors.indices, minlength=vectors.shape[1]), kind="stable")] = np.arange(len(rank))
@@ -184,7 +216,9 @@ def _ints(keys: list[bytes]) -> np.ndarray:
     return np.array([int.from_bytes(key[:8], "little", signed=True) for key in keys], dtype=np.int64)
 
 
-def _best_matches(a: Any, b: Any, key_a: np.ndarray, key_b: np.ndarray, threshold: float) -> list[tuple[int, int, float]]:
+def _best_matches(
+    a: Any, b: Any, key_a: np.ndarray, key_b: np.ndarray, threshold: float
+) -> list[tuple[int, int, float]]:
     """For each row of `a`, its most similar row of `b` at >= threshold whose normalized text differs
     (equal texts are the exact checks' business). Exact: candidates come from the rare features, their
     cosines are completed with the common ones. Rows in chunks bound the memory of each product."""
@@ -229,9 +263,14 @@ def _near_in_pool(pool: Pool, vectors: Any, out: Findings, threshold: float) -> 
         records = [pool.records[i] for i in members]
         differ = len({text_key(r.output) for r in records}) > 1
         note = "; their outputs differ, check the labels" if differ else ""
-        out.add("warning", "near_duplicate", f"near-duplicate input (cosine >= {threshold:g}): also at "
-                f"{_places(records[1:], file_of(records[0].where))}{note}", records[0].where,
-                "drop or rewrite the copies: they over-weight one example")  # fmt: skip
+        out.add(
+            "warning",
+            "near_duplicate",
+            f"near-duplicate input (cosine >= {threshold:g}): also at "
+            f"{_places(records[1:], file_of(records[0].where))}{note}",
+            records[0].where,
+            "drop or rewrite the copies: they over-weight one example",
+        )
 
 
 def balance(pool: Pool, out: Findings) -> None:
@@ -247,14 +286,25 @@ def balance(pool: Pool, out: Findings) -> None:
         return
     (big, most), (small, least) = counts.most_common()[0], counts.most_common()[-1]
     if least < IMBALANCE_RATIO * most:
-        out.add("warning", "label_imbalance", f"{source}s are imbalanced: '{_cut(small)}' has {_n(least, 'item')}, "
-                f"'{_cut(big)}' {most}", pool.file,
-                "add examples of the rare classes; judge eval by per-class metrics (macro F1)", pool.file)  # fmt: skip
+        out.add(
+            "warning",
+            "label_imbalance",
+            f"{source}s are imbalanced: '{_cut(small)}' has {_n(least, 'item')}, '{_cut(big)}' {most}",
+            pool.file,
+            "add examples of the rare classes; judge eval by per-class metrics (macro F1)",
+            pool.file,
+        )
     rare = [(label, n) for label, n in sorted(counts.items(), key=lambda kv: (kv[1], kv[0])) if n < RARE_CLASS]
     if rare:
         shown = _some_of([f"'{_cut(label)}' ({n})" for label, n in rare])
-        out.add("warning", "rare_label", f"{len(rare)} {source} value(s) with fewer than {RARE_CLASS} examples: {shown}",
-                pool.file, "add examples, or merge rare classes: a few items say little", pool.file)  # fmt: skip
+        out.add(
+            "warning",
+            "rare_label",
+            f"{len(rare)} {source} value(s) with fewer than {RARE_CLASS} examples: {shown}",
+            pool.file,
+            "add examples, or merge rare classes: a few items say little",
+            pool.file,
+        )
 
 
 def unseen_labels(train: Pool, eval_pool: Pool, out: Findings) -> None:
@@ -262,8 +312,14 @@ def unseen_labels(train: Pool, eval_pool: Pool, out: Findings) -> None:
     missing = Counter(r.label for r in eval_pool.records if r.label is not None and r.label not in known)
     if known and missing:
         shown = _some_of([f"'{_cut(label)}' ({n})" for label, n in missing.most_common()])
-        out.add("warning", "unseen_label", f"{len(missing)} eval label(s) never seen in the train data: {shown}",
-                eval_pool.file, "add train examples of them, or expect fine-tuning to miss them", eval_pool.file)  # fmt: skip
+        out.add(
+            "warning",
+            "unseen_label",
+            f"{len(missing)} eval label(s) never seen in the train data: {shown}",
+            eval_pool.file,
+            "add train examples of them, or expect fine-tuning to miss them",
+            eval_pool.file,
+        )
 
 
 def _some_of(names: list[str]) -> str:
@@ -284,8 +340,13 @@ def length_checks(pool: Pool, limits: Limits, measured: bool, out: Findings) -> 
     """Near-empty inputs, length outliers (median + 5 IQR) and items beyond the context."""
     for record in pool.records:
         if len(record.input.strip()) < 3:
-            out.add("warning", "near_empty", f"input is only {record.input.strip()!r}", record.where,
-                    "check the record: there is next to nothing to answer")  # fmt: skip
+            out.add(
+                "warning",
+                "near_empty",
+                f"input is only {record.input.strip()!r}",
+                record.where,
+                "check the record: there is next to nothing to answer",
+            )
     unit = "tokens" if measured else "tokens (estimated)"
     for part, counts in (("input", pool.tokens_in), ("output", pool.tokens_out)):
         if len(counts) < 8:
@@ -293,9 +354,13 @@ def length_checks(pool: Pool, limits: Limits, measured: bool, out: Findings) -> 
         low, median, high = np.percentile(counts, [25, 50, 75])
         cutoff = median + OUTLIER_IQRS * max(high - low, 1.0)
         for index in np.flatnonzero(counts > cutoff)[:1000]:
-            out.add("warning", "length_outlier", f"{part} of {counts[index]} {unit}, far above the typical "
-                    f"{median:.0f} (cutoff {cutoff:.0f})", pool.records[index].where,
-                    "check for pasted logs, concatenated records or a runaway output")  # fmt: skip
+            out.add(
+                "warning",
+                "length_outlier",
+                f"{part} of {counts[index]} {unit}, far above the typical {median:.0f} (cutoff {cutoff:.0f})",
+                pool.records[index].where,
+                "check for pasted logs, concatenated records or a runaway output",
+            )
     _context(pool, limits, measured, out)
 
 
@@ -313,7 +378,9 @@ def _context(pool: Pool, limits: Limits, measured: bool, out: Findings) -> None:
             message = f"prompt of {sign}{totals[index]} tokens is over the {budget}-token budget ({limits.eval_reason})"
             fix = "shorten it, or raise [engine] max_model_len (or --max-len)"
         else:
-            message = f"example of {sign}{totals[index]} tokens is over {budget} ({limits.train_reason}): it gets truncated"
+            message = (
+                f"example of {sign}{totals[index]} tokens is over {budget} ({limits.train_reason}): it gets truncated"
+            )
             fix = "shorten it or drop it: truncation can cut off the answer the model should learn"
         out.add(severity, "too_long", message, pool.records[index].where, fix)
 
@@ -323,19 +390,42 @@ def size_guidance(pool: Pool, out: Findings) -> None:
     n = len(pool.records)
     if pool.role == "train":
         if n < LORA_MIN:
-            out.add("warning", "too_few_for_lora", f"{n} training examples: too few for LoRA (the guides want "
-                    f"{LORA_MIN}-{LORA_COMFORTABLE}+)", pool.file, "collect more, or prefer few-shot prompting or RAG",
-                    pool.file)  # fmt: skip
+            out.add(
+                "warning",
+                "too_few_for_lora",
+                f"{n} training examples: too few for LoRA (the guides want {LORA_MIN}-{LORA_COMFORTABLE}+)",
+                pool.file,
+                "collect more, or prefer few-shot prompting or RAG",
+                pool.file,
+            )
         elif n < LORA_COMFORTABLE:
-            out.add("info", "few_for_lora", f"{n} training examples: enough to try LoRA; {LORA_COMFORTABLE}+ is safer",
-                    pool.file, "", pool.file)  # fmt: skip
+            out.add(
+                "info",
+                "few_for_lora",
+                f"{n} training examples: enough to try LoRA; {LORA_COMFORTABLE}+ is safer",
+                pool.file,
+                "",
+                pool.file,
+            )
         if LORA_MIN <= n < FULL_FINETUNE_MIN:
-            out.add("info", "small_for_full_finetune", f"{n} training examples: full fine-tuning usually wants "
-                    f"{FULL_FINETUNE_MIN}+", pool.file, "prefer LoRA at this size", pool.file)  # fmt: skip
+            out.add(
+                "info",
+                "small_for_full_finetune",
+                f"{n} training examples: full fine-tuning usually wants {FULL_FINETUNE_MIN}+",
+                pool.file,
+                "prefer LoRA at this size",
+                pool.file,
+            )
     elif pool.role == "eval" and 0 < n < 100:
         half = 100 * 1.96 * math.sqrt(0.25 / n)
-        out.add("info", "small_eval", f"{n} eval items: an accuracy near 50% has a 95% CI of about +/-{half:.0f} points",
-                pool.file, "add items to tell variants apart", pool.file)  # fmt: skip
+        out.add(
+            "info",
+            "small_eval",
+            f"{n} eval items: an accuracy near 50% has a 95% CI of about +/-{half:.0f} points",
+            pool.file,
+            "add items to tell variants apart",
+            pool.file,
+        )
 
 
 def suite_limits(config: Any, max_len: int | None = None) -> Limits:
@@ -348,10 +438,11 @@ def suite_limits(config: Any, max_len: int | None = None) -> Limits:
     max_tokens = config.generation.max_tokens
     train = FinetuneConfig().max_length
     return Limits(
-        context - max_tokens, min(context, train),
+        context - max_tokens,
+        min(context, train),
         f"{source} {context} - max_tokens {max_tokens}",
         f"harness finetune max_length {train}" if train < context else f"{source} {context}",
-    )  # fmt: skip
+    )
 
 
 def fast_checks(suite: Suite) -> list[Finding]:
@@ -361,15 +452,28 @@ def fast_checks(suite: Suite) -> list[Finding]:
     layout = suite_layout(suite.config)
     config, out = suite.config, Findings()
     pools = []
-    for role, items, name in (("eval", suite.eval_items, config.data.eval), ("train", suite.train_items, config.data.train)):
+    for role, items, name in (
+        ("eval", suite.eval_items, config.data.eval),
+        ("train", suite.train_items, config.data.train),
+    ):
         if name is None:
             continue
         file = file_of(items[0].source) if items and items[0].source else str(Path(suite.dir) / name)
         for item in items:
-            empty = [key for key in layout.template.fields() if isinstance(item.fields.get(key), str) and not item.fields[key].strip()]
+            empty = [
+                key
+                for key in layout.template.fields()
+                if isinstance(item.fields.get(key), str) and not item.fields[key].strip()
+            ]
             if empty or not item.reference.strip():
                 what = f"'{empty[0]}'" if empty else "the reference"
-                out.add("error", "empty_field", f"{what} is empty or whitespace", item.source, "fill it in or drop the record")
+                out.add(
+                    "error",
+                    "empty_field",
+                    f"{what} is empty or whitespace",
+                    item.source,
+                    "fill it in or drop the record",
+                )
         pool = Pool(role, file, records_of(items, layout))
         pool.tokens_in = estimate_tokens([r.prompt_text for r in pool.records])
         pool.tokens_out = estimate_tokens([r.output for r in pool.records])

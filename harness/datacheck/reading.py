@@ -105,8 +105,14 @@ def read_file(path: Path, role: str, layout: str | SuiteLayout, findings: Findin
     with handle:
         head = handle.read(_SNIFF_BYTES)
         if b"\0" in head:
-            findings.add("error", "binary_file", "not UTF-8 text (NUL bytes: a binary or UTF-16 file?)", name,
-                         "write JSONL: one UTF-8 JSON object per line", name)  # fmt: skip
+            findings.add(
+                "error",
+                "binary_file",
+                "not UTF-8 text (NUL bytes: a binary or UTF-16 file?)",
+                name,
+                "write JSONL: one UTF-8 JSON object per line",
+                name,
+            )
             return data
         handle.seek(0)
         limit = MAX_LINE_BYTES
@@ -137,8 +143,11 @@ def read_file(path: Path, role: str, layout: str | SuiteLayout, findings: Findin
                 continue
             if item_id is not None:
                 if item_id in ids:
-                    context.error("duplicate_id", items.duplicate_id_message(item_id, ids[item_id], number),
-                                  "give every item a unique id: harness refuses to load duplicates")  # fmt: skip
+                    context.error(
+                        "duplicate_id",
+                        items.duplicate_id_message(item_id, ids[item_id], number),
+                        "give every item a unique id: harness refuses to load duplicates",
+                    )
                 ids.setdefault(item_id, number)
             if record is not None:
                 contents[key] = number
@@ -147,8 +156,14 @@ def read_file(path: Path, role: str, layout: str | SuiteLayout, findings: Findin
         findings.add("error", "empty_file", "no records", name, "write one JSON object per line", name)
     if len(data.layouts) > 1:
         mix = ", ".join(f"{count} {kind}" for kind, count in data.layouts.most_common())
-        findings.add("warning", "mixed_layouts", f"records in several layouts: {mix}", name,
-                     "use one layout per file (trainers read a file as one format)", name)  # fmt: skip
+        findings.add(
+            "warning",
+            "mixed_layouts",
+            f"records in several layouts: {mix}",
+            name,
+            "use one layout per file (trainers read a file as one format)",
+            name,
+        )
     return data
 
 
@@ -167,14 +182,20 @@ def _lines(handle: BinaryIO, limit: int) -> Iterator[tuple[int, bytes | None]]:
 
 def _decode(raw: bytes | None, where: str, findings: Findings, limit: int) -> str | None:
     if raw is None:
-        findings.add("error", "line_too_long", f"line longer than {limit:,} bytes: not read", where,
-                     "split it into records of one example each; is the file JSONL?")  # fmt: skip
+        findings.add(
+            "error",
+            "line_too_long",
+            f"line longer than {limit:,} bytes: not read",
+            where,
+            "split it into records of one example each; is the file JSONL?",
+        )
         return None
     try:
         line = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        findings.add("error", "invalid_utf8", f"invalid UTF-8 at byte {exc.start} of the line", where,
-                     "save the file as UTF-8")  # fmt: skip
+        findings.add(
+            "error", "invalid_utf8", f"invalid UTF-8 at byte {exc.start} of the line", where, "save the file as UTF-8"
+        )
         return None
     return line.rstrip("\r\n") if line.strip() else None  # so that JSON errors name the column on this line
 
@@ -184,14 +205,21 @@ def _parse(line: str, where: str, findings: Findings) -> dict[str, Any] | None:
         obj = json.loads(line)
     except ValueError as exc:  # JSONDecodeError, and integers too long to convert
         detail = f"{exc.msg}, column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else str(exc)[:80]
-        findings.add("error", "malformed_json", f"malformed JSON ({detail})", where, "fix the line: one JSON object per line")
+        findings.add(
+            "error", "malformed_json", f"malformed JSON ({detail})", where, "fix the line: one JSON object per line"
+        )
         return None
     except RecursionError:
         findings.add("error", "malformed_json", "JSON nested too deeply", where, "flatten the record")
         return None
     if not isinstance(obj, dict):
-        findings.add("error", "not_object", f"expected a JSON object, got {type(obj).__name__}", where,
-                     "write one object per line")  # fmt: skip
+        findings.add(
+            "error",
+            "not_object",
+            f"expected a JSON object, got {type(obj).__name__}",
+            where,
+            "write one object per line",
+        )
         return None
     return obj
 
@@ -236,11 +264,16 @@ def plain_record(obj: dict[str, Any], layout: str, line: Line) -> tuple[str, Rec
             return kind, None, item_id
         roles = [role for role, _ in turns]
         if roles[-1] != "assistant":
-            line.error("last_not_assistant", f"the last message is '{roles[-1]}', not 'assistant'",
-                       "end every conversation with the assistant reply: it is what training learns and eval scores against")  # fmt: skip
+            line.error(
+                "last_not_assistant",
+                f"the last message is '{roles[-1]}', not 'assistant'",
+                "end every conversation with the assistant reply: it is what training learns and eval scores against",
+            )
             return kind, None, item_id
         if len(roles) < 2 or roles[-2] != "user":
-            line.error("no_user_turn", "the assistant reply must follow a user message", "add the user message it answers")
+            line.error(
+                "no_user_turn", "the assistant reply must follow a user message", "add the user message it answers"
+            )
             return kind, None, item_id
         if "system" in roles[1:]:
             line.warning("misplaced_system", "a system message after the first turn", "put the system message first")
@@ -253,8 +286,11 @@ def plain_record(obj: dict[str, Any], layout: str, line: Line) -> tuple[str, Rec
         if any(text is None for text in texts):
             return kind, None, item_id
         if kind == "preference" and normalize(texts[1] or "") == normalize(texts[2] or ""):
-            line.warning("chosen_equals_rejected", "chosen and rejected are the same text: no preference to learn",
-                         "drop the pair or fix one side")  # fmt: skip
+            line.warning(
+                "chosen_equals_rejected",
+                "chosen and rejected are the same text: no preference to learn",
+                "drop the pair or fix one side",
+            )
         rejected = texts[2] if kind == "preference" else None
         return kind, Record(line.where, texts[0] or "", texts[1] or "", label=label, rejected=rejected), item_id
     if kind == "fields":
@@ -263,9 +299,12 @@ def plain_record(obj: dict[str, Any], layout: str, line: Line) -> tuple[str, Rec
             return kind, None, item_id
         return kind, Record(line.where, texts[0], texts[1], label=label), item_id
     keys = ", ".join(sorted(obj)[:6]) or "none"
-    line.error("unknown_layout", f"no known layout (keys: {keys})",
-               "use messages, prompt/completion, prompt/chosen/rejected or input/output; "
-               "or check the suite folder, which names its fields")  # fmt: skip
+    line.error(
+        "unknown_layout",
+        f"no known layout (keys: {keys})",
+        "use messages, prompt/completion, prompt/chosen/rejected or input/output; "
+        "or check the suite folder, which names its fields",
+    )
     return "unknown", None, item_id
 
 
@@ -291,13 +330,18 @@ def _json_kind(value: Any) -> str:
     """A JSON value's type as the file spells it (null, a number), not a Python class name."""
     if value is None:
         return "null"
-    return {bool: "true/false", int: "a number", float: "a number", dict: "an object", list: "an array"}.get(type(value), type(value).__name__)
+    return {bool: "true/false", int: "a number", float: "a number", dict: "an object", list: "an array"}.get(
+        type(value), type(value).__name__
+    )
 
 
 def _turns(messages: Any, key: str, line: Line) -> list[tuple[str, str]] | None:
     if not isinstance(messages, list) or not messages:
-        line.error("bad_messages", f"'{key}' must be a non-empty list of messages",
-                   'write [{"role": "user", "content": ...}, {"role": "assistant", "content": ...}]')  # fmt: skip
+        line.error(
+            "bad_messages",
+            f"'{key}' must be a non-empty list of messages",
+            'write [{"role": "user", "content": ...}, {"role": "assistant", "content": ...}]',
+        )
         return None
     turns = []
     for index, message in enumerate(messages):
@@ -308,12 +352,18 @@ def _turns(messages: Any, key: str, line: Line) -> list[tuple[str, str]] | None:
             line.error("bad_role", f"{key}[{index}] has role {role!r}", hint)
             return None
         if not isinstance(content, str):
-            line.error("bad_content", f"{key}[{index}] content must be a string, got {_json_kind(content)}",
-                       "write the content as text")  # fmt: skip
+            line.error(
+                "bad_content",
+                f"{key}[{index}] content must be a string, got {_json_kind(content)}",
+                "write the content as text",
+            )
             return None
         if not content.strip():
-            line.error("empty_field", f"{key}[{index}] ({role}) content is empty or whitespace",
-                       "fill it in or drop the message")  # fmt: skip
+            line.error(
+                "empty_field",
+                f"{key}[{index}] ({role}) content is empty or whitespace",
+                "fill it in or drop the message",
+            )
             return None
         turns.append((role, content))
     return turns
@@ -329,13 +379,19 @@ def suite_record(obj: dict[str, Any], layout: SuiteLayout, line: Line) -> tuple[
         return kind, None, None
     missing = [name for name in layout.needed if name not in item.fields]
     if missing:
-        line.error("missing_template_field", f"no field '{missing[0]}', needed by the prompt template",
-                   f"add '{missing[0]}' to the record or change [prompt] template")  # fmt: skip
+        line.error(
+            "missing_template_field",
+            f"no field '{missing[0]}', needed by the prompt template",
+            f"add '{missing[0]}' to the record or change [prompt] template",
+        )
         return kind, None, item.id
     null = [name for name in layout.needed if item.fields[name] is None]
     if null:  # load_suite refuses it: the prompt would read the word "null"
-        line.error("null_field", f"'{null[0]}' is null, used by the prompt template",
-                   f"give '{null[0]}' a string (\"\" for none), or leave it out of [prompt] template")  # fmt: skip
+        line.error(
+            "null_field",
+            f"'{null[0]}' is null, used by the prompt template",
+            f"give '{null[0]}' a string (\"\" for none), or leave it out of [prompt] template",
+        )
         return kind, None, item.id
     for name in layout.template.fields():
         value = item.fields[name]
@@ -343,8 +399,11 @@ def suite_record(obj: dict[str, Any], layout: SuiteLayout, line: Line) -> tuple[
             line.error("empty_field", f"'{name}' is empty or whitespace", f"fill in '{name}' or drop the record")
             return kind, None, item.id
     if not item.reference.strip():
-        line.error("empty_field", f"the reference ('{layout.names.output}') is empty or whitespace",
-                   "fill in the expected answer or drop the record")  # fmt: skip
+        line.error(
+            "empty_field",
+            f"the reference ('{layout.names.output}') is empty or whitespace",
+            "fill in the expected answer or drop the record",
+        )
         return kind, None, item.id
     return kind, record_from_item(item, layout), item.id
 
@@ -378,4 +437,3 @@ def suite_layout(config: Any) -> SuiteLayout:
     template = Template(prompt.template)
     needed = template.fields() + (Template(prompt.query).fields() if prompt.query is not None else ())
     return SuiteLayout(data.format, names, template, prompt.system, tuple(dict.fromkeys(needed)))
-

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.config import check_file
 from harness.datacheck.checks import (
     SIMILARITY,
     Limits,
@@ -32,7 +33,6 @@ from harness.datacheck.checks import (
 )
 from harness.datacheck.findings import SEVERITIES, Finding, Findings, Omitted
 from harness.datacheck.reading import LAYOUTS, FileData, read_file, suite_layout
-from harness.config import check_file
 from harness.errors import ConfigError, DataError, HarnessError
 from harness.escaping import escape_controls
 
@@ -42,8 +42,23 @@ REPORT_SCHEMA = 1
 # word does, so that sft_test.jsonl is the test split of SFT data. Two adjacent words also count joined
 # (fine_tuning, held-out), so a name is read the same however its words are separated.
 _TRAIN_WORDS = {"train", "training", "trainset", "trn"}
-_EVAL_WORDS = {"eval", "evals", "evaluation", "test", "tests", "testing", "testset", "dev", "devset", "val",
-               "valid", "validation", "heldout", "holdout", "benchmark"}  # fmt: skip
+_EVAL_WORDS = {
+    "eval",
+    "evals",
+    "evaluation",
+    "test",
+    "tests",
+    "testing",
+    "testset",
+    "dev",
+    "devset",
+    "val",
+    "valid",
+    "validation",
+    "heldout",
+    "holdout",
+    "benchmark",
+}
 _TRAIN_PURPOSE_WORDS = {"finetune", "finetuning", "finetuned", "ft", "sft", "dpo"}
 _TOKENIZE_CHARS = 200_000  # longer texts are counted as characters/4: they are far over any context anyway
 
@@ -121,8 +136,14 @@ def check_data(paths: Sequence[str], options: CheckOptions = CheckOptions()) -> 
         leakage_exact(train, evaluation, findings)
         unseen_labels(train, evaluation, findings)
     for unknown in (f for f in files if f.role == "data" and len(files) > 1):
-        findings.add("info", "roles_unknown", "neither train nor eval by its name: no leakage check against it",
-                     unknown.path, "pass it as --train FILE or --eval FILE", unknown.path)  # fmt: skip
+        findings.add(
+            "info",
+            "roles_unknown",
+            "neither train nor eval by its name: no leakage check against it",
+            unknown.path,
+            "pass it as --train FILE or --eval FILE",
+            unknown.path,
+        )
     near_checks(pools, train, evaluation, findings, options.similarity)
     summaries = tuple(
         FileSummary(f.path, f.role, len(f.records), f.lines, dict(f.layouts.most_common()), f.dropped) for f in files
@@ -256,7 +277,9 @@ def report_json(report: Report) -> str:
         "files": [vars(summary) for summary in report.files],
         "tokens": report.tokens,
         "limits": vars(report.limits),
-        "findings": [{k: v for k, v in vars(finding).items() if k != "count"} for finding in _ordered(report)],  # counts: "omitted"
+        "findings": [
+            {k: v for k, v in vars(finding).items() if k != "count"} for finding in _ordered(report)
+        ],  # counts: "omitted"
         "omitted": [vars(omitted) for omitted in report.omitted],
     }
     return escape_controls(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n", json=True)
@@ -271,16 +294,22 @@ def write_report(report: Report, path: Path) -> None:
 def report_text(report: Report) -> str:
     """Findings grouped by file, errors first, each with its location and a fix."""
     limits = report.limits
-    budget = (f"budget: eval prompts <= {limits.eval_tokens} tokens ({limits.eval_reason}), "
-              f"train examples <= {limits.train_tokens} ({limits.train_reason})")  # fmt: skip
+    budget = (
+        f"budget: eval prompts <= {limits.eval_tokens} tokens ({limits.eval_reason}), "
+        f"train examples <= {limits.train_tokens} ({limits.train_reason})"
+    )
     lines = [f"tokens: {report.tokens}", budget, ""]
     ordered = _ordered(report)
     for summary in report.files:
         layouts = "/".join(summary.layouts) or "no"
         rejected = summary.lines - summary.records - summary.dropped
         notes = [f"{rejected} line{'s' if rejected > 1 else ''} rejected"] if rejected else []
-        notes += [f"{summary.dropped} repeated line{'s' if summary.dropped > 1 else ''} dropped"] if summary.dropped else []
-        lines.append(f"{summary.path}  [{summary.role}, {layouts} layout: {summary.records} records{''.join(', ' + n for n in notes)}]")
+        notes += (
+            [f"{summary.dropped} repeated line{'s' if summary.dropped > 1 else ''} dropped"] if summary.dropped else []
+        )
+        lines.append(
+            f"{summary.path}  [{summary.role}, {layouts} layout: {summary.records} records{''.join(', ' + n for n in notes)}]"
+        )
         mine = [_finding_text(f) for f in ordered if f.file == summary.path]
         mine += [_omitted_text(o) for o in report.omitted if o.file == summary.path]  # summaries last
         lines += mine or ["  no findings"]
@@ -289,7 +318,9 @@ def report_text(report: Report) -> str:
     others = [_finding_text(f) for f in ordered if f.file not in listed]
     others += [_omitted_text(o) for o in report.omitted if o.file not in listed]
     lines += ["other findings", *others, ""] if others else []
-    counts = ", ".join(f"{report.count(s)} {s}{'s' if report.count(s) != 1 and s != 'info' else ''}" for s in SEVERITIES)
+    counts = ", ".join(
+        f"{report.count(s)} {s}{'s' if report.count(s) != 1 and s != 'info' else ''}" for s in SEVERITIES
+    )
     verdict = "FAILED (exit 1)" if report.exit_code else "passed"
     records = sum(summary.records for summary in report.files)
     lines.append(f"{counts}: {verdict}; {records} records in {len(report.files)} file(s), {report.seconds:.2f} s")

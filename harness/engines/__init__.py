@@ -70,7 +70,9 @@ class Engine(Protocol):
 
     def loglikelihood(self, pairs: Sequence[TokenPair], adapter: Adapter | None = None) -> list[tuple[float, bool]]: ...
 
-    def complete(self, prompts: Sequence[Sequence[int]], params: GenerationParams, adapter: Adapter | None = None) -> list[str]: ...
+    def complete(
+        self, prompts: Sequence[Sequence[int]], params: GenerationParams, adapter: Adapter | None = None
+    ) -> list[str]: ...
 
     def close(self) -> None: ...
 
@@ -139,28 +141,51 @@ class EngineHandle:
         from harness.cache import decode_generation, encode_generation, request_payload
 
         return self._answer(
-            "generate", adapter, requests, request_payload,
-            lambda batch: self.started().generate(batch, adapter), encode_generation, decode_generation,
-        )  # fmt: skip
+            "generate",
+            adapter,
+            requests,
+            request_payload,
+            lambda batch: self.started().generate(batch, adapter),
+            encode_generation,
+            decode_generation,
+        )
 
     def loglikelihood(self, pairs: Sequence[TokenPair], adapter: Adapter | None = None) -> list[tuple[float, bool]]:
         return self._answer(
-            "loglikelihood", adapter, pairs, lambda pair: [list(pair[0]), list(pair[1])],
-            lambda batch: self.started().loglikelihood(batch, adapter), list, lambda value: (float(value[0]), bool(value[1])),
-        )  # fmt: skip
+            "loglikelihood",
+            adapter,
+            pairs,
+            lambda pair: [list(pair[0]), list(pair[1])],
+            lambda batch: self.started().loglikelihood(batch, adapter),
+            list,
+            lambda value: (float(value[0]), bool(value[1])),
+        )
 
-    def complete(self, prompts: Sequence[Sequence[int]], params: GenerationParams, adapter: Adapter | None = None) -> list[str]:
+    def complete(
+        self, prompts: Sequence[Sequence[int]], params: GenerationParams, adapter: Adapter | None = None
+    ) -> list[str]:
         from harness.cache import params_payload
 
         return self._answer(
-            "complete", adapter, prompts, lambda prompt: {"prompt": list(prompt), "params": params_payload(params)},
-            lambda batch: self.started().complete(batch, params, adapter), str, str,
-        )  # fmt: skip
+            "complete",
+            adapter,
+            prompts,
+            lambda prompt: {"prompt": list(prompt), "params": params_payload(params)},
+            lambda batch: self.started().complete(batch, params, adapter),
+            str,
+            str,
+        )
 
     def _answer(
-        self, kind: str, adapter: Adapter | None, inputs: Sequence[Any], payload: Callable[[Any], Any],
-        compute: Callable[[list[Any]], list[Any]], encode: Callable[[Any], Any], decode: Callable[[Any], Any],
-    ) -> list[Any]:  # fmt: skip
+        self,
+        kind: str,
+        adapter: Adapter | None,
+        inputs: Sequence[Any],
+        payload: Callable[[Any], Any],
+        compute: Callable[[list[Any]], list[Any]],
+        encode: Callable[[Any], Any],
+        decode: Callable[[Any], Any],
+    ) -> list[Any]:
         """Every answer goes through the run's generation cache (harness.cache) when it has one; only the
         inputs it lacks reach the engine, in one call. A rerun whose answers are all cached never starts it."""
         if not inputs:
@@ -170,9 +195,13 @@ class EngineHandle:
         from harness.cache import engine_identity
 
         return self.pool.cache.through(
-            kind, engine_identity(self, adapter), [payload(x) for x in inputs],
-            lambda missing: compute([inputs[i] for i in missing]), encode, decode,
-        )  # fmt: skip
+            kind,
+            engine_identity(self, adapter),
+            [payload(x) for x in inputs],
+            lambda missing: compute([inputs[i] for i in missing]),
+            encode,
+            decode,
+        )
 
     def started(self) -> Engine:
         if self.engine_ is None:

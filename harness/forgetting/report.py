@@ -9,7 +9,12 @@ from typing import Any
 from harness.config import to_plain
 from harness.forgetting.check import REFERENCE, ForgettingResult
 
-STATUS_TEXT = {"pass": "within budget", "over": "over budget, not significant", "fail": "FAILED: over budget", None: "-"}
+STATUS_TEXT = {
+    "pass": "within budget",
+    "over": "over budget, not significant",
+    "fail": "FAILED: over budget",
+    None: "-",
+}
 
 
 def forgetting_dict(result: ForgettingResult) -> dict[str, Any]:
@@ -49,7 +54,9 @@ def forgetting_dict(result: ForgettingResult) -> dict[str, Any]:
 def forgetting_files(result: ForgettingResult) -> dict[str, str]:
     """Relative path -> JSONL text, one file per benchmark and set of weights."""
     return {
-        f"forgetting/{benchmark}/{label}.jsonl": "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in scores.records)
+        f"forgetting/{benchmark}/{label}.jsonl": "".join(
+            json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in scores.records
+        )
         for benchmark, by_label in result.scores.items()
         for label, scores in by_label.items()
     }
@@ -81,7 +88,9 @@ def forgetting_markdown(result: ForgettingResult) -> list[str]:
             flips = f"{c['right_to_wrong']} / {c['wrong_to_right']}" if c and c["right_to_wrong"] is not None else "-"
             p = f"{c['p_value']:.3f}" if c and c.get("p_value") is not None else "-"
             status = STATUS_TEXT[c["status"]] if c else "reference"
-            lines.append(f"| {b['name']} | {label} | {variants_of[label]} | {b['items']} | {metric} | {accuracy} | {delta} | {flips} | {p} | {status} |")
+            lines.append(
+                f"| {b['name']} | {label} | {variants_of[label]} | {b['items']} | {metric} | {accuracy} | {delta} | {flips} | {p} | {status} |"
+            )
     for target in result.targets:
         lines.append(f"\n`{target.label}` scored with {target.scored_with}.")
     return lines

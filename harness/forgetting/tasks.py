@@ -53,7 +53,9 @@ def bench_data_dir(option: str | None) -> Path | None:
     path = Path(value).expanduser()
     if not path.is_dir():
         where = "--bench-data" if option else BENCH_DATA_ENV
-        raise ConfigError(f"benchmark data directory not found: {path}", where, "point it at a folder holding mmlu/ and/or hellaswag/")
+        raise ConfigError(
+            f"benchmark data directory not found: {path}", where, "point it at a folder holding mmlu/ and/or hellaswag/"
+        )
     return path
 
 
@@ -61,20 +63,26 @@ def load_benchmarks(names: Sequence[str], data_dir: Path | None) -> list[Benchma
     """Every named benchmark ready to evaluate; local where the data directory has it."""
     from lm_eval.tasks import TaskManager
 
-    local = {name: prepare_local(name, data_dir) for name in names if data_dir and (data_dir / name).is_dir() and name in LOCAL_BENCHMARKS}
+    local = {
+        name: prepare_local(name, data_dir)
+        for name in names
+        if data_dir and (data_dir / name).is_dir() and name in LOCAL_BENCHMARKS
+    }
     remote = [name for name in names if name not in local]
     benchmarks = []
     if local:
         folders = {folder for folder, _ in local.values()}
         manager = TaskManager(include_path=sorted(str(f) for f in folders), include_defaults=False)
-        for name, (folder, leaves) in local.items():
+        for name, (_folder, leaves) in local.items():
             benchmarks.append(Benchmark(name, f"local {data_dir / name}", _task_dict(leaves, manager, name)))
     if remote:
         manager = TaskManager()
         for name in remote:
             if name not in manager.all_tasks:
                 hint = did_you_mean(name, manager.all_tasks)
-                raise UnknownNameError(f"unknown benchmark '{name}'", "--forgetting", hint or "any lm-eval task or group name")
+                raise UnknownNameError(
+                    f"unknown benchmark '{name}'", "--forgetting", hint or "any lm-eval task or group name"
+                )
             benchmarks.append(Benchmark(name, "lm-eval", _task_dict([name], manager, name)))
     order = {name: i for i, name in enumerate(names)}
     return sorted(benchmarks, key=lambda b: order[b.name])
@@ -106,16 +114,26 @@ def prepare_local(name: str, data_dir: Path) -> tuple[Path, list[str]]:
     if name == "mmlu":
         files = sorted([*source.glob("test/*.csv"), *source.glob("dev/*.csv")])
         if not any(f.parent.name == "test" for f in files):
-            raise DataError(f"no test/<subject>_test.csv files in {source}", str(source), "use the MMLU release layout: dev/ and test/ folders of per-subject CSVs")
+            raise DataError(
+                f"no test/<subject>_test.csv files in {source}",
+                str(source),
+                "use the MMLU release layout: dev/ and test/ folders of per-subject CSVs",
+            )
     else:
         files = sorted(source.glob("*.jsonl"))
         if len(files) != 1:
             found = ", ".join(f.name for f in files) or "none"
-            raise DataError(f"expected one HellaSwag .jsonl file in {source}, found {found}", str(source), "keep only the validation file there")
+            raise DataError(
+                f"expected one HellaSwag .jsonl file in {source}, found {found}",
+                str(source),
+                "keep only the validation file there",
+            )
     # The task YAMLs `include:` lm-eval's own by absolute path: one folder per lm-eval install, or a
     # removed virtual environment (a CI clone's) leaves every other install a folder it cannot load.
     identity = [LAYOUT_VERSION, name, _lm_eval_version(), str(_lm_eval_tasks_dir())]
-    key = hashlib.sha256("|".join([*identity, *(f"{f.relative_to(source)}:{file_sha256(f)}" for f in files)]).encode()).hexdigest()[:16]
+    key = hashlib.sha256(
+        "|".join([*identity, *(f"{f.relative_to(source)}:{file_sha256(f)}" for f in files)]).encode()
+    ).hexdigest()[:16]
     # resolved: the task YAMLs hold absolute paths, which must not go through a link that may vanish
     # (a test session's cache folder links to the user's)
     folder = (cache_root() / "bench-tasks").resolve() / f"{name}-{key}"
@@ -136,17 +154,22 @@ def read_mmlu_csv(path: Path) -> list[dict[str, Any]]:
     for line, row in enumerate(rows[1:] if has_header else rows, start=2 if has_header else 1):
         if len(row) != 6:
             raise DataError(
-                f"expected 6 fields, found {len(row)}", f"{path}:{line}",
+                f"expected 6 fields, found {len(row)}",
+                f"{path}:{line}",
                 "MMLU CSVs hold question, 4 choices and the answer (header question,choice0..3,answer, or none)",
-            )  # fmt: skip
+            )
         answer = row[5].strip()
         if has_header and answer in {"0", "1", "2", "3"}:
             index = int(answer)
         elif answer in {"A", "B", "C", "D"}:
             index = "ABCD".index(answer)
         else:
-            expected = "an index 0-3 (header layout) or a letter A-D" if has_header else "a letter A-D (original layout)"
-            raise DataError(f"answer '{answer}' is not {expected}", f"{path}:{line}", "fix the row or the file's header")
+            expected = (
+                "an index 0-3 (header layout) or a letter A-D" if has_header else "a letter A-D (original layout)"
+            )
+            raise DataError(
+                f"answer '{answer}' is not {expected}", f"{path}:{line}", "fix the row or the file's header"
+            )
         docs.append({"question": row[0], "subject": "", "choices": row[1:5], "answer": index})
     return docs
 
@@ -170,9 +193,10 @@ def _write_mmlu(files: Sequence[Path], folder: Path) -> list[str]:
             continue  # dev only: few-shot material without questions to ask
         own = defaults / f"mmlu_{subject}.yaml"
         description = (
-            yaml.safe_load(own.read_text(encoding="utf-8"))["description"] if own.is_file()
+            yaml.safe_load(own.read_text(encoding="utf-8"))["description"]
+            if own.is_file()
             else f"The following are multiple choice questions (with answers) about {subject.replace('_', ' ')}.\n\n"
-        )  # fmt: skip
+        )
         task = f"{TASK_PREFIX}mmlu_{subject}"
         config = {
             "include": str(defaults / "_default_template_yaml"),
@@ -202,7 +226,11 @@ def _write_hellaswag(path: Path, folder: Path) -> list[str]:
             missing = [key for key in HELLASWAG_KEYS if key not in record]
             if missing or len(record.get("endings") or []) != 4:
                 problem = f"missing {', '.join(missing)}" if missing else "endings must hold 4 items"
-                raise DataError(problem, f"{path}:{line}", "use the original HellaSwag JSONL (ctx_a, ctx_b, activity_label, endings, label)")
+                raise DataError(
+                    problem,
+                    f"{path}:{line}",
+                    "use the original HellaSwag JSONL (ctx_a, ctx_b, activity_label, endings, label)",
+                )
     folder.mkdir(parents=True, exist_ok=True)
     task = f"{TASK_PREFIX}hellaswag"
     config = {
@@ -228,7 +256,11 @@ def _task_dict(names: Sequence[str], manager: Any, benchmark: str) -> dict[str, 
         loaded = get_task_dict(list(names), manager)
     except (OSError, ConnectionError, ValueError) as exc:
         hint = "pass --bench-data with local data, or set HARNESS_ONLINE=1 to let lm-eval download it"
-        raise ConfigError(f"benchmark '{benchmark}': lm-eval could not load its data ({str(exc).splitlines()[0][:200]})", "--forgetting", hint) from None
+        raise ConfigError(
+            f"benchmark '{benchmark}': lm-eval could not load its data ({str(exc).splitlines()[0][:200]})",
+            "--forgetting",
+            hint,
+        ) from None
     leaves: dict[str, Any] = {}
 
     def walk(node: Mapping[Any, Any]) -> None:

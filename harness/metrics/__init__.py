@@ -152,6 +152,4 @@ def check_metric_specs(specs: Sequence[MetricSpec], config: SuiteConfig, where: 
         if cls.needs == "pattern" and not config.output.pattern:
             raise ConfigError(f"metric '{spec.name}' needs a pattern", f"{where} [output]", "add pattern = '...'")
         if spec.field and config.answer.extract != "json":
-            raise ConfigError(
-                f"metric '{spec.key}' scores a JSON field", f"{where} [answer]", "set extract = 'json'"
-            )
+            raise ConfigError(f"metric '{spec.key}' scores a JSON field", f"{where} [answer]", "set extract = 'json'")

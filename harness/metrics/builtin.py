@@ -8,7 +8,7 @@ import re
 import string
 from collections import Counter
 from collections.abc import Sequence
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 import numpy as np
@@ -158,7 +158,7 @@ class Chrf(_SacreMetric):
         return _sacre("chrf")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _sacre(kind: str) -> tuple[Any, Any]:
     from sacrebleu.metrics import BLEU, CHRF
 
@@ -204,7 +204,7 @@ class _CachedStemmer:
         self.stem = lru_cache(maxsize=200_000)(stemmer.stem)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _rouge_scorer() -> Any:
     from rouge_score import rouge_scorer, tokenizers
 

@@ -24,10 +24,7 @@ def ranked_documents(retrieved: Sequence[str]) -> list[str]:
 
 class _RetrievalMetric(MeanMetric):
     def stats(self, inputs: Sequence[MetricInput], cache: dict[str, Any]) -> np.ndarray:
-        values = [
-            self.value(i) if i.retrieved is not None and i.gold_docs else math.nan
-            for i in inputs
-        ]
+        values = [self.value(i) if i.retrieved is not None and i.gold_docs else math.nan for i in inputs]
         return np.array(values, dtype=float).reshape(-1, 1)
 
     def value(self, sample: MetricInput) -> float:
@@ -73,5 +70,7 @@ class CitationAccuracy(MeanMetric):
         values = []
         for sample in inputs:
             cited = CITATION.findall(sample.output)
-            values.append(sum(c in sample.gold_docs for c in cited) / len(cited) if cited and sample.gold_docs else math.nan)
+            values.append(
+                sum(c in sample.gold_docs for c in cited) / len(cited) if cited and sample.gold_docs else math.nan
+            )
         return np.array(values, dtype=float).reshape(-1, 1)

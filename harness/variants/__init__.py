@@ -37,7 +37,10 @@ VARIANT_KINDS: dict[str, str] = {
 # Settings checked when the config is read, before a run starts: files must lie inside the config's
 # folder, templates may hold only plain {field} placeholders. The kinds check them again when built.
 PATH_SETTINGS: dict[str, tuple[str, ...]] = {"fake": ("outputs",), "finetuned": ("adapter",)}
-TEMPLATE_SETTINGS: dict[str, tuple[str, ...]] = {"rag": ("template", "chunk_template"), "hybrid": ("template", "chunk_template")}
+TEMPLATE_SETTINGS: dict[str, tuple[str, ...]] = {
+    "rag": ("template", "chunk_template"),
+    "hybrid": ("template", "chunk_template"),
+}
 
 
 @dataclass
@@ -79,7 +82,10 @@ class BuildContext:
             from harness.retrieval import HybridIndex, hybrid_info
 
             (bm25, bm25_info), (dense, dense_info) = self.retrieval_index("bm25"), self.retrieval_index("dense")
-            indexes[kind] = (HybridIndex(bm25, dense), {**hybrid_info(bm25_info, dense_info), "documents": bm25_info["documents"]})
+            indexes[kind] = (
+                HybridIndex(bm25, dense),
+                {**hybrid_info(bm25_info, dense_info), "documents": bm25_info["documents"]},
+            )
         if kind not in indexes:
             settings = self.suite.config.knowledge
             where = f"{self.suite.dir / SUITE_FILE} [knowledge] dir"
@@ -138,12 +144,19 @@ def parse_variant(
 
 
 def check_variants(
-    suite: Suite, tables: Mapping[str, Mapping[str, Any]], where: str, folder: Path, skip: Collection[str] = (), warn: bool = False
+    suite: Suite,
+    tables: Mapping[str, Mapping[str, Any]],
+    where: str,
+    folder: Path,
+    skip: Collection[str] = (),
+    warn: bool = False,
 ) -> None:
     """Check every declared variant, selected or not (the docs promise every key is checked at load): its
     table, then what a kind's `check` says its settings must agree on (a rag's inner, few_shot against
     the train split). `skip`: names the caller supplies ready-built."""
-    parsed = {name: parse_variant(name, table, where, folder, warn) for name, table in tables.items() if name not in skip}
+    parsed = {
+        name: parse_variant(name, table, where, folder, warn) for name, table in tables.items() if name not in skip
+    }
     context = BuildContext(suite, tables, where, folder)
     for name, (cls, config) in parsed.items():
         check = getattr(cls, "check", None)

@@ -42,7 +42,9 @@ class FakeVariant:
         outputs: str | None = None  # JSONL in the suite folder: {"id": ..., "output": ...} per line
         responses: dict[str, str] = field(default_factory=dict)  # inline outputs by item id
         default: str | None = None  # the output for ids that have none ("" when unset, with a warning)
-        delay_s: float = ranged(0.0, 0, 3600, example="0.01")  # seconds per request: a slow model's stand-in (resume and kill tests)
+        delay_s: float = ranged(
+            0.0, 0, 3600, example="0.01"
+        )  # seconds per request: a slow model's stand-in (resume and kill tests)
 
     def __init__(
         self,
@@ -111,17 +113,19 @@ def _warn_partial(outputs: Mapping[str, str], ids: Sequence[str], config: FakeVa
     if missing and config.default is None:
         warnings.warn(
             f"no canned output for {len(missing)} of {len(ids)} eval items (e.g. {shown(missing[0])}); they are scored as empty answers"
-            f" - {where} - add them to {config.outputs or 'responses'}, or set default = \"...\" to mean it",
-            HarnessWarning, stacklevel=3,
-        )  # fmt: skip
+            f' - {where} - add them to {config.outputs or "responses"}, or set default = "..." to mean it',
+            HarnessWarning,
+            stacklevel=3,
+        )
     known = set(ids)
     unknown = [i for i in outputs if i not in known]
     if unknown:
         warnings.warn(
             f"{len(unknown)} canned output(s) name ids that are not eval items (e.g. {shown(unknown[0])})"
             f" - {where} - check the ids against [data] eval",
-            HarnessWarning, stacklevel=3,
-        )  # fmt: skip
+            HarnessWarning,
+            stacklevel=3,
+        )
 
 
 def read_outputs(path: Path) -> dict[str, str]:
@@ -142,9 +146,15 @@ def read_outputs(path: Path) -> dict[str, str]:
             if not isinstance(key, str | int) or isinstance(key, bool) or output is None:
                 raise TypeError  # a null output would be scored as the text "None"
         except (ValueError, KeyError, TypeError, RecursionError):  # RecursionError: nesting too deep
-            raise DataError("expected {\"id\": ..., \"output\": ...} with a string or integer id and a non-null output", f"{path}:{number}", "fix the line") from None
+            raise DataError(
+                'expected {"id": ..., "output": ...} with a string or integer id and a non-null output',
+                f"{path}:{number}",
+                "fix the line",
+            ) from None
         key, output = str(key), output if isinstance(output, str) else json.dumps(output, ensure_ascii=False)
         if key in lines:  # which one was meant? Never let the last one win silently.
-            raise DataError(f"duplicate id {shown(key)}", f"{path}:{number} and line {lines[key]}", "keep one output per id")
+            raise DataError(
+                f"duplicate id {shown(key)}", f"{path}:{number} and line {lines[key]}", "keep one output per id"
+            )
         outputs[key], lines[key] = output, number
     return outputs

@@ -76,8 +76,9 @@ class PromptedVariant:
         if config.few_shot > len(context.suite.train_items):
             raise ConfigError(
                 f"few_shot = {config.few_shot} but the train split has {len(context.suite.train_items)} items",
-                f"{context.where} [variants.{name}]", "lower few_shot or add [data] train",
-            )  # fmt: skip
+                f"{context.where} [variants.{name}]",
+                "lower few_shot or add [data] train",
+            )
 
     @classmethod
     def from_config(cls, name: str, config: PromptedVariant.Config, context: BuildContext) -> PromptedVariant:
@@ -122,9 +123,14 @@ class FinetunedVariant:
         serve: Literal["auto", "lora", "merged"] = "auto"
 
     def __init__(
-        self, name: str, engine: EngineHandle, adapter: Adapter | None, canary: bool = True, merged_from: Adapter | None = None,
+        self,
+        name: str,
+        engine: EngineHandle,
+        adapter: Adapter | None,
+        canary: bool = True,
+        merged_from: Adapter | None = None,
         chosen_by: str = "",
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.name = name
         self.engine = engine
         self.adapter = adapter  # served per request on a LoRA engine; None for a merged model
@@ -172,7 +178,11 @@ class FinetunedVariant:
         if self.adapter is None and self.merged_from is None:
             return ""
         how = "served per request on the base engine" if self.adapter else "merged into the weights"
-        why = f"serve = auto on {self.chosen_by}" if self.chosen_by else f'serve = "{"lora" if self.adapter else "merged"}"'
+        why = (
+            f"serve = auto on {self.chosen_by}"
+            if self.chosen_by
+            else f'serve = "{"lora" if self.adapter else "merged"}"'
+        )
         return f"{self.name}: adapter {how} ({why})"
 
 

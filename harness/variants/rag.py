@@ -38,7 +38,9 @@ class RagVariant:
         template: str = DEFAULT_TEMPLATE  # {context} and {input}: the task's user message
         chunk_template: str = DEFAULT_CHUNK_TEMPLATE  # {doc_id}, {chunk_id}, {text}
 
-    def __init__(self, name: str, inner: Variant, index: Any, config: RagVariant.Config, index_info: dict[str, Any]) -> None:
+    def __init__(
+        self, name: str, inner: Variant, index: Any, config: RagVariant.Config, index_info: dict[str, Any]
+    ) -> None:
         self.name = name
         self.inner = inner
         self.index = index
@@ -53,13 +55,26 @@ class RagVariant:
         where = f"{context.where} [variants.{name}]"
         others = [n for n in context.tables if n != name]
         if config.inner not in others:
-            raise ConfigError(f"inner variant '{config.inner}' is not declared", where, did_you_mean(config.inner, others))
+            raise ConfigError(
+                f"inner variant '{config.inner}' is not declared", where, did_you_mean(config.inner, others)
+            )
         if context.tables[config.inner].get("kind") in RETRIEVING_KINDS:  # also what rules out a cycle
-            raise ConfigError(f"inner variant '{config.inner}' retrieves too", where, "point inner at a base, prompted or finetuned variant")
-        for template, fields in ((config.template, {"context", "input"}), (config.chunk_template, {"doc_id", "chunk_id", "text"})):
+            raise ConfigError(
+                f"inner variant '{config.inner}' retrieves too",
+                where,
+                "point inner at a base, prompted or finetuned variant",
+            )
+        for template, fields in (
+            (config.template, {"context", "input"}),
+            (config.chunk_template, {"doc_id", "chunk_id", "text"}),
+        ):
             unknown = set(Template(template).fields()) - fields
             if unknown:
-                raise ConfigError(f"unknown placeholder {{{sorted(unknown)[0]}}} in a RAG template", where, "use " + ", ".join("{" + f + "}" for f in sorted(fields)))
+                raise ConfigError(
+                    f"unknown placeholder {{{sorted(unknown)[0]}}} in a RAG template",
+                    where,
+                    "use " + ", ".join("{" + f + "}" for f in sorted(fields)),
+                )
 
     @classmethod
     def from_config(cls, name: str, config: RagVariant.Config, context: BuildContext) -> RagVariant:
@@ -75,14 +90,21 @@ class RagVariant:
             started = time.perf_counter()
             hits = self.index.search(request.query, self.config.top_k)
             seconds = time.perf_counter() - started
-            context = "\n\n".join(self.chunk_template.render({"doc_id": h.doc_id, "chunk_id": h.chunk_id, "text": h.text}) for h in hits)
+            context = "\n\n".join(
+                self.chunk_template.render({"doc_id": h.doc_id, "chunk_id": h.chunk_id, "text": h.text}) for h in hits
+            )
             prepared.append(self.with_context(request, context))
             retrieved.append((hits, seconds, context))
         context_tokens = self._count_tokens([text for _, _, text in retrieved])
         generations = self.inner.generate(prepared)
         results = []
         for generation, request, (hits, seconds, _), tokens in zip(generations, prepared, retrieved, context_tokens):
-            metadata = {**generation.metadata, "retrieved": [_hit_record(h) for h in hits], "retrieval_s": seconds, "context_tokens": tokens}
+            metadata = {
+                **generation.metadata,
+                "retrieved": [_hit_record(h) for h in hits],
+                "retrieval_s": seconds,
+                "context_tokens": tokens,
+            }
             results.append(replace(generation, messages=generation.messages or request.messages, metadata=metadata))
         return results
 
@@ -100,7 +122,13 @@ class RagVariant:
 
     def describe(self) -> dict[str, object]:
         inner = getattr(self.inner, "describe", None)
-        return {**(inner() if inner else {}), "inner": self.config.inner, "retriever": self.config.retriever, "top_k": self.config.top_k, "index": self.index_info}
+        return {
+            **(inner() if inner else {}),
+            "inner": self.config.inner,
+            "retriever": self.config.retriever,
+            "top_k": self.config.top_k,
+            "index": self.index_info,
+        }
 
     def _count_tokens(self, texts: list[str]) -> list[int | None]:
         """Extra prompt tokens the context costs per query, with the inner model's tokenizer."""
