@@ -59,9 +59,9 @@ bench: $(STAMP)
 
 # Mutation testing (slow, not in CI; docs/testing.md): mutmut changes scoring, metrics, paired statistics,
 # the cache key and resume one small edit at a time and runs the fast tests that cover each edit; a mutant
-# that no test kills is a bug the tests would miss. Narrow it with MUTANTS='harness.paired.*'.
-MUTANTS ?= harness.scoring.* harness.metrics.* harness.paired.* harness.progress.* harness.cache.x_entry_key__* \
-	harness.cache.x_engine_identity__* harness.hashing.x_directory_sha256__*
+# that no test kills is a bug the tests would miss. Narrow it with MUTANTS='harness.scoring.paired.*'.
+MUTANTS ?= harness.scoring.scores.* harness.scoring.metrics.* harness.scoring.paired.* harness.run.progress.* harness.engines.cache.x_entry_key__* \
+	harness.engines.cache.x_engine_identity__* harness.core.hashing.x_directory_sha256__*
 
 mutate: $(STAMP)
 	$(VENV)/bin/mutmut --version > /dev/null 2>&1 || $(PIP) install --quiet 'mutmut>=3.8,<4'

@@ -22,10 +22,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harness.engines import EnginePool, EngineSettings  # noqa: E402
-from harness.models import resolve_model  # noqa: E402
-from harness.prompts import build_request  # noqa: E402
-from harness.runner import RunOptions, run_suite  # noqa: E402
-from harness.suite import load_suite  # noqa: E402
+from harness.engines.models import resolve_model  # noqa: E402
+from harness.run.runner import RunOptions, run_suite  # noqa: E402
+from harness.suite.load import load_suite  # noqa: E402
+from harness.suite.prompts import build_request  # noqa: E402
 from harness.variants import BuildContext, build_variant  # noqa: E402
 
 DEMO = Path(__file__).resolve().parents[1] / "suites" / "support-triage"

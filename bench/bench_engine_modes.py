@@ -1,7 +1,7 @@
 """What determinism costs: vLLM's engine core in-process (the harness default, so that requests of one
 call are scheduled together and an identical call on an identical engine gets identical batches)
 against vLLM V1's default of a separate engine-core process; and the token trace (top log-probs of
-each generated token, harness.ties) against none. Side by side in one run, start-up excluded.
+each generated token, harness.core.ties) against none. Side by side in one run, start-up excluded.
 
     .venv/bin/python bench/bench_engine_modes.py [--n 30] [--reps 2]
 """
@@ -57,8 +57,8 @@ def measure(n: int, reps: int) -> dict[str, float]:
 
     from harness.engines import EnginePool, EngineSettings
     from harness.engines.vllm_engine import VllmEngine
-    from harness.prompts import build_request
-    from harness.suite import load_suite
+    from harness.suite.load import load_suite
+    from harness.suite.prompts import build_request
     from harness.variants import BuildContext, build_variant
 
     suite = load_suite(ROOT / "suites" / "support-triage")

@@ -20,10 +20,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harness.engines import EnginePool, EngineSettings, configure_offline  # noqa: E402
+from harness.engines.models import resolve_model  # noqa: E402
 from harness.forgetting import ForgettingSettings  # noqa: E402
 from harness.forgetting.check import WeightsTarget, _no_request_building_bars, evaluate, item_record, plan_benchmarks  # noqa: E402
 from harness.forgetting.tasks import select_items  # noqa: E402
-from harness.models import resolve_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 # lm-eval's hf backend sums the bf16 model's log-probs in bf16 (about 1% error): closer than this, two

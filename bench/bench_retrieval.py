@@ -19,8 +19,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.knowledge import Chunk  # noqa: E402
-from harness.retrieval import build_index  # noqa: E402
+from harness.retrieval.index import build_index  # noqa: E402
+from harness.retrieval.knowledge import Chunk  # noqa: E402
 
 GOAL_BM25_P50_MS = 5.0
 
@@ -28,7 +28,7 @@ GOAL_BM25_P50_MS = 5.0
 def corpus(n: int, seed: int) -> list[Chunk]:
     """Chunks of 20-40 words drawn Zipf-style from the whole words of the embedding model's own
     vocabulary (so each word is one token for it, as in real English text)."""
-    from harness.retrieval import default_embedding_dir
+    from harness.retrieval.index import default_embedding_dir
 
     rng = random.Random(seed)
     words = [w for w in (default_embedding_dir() / "vocab.txt").read_text().split() if w.isalpha() and len(w) > 2]

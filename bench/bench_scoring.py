@@ -1,4 +1,4 @@
-"""Benchmark `harness.scoring.score` on synthetic but realistic samples, with every registered metric.
+"""Benchmark `harness.scoring.scores.score` on synthetic but realistic samples, with every registered metric.
 
 Two passes over N samples each, as a suite would run them:
   text pass  (extract = "text"): exact_match, accuracy, macro_f1, token_f1, bleu, chrf, rouge1, rouge2,
@@ -26,11 +26,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness import scoring  # noqa: E402
-from harness.answers import Extractor  # noqa: E402
-from harness.metrics import MetricContext, available_metrics, metric_class  # noqa: E402
-from harness.scoring import ScoringSample, score  # noqa: E402
-from harness.suite import MetricSpec  # noqa: E402
+from harness.scoring import scores as scoring  # noqa: E402
+from harness.scoring.answers import Extractor  # noqa: E402
+from harness.scoring.metrics import MetricContext, available_metrics, metric_class  # noqa: E402
+from harness.scoring.scores import ScoringSample, score  # noqa: E402
+from harness.suite.load import MetricSpec  # noqa: E402
 
 GOAL_S = 10.0
 GOAL_N = 10_000

@@ -4,7 +4,7 @@ EnginePool and the demo suite's variants (base, prompted, finetuned-lora), one e
 For each setting (a fresh process and engine) it sends the demo's first N base requests many times,
 with different histories in between (the same call again, the adapter with its canary, the prompted
 variant, the requests one at a time, the requests inside a bigger batch), compares every base answer
-with the first call's, tie-aware (harness.ties), and counts how many prefill steps vLLM's scheduler
+with the first call's, tie-aware (harness.core.ties), and counts how many prefill steps vLLM's scheduler
 used for each call (distinct `scheduled_ts` among its requests: 1 = the whole batch started together).
 
     python bench/probe_determinism.py [--items 6] [--repeats 6] [--settings default,inproc,...]
@@ -68,11 +68,11 @@ def main() -> None:
 def probe(name: str, n_items: int, repeats: int) -> dict[str, object]:
     import vllm
 
+    from harness.core.ties import compare
     from harness.engines import EnginePool, EngineSettings
-    from harness.models import resolve_model
-    from harness.prompts import build_request
-    from harness.suite import load_suite
-    from harness.ties import compare
+    from harness.engines.models import resolve_model
+    from harness.suite.load import load_suite
+    from harness.suite.prompts import build_request
     from harness.variants import BuildContext, build_variant
 
     _, llm_kwargs, lora = SETTINGS[name]

@@ -3,12 +3,12 @@
 The public API is what this module exports; everything else is internal and may change.
 """
 
-from harness.core import Generation, GenerationParams, Message, Request, Variant
-from harness.errors import ConfigError, DataError, HarnessError, MissingDependencyError, UnknownNameError
-from harness.metrics import Metric, MetricInput, register_metric
-from harness.runner import RunOptions, run_suite
-from harness.scoring import ScoringSample, score
-from harness.suite import Suite, load_suite
+from harness.core.errors import ConfigError, DataError, HarnessError, MissingDependencyError, UnknownNameError
+from harness.core.types import Generation, GenerationParams, Message, Request, Variant
+from harness.run.runner import RunOptions, run_suite
+from harness.scoring.metrics import Metric, MetricInput, register_metric
+from harness.scoring.scores import ScoringSample, score
+from harness.suite.load import Suite, load_suite
 from harness.variants.fake import EchoVariant, FakeVariant
 
 __version__ = "0.1.0"

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
-from harness.errors import ConfigError, GenerationFailed, HarnessError
-from harness.escaping import echo, escape_controls
+from harness.core.errors import ConfigError, GenerationFailed, HarnessError
+from harness.core.escaping import echo, escape_controls
 
 EXIT_USAGE = 2
 
@@ -106,7 +106,7 @@ def _check_outputs(args: argparse.Namespace) -> None:
 def _show_harness_warnings_as_one_line() -> None:
     import warnings
 
-    from harness.errors import HarnessWarning
+    from harness.core.errors import HarnessWarning
 
     original = warnings.showwarning
     if getattr(original, "harness", False):
@@ -125,10 +125,10 @@ def _show_harness_warnings_as_one_line() -> None:
 def _run(args: argparse.Namespace, forgetting_only: bool = False) -> int:
     import json
 
-    from harness.config import parse_table, read_toml
+    from harness.config.parse import parse_table, read_toml
     from harness.forgetting import EXIT_FORGETTING_FAILED
-    from harness.runner import RunOptions, run_suite
-    from harness.suite import load_suite
+    from harness.run.runner import RunOptions, run_suite
+    from harness.suite.load import load_suite
 
     suite = load_suite(args.suite)
     tables, source = None, None
@@ -162,7 +162,7 @@ def _run(args: argparse.Namespace, forgetting_only: bool = False) -> int:
     run = json.loads((out_dir / "run.json").read_text(encoding="utf-8"))
     if run.get("status") == "failed":
         if (run.get("self_test") or {}).get("status") == "different":
-            from harness.selftest import failure_line
+            from harness.scoring.selftest import failure_line
 
             print(f"error: {failure_line(run['self_test'])}", file=sys.stderr)
         if (run.get("forgetting") or {}).get("status") == "failed":
@@ -190,7 +190,7 @@ def _names(value: str | None, flag: str = "") -> tuple[str, ...] | None:
 
 def _number(cast: type, low: float | None = None, high: float | None = None, low_open: bool = False) -> Any:
     """An argparse type: `cast` (int or float), finite and within the bounds; argparse prints the error."""
-    from harness.config import Range
+    from harness.config.parse import Range
 
     bounds = Range(low, high, low_open)
 
@@ -209,10 +209,10 @@ def _number(cast: type, low: float | None = None, high: float | None = None, low
 
 
 def _compare(args: argparse.Namespace) -> int:
+    from harness.compare.cost import cost_model_from
     from harness.compare.table import compare_run, write_comparison
-    from harness.config import read_toml
-    from harness.cost import cost_model_from
-    from harness.results import load_run
+    from harness.config.parse import read_toml
+    from harness.results.read import load_run
 
     result = load_run(args.run_dir)
     if args.cost:
@@ -235,9 +235,9 @@ def _diff(args: argparse.Namespace) -> int:
     from harness.compare import EXIT_GATE_FAILED
     from harness.compare.diff import diff_runs, load_gates
     from harness.compare.render import diff_markdown
-    from harness.files import make_folder, write_file
-    from harness.records import stable
-    from harness.results import load_run
+    from harness.core.files import make_folder, write_file
+    from harness.results.read import load_run
+    from harness.results.write import stable
 
     gates = load_gates(args.gate) if args.gate else None
     found = diff_runs(load_run(args.old), load_run(args.new), gates, top=args.top)
@@ -263,8 +263,8 @@ def _diff(args: argparse.Namespace) -> int:
 def _history(args: argparse.Namespace) -> int:
     import json
 
-    from harness.history import history_dict, history_markdown, load_history, select_history, write_history
-    from harness.records import stable
+    from harness.compare.history import history_dict, history_markdown, load_history, select_history, write_history
+    from harness.results.write import stable
 
     metrics = _names(",".join(args.metric), "--metric") if args.metric else None
     history = select_history(
@@ -303,7 +303,7 @@ def _check_data(args: argparse.Namespace) -> int:
 
 def _finetune(args: argparse.Namespace) -> int:
     from harness.finetune import FinetuneConfig, finetune
-    from harness.suite import load_suite
+    from harness.suite.load import load_suite
 
     overrides = {
         key: value
@@ -332,7 +332,7 @@ def _finetune(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     if args.what == "metrics":
-        from harness.metrics import available_metrics
+        from harness.scoring.metrics import available_metrics
 
         for name, cls in available_metrics().items():
             direction = {True: "higher is better", False: "lower is better", None: "informational"}
@@ -344,7 +344,7 @@ def _list(args: argparse.Namespace) -> int:
             doc = (variant_class(kind).__doc__ or "").strip().splitlines()
             print(f"{kind:10} {doc[0] if doc else ''}")
     else:
-        from harness.suite import SUITE_FILE
+        from harness.suite.load import SUITE_FILE
 
         root = Path(args.suites_dir)
         if not root.is_dir():

@@ -19,14 +19,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.config import check_ranges, ranged
-from harness.enginelog import capture, engine_output
-from harness.errors import ConfigError, MissingDependencyError
-from harness.escaping import echo
-from harness.files import write_file
-from harness.models import resolve_model
-from harness.prompts import build_request
-from harness.suite import Suite
+from harness.config.parse import check_ranges, ranged
+from harness.core.errors import ConfigError, MissingDependencyError
+from harness.core.escaping import echo
+from harness.core.files import write_file
+from harness.engines.log import capture, engine_output
+from harness.engines.models import resolve_model
+from harness.suite.load import Suite
+from harness.suite.prompts import build_request
 
 DEFAULT_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 

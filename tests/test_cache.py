@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.cache import entry_key
 from harness.cli import main
-from harness.core import Generation, GenerationParams, Request
+from harness.core.hashing import file_sha256
+from harness.core.types import Generation, GenerationParams, Request
 from harness.engines import BACKENDS
-from harness.hashing import file_sha256
-from harness.models import cache_root
+from harness.engines.cache import entry_key
+from harness.engines.models import cache_root
 
 ROOT = Path(__file__).resolve().parents[1]
 ADAPTER = ROOT / "suites" / "support-triage" / "adapters" / "smollm2-135m-instruct-lora"
@@ -244,7 +244,7 @@ def test_a_corrupt_cache_is_a_warning_not_a_failure(
 
 
 def test_params_are_part_of_the_request_payload() -> None:
-    from harness.cache import request_payload
+    from harness.engines.cache import request_payload
 
     request = Request("a", (), GenerationParams(max_tokens=8, stop=("\n",)))
     assert request_payload(request)["params"] == {

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.core import GenerationParams
+from harness.core.errors import DataError
+from harness.core.types import GenerationParams
 from harness.datacheck import CheckOptions, Report, check_data, fast_checks, report_text
 from harness.datacheck.report import role_from_name
-from harness.errors import DataError
-from harness.items import Item
-from harness.suite import DataConfig, Suite, SuiteConfig, load_suite
+from harness.suite.items import Item
+from harness.suite.load import DataConfig, Suite, SuiteConfig, load_suite
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "suites" / "support-triage"
@@ -535,7 +535,7 @@ def test_demo_copy_with_a_leaked_item_fails(tmp_path: Path) -> None:
 
 
 def test_suite_lines_over_the_loaders_limit_are_errors(tiny_suite: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from harness import items
+    from harness.suite import items
 
     monkeypatch.setattr(items, "MAX_LINE_BYTES", 200, raising=False)  # what load_items refuses, smaller here
     with (tiny_suite / "eval.jsonl").open("a") as handle:

@@ -12,7 +12,7 @@ from scipy.stats import binomtest, norm, ttest_rel
 from statsmodels.stats.contingency_tables import mcnemar
 
 from harness.cli import main
-from harness.paired import compare_paired, holm, minimum_detectable_effect
+from harness.scoring.paired import compare_paired, holm, minimum_detectable_effect
 
 ALPHA = 0.05
 
@@ -281,7 +281,7 @@ def test_accuracy_column_says_what_it_scored_against(
 
 
 def test_metric_headings_name_the_mixed_case_and_leave_field_metrics_alone() -> None:
-    from harness.metrics import metric_headings
+    from harness.scoring.metrics import metric_headings
 
     keys = ["accuracy", "accuracy[category]", "macro_f1", "exact_match"]
     mixed = metric_headings(keys, ["billing", None, "technical"], "label")

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from harness.core import Request
+from harness.core.errors import ConfigError
+from harness.core.ties import compare
+from harness.core.types import Request
 from harness.engines import EnginePool, EngineSettings
-from harness.errors import ConfigError
-from harness.models import resolve_model
-from harness.probe import latency_probe
-from harness.prompts import build_request
-from harness.runner import RunOptions, run_suite
-from harness.suite import load_suite
-from harness.ties import compare
+from harness.engines.models import resolve_model
+from harness.run.probe import latency_probe
+from harness.run.runner import RunOptions, run_suite
+from harness.suite.load import load_suite
+from harness.suite.prompts import build_request
 from harness.variants import BuildContext, build_variant
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -169,7 +169,7 @@ class MixedBatchBase:
 
 
 def test_self_test_catches_a_mixed_base_and_adapter_batch(demo, vllm_pool, tmp_path: Path) -> None:
-    from harness.selftest import failure_line
+    from harness.scoring.selftest import failure_line
 
     finetuned = build(demo, vllm_pool, "finetuned-lora")
     mixed = MixedBatchBase(build(demo, vllm_pool, "base"), finetuned)

@@ -81,7 +81,7 @@ def test_adapter_without_weights(suite_with_adapter: Path, capsys) -> None:
 
 
 def test_adapter_for_another_base_model_warns(suite_with_adapter: Path, tmp_path: Path) -> None:
-    from harness.adapters import load_adapter
+    from harness.engines.adapters import load_adapter
 
     config = suite_with_adapter / "adapter" / "adapter_config.json"
     data = json.loads(config.read_text())

@@ -1,4 +1,4 @@
-"""Engine output to RUN_DIR/engine.log (harness.enginelog): the terminal keeps only the harness's own lines."""
+"""Engine output to RUN_DIR/engine.log (harness.engines.log): the terminal keeps only the harness's own lines."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.enginelog import ENGINE_LOG, capture, engine_output
-from harness.errors import HarnessWarning
+from harness.core.errors import HarnessWarning
+from harness.engines.log import ENGINE_LOG, capture, engine_output
 
 
 def test_engine_logs_warnings_and_start_up_prints_go_to_the_file(tmp_path: Path, capfd) -> None:

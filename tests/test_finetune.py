@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.adapters import load_adapter
 from harness.cli import main
+from harness.engines.adapters import load_adapter
 
 
 def test_finetune_writes_a_loadable_adapter_with_its_record(tiny_suite: Path, tmp_path: Path, capsys) -> None:

@@ -11,11 +11,11 @@ import pytest
 from scipy.stats import binomtest
 
 from harness.cli import main
-from harness.errors import ConfigError, DataError
+from harness.core.errors import ConfigError, DataError
 from harness.forgetting import ForgettingSettings
 from harness.forgetting.check import judge, primary_metric
 from harness.forgetting.tasks import Benchmark, load_benchmarks, read_mmlu_csv, select_items
-from harness.paired import PairedComparison, compare_paired, mcnemar_exact
+from harness.scoring.paired import PairedComparison, compare_paired, mcnemar_exact
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "benchmarks"
@@ -393,6 +393,6 @@ def read_lines(path: Path) -> list[str]:
 def test_settings_defaults_are_off() -> None:
     assert not ForgettingSettings().enabled
     with pytest.raises(ConfigError):
-        from harness.suite import check_forgetting
+        from harness.suite.load import check_forgetting
 
         check_forgetting(ForgettingSettings(tasks=("mmlu",), limit=-3), "x")

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from harness.engines import EnginePool, EngineSettings, configure_offline
+from harness.engines.models import resolve_model
 from harness.forgetting import ForgettingSettings
 from harness.forgetting.check import WeightsTarget, evaluate, item_record, plan_benchmarks
 from harness.forgetting.tasks import select_items
-from harness.models import resolve_model
-from harness.paired import compare_paired
+from harness.scoring.paired import compare_paired
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "suites" / "support-triage"

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.runner import RunOptions, run_suite
-from harness.suite import load_suite
+from harness.run.runner import RunOptions, run_suite
+from harness.suite.load import load_suite
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "tiny-run"
 VOLATILE = ("created_at", "timings", "environment")

@@ -12,9 +12,16 @@ from typing import Any
 import pytest
 
 from harness.cli import main
-from harness.errors import HarnessError, HarnessWarning, UnknownNameError
-from harness.history import history_csv, history_dict, history_markdown, load_history, select_history, write_history
-from harness.history_plot import plot_size
+from harness.compare.history import (
+    history_csv,
+    history_dict,
+    history_markdown,
+    load_history,
+    select_history,
+    write_history,
+)
+from harness.compare.history_plot import plot_size
+from harness.core.errors import HarnessError, HarnessWarning, UnknownNameError
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "tiny-run"
 BASE, BASE2, AD1, AD2 = "b" * 64, "c" * 64, "1" * 64, "2" * 64

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.errors import ConfigError, DataError, HarnessWarning
-from harness.redact import REDACTED, redact_secrets
-from harness.suite import load_suite
+from harness.core.errors import ConfigError, DataError, HarnessWarning
+from harness.core.redact import REDACTED, redact_secrets
+from harness.suite.load import load_suite
 
 MB = 1_000_000
 BIG = 50 * MB
@@ -622,8 +622,8 @@ def test_build_time_error_leaves_no_progress_folder(suite: Path, out: Path, caps
 @pytest.mark.parametrize("line", ["[" * 100_000 + "]" * 100_000, '{"id": "a", "output": ' + "9" * 5000 + "}"])
 def test_deep_nesting_or_huge_integer_in_outputs_and_knowledge(tmp_path: Path, line: str) -> None:
     """Readers of fake outputs and knowledge .jsonl: a hostile line is a one-line DataError naming file:line."""
-    from harness.errors import DataError
-    from harness.knowledge import load_documents
+    from harness.core.errors import DataError
+    from harness.retrieval.knowledge import load_documents
     from harness.variants.fake import read_outputs
 
     outputs = tmp_path / "outputs.jsonl"

@@ -11,12 +11,12 @@ from scipy.optimize import minimize_scalar
 from scipy.stats import norm
 from statsmodels.stats.proportion import proportion_confint
 
-from harness.answers import Extractor
 from harness.compare.render import NOT_AFTER_HOLM, marker
-from harness.intervals import exact_conditional, tango, wilson
-from harness.paired import compare_paired
-from harness.scoring import ScoringSample, score
-from harness.suite import MetricSpec
+from harness.scoring.answers import Extractor
+from harness.scoring.intervals import exact_conditional, tango, wilson
+from harness.scoring.paired import compare_paired
+from harness.scoring.scores import ScoringSample, score
+from harness.suite.load import MetricSpec
 
 Z = norm.ppf(0.975)
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import ConfigError, DataError, HarnessWarning
-from harness.knowledge import Document, chunk_documents, load_documents
+from harness.core.errors import ConfigError, DataError, HarnessWarning
+from harness.retrieval.knowledge import Document, chunk_documents, load_documents
 
 
 def make_kb(root: Path) -> Path:

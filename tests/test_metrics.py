@@ -11,9 +11,9 @@ import sacrebleu
 from rouge_score import rouge_scorer
 from sklearn.metrics import accuracy_score, f1_score
 
-from harness import scoring
-from harness.answers import Answer, Extractor, find_json, parse_json_output, strip_fences
-from harness.metrics import (
+from harness.scoring import scores as scoring
+from harness.scoring.answers import Answer, Extractor, find_json, parse_json_output, strip_fences
+from harness.scoring.metrics import (
     METRICS,
     MeanMetric,
     MetricContext,
@@ -22,9 +22,9 @@ from harness.metrics import (
     metric_class,
     register_metric,
 )
-from harness.metrics.builtin import Bleu, Chrf, MacroF1, normalize_text, token_f1
-from harness.scoring import ScoringSample, bootstrap_indices, score
-from harness.suite import MetricSpec
+from harness.scoring.metrics.builtin import Bleu, Chrf, MacroF1, normalize_text, token_f1
+from harness.scoring.scores import ScoringSample, bootstrap_indices, score
+from harness.suite.load import MetricSpec
 
 BUILTIN = (
     "exact_match",

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.core import Generation, Request
+from harness.core.types import Generation, Request
 from harness.engines import Adapter, EnginePool, EngineSettings
+from harness.engines.models import ResolvedModel
 from harness.finetune import training_examples
-from harness.models import ResolvedModel
-from harness.prompts import build_request
-from harness.suite import load_suite
+from harness.suite.load import load_suite
+from harness.suite.prompts import build_request
 from harness.variants import BuildContext, build_variant
 from harness.variants.model import BaseVariant, PromptedVariant
 
@@ -71,7 +71,7 @@ def test_prompted_few_shot_is_seeded(tiny_suite: Path) -> None:
 def test_prompted_refuses_more_shots_than_train_items(tiny_suite: Path) -> None:
     import pytest
 
-    from harness.errors import ConfigError
+    from harness.core.errors import ConfigError
 
     suite = load_suite(tiny_suite)
     context = BuildContext(suite, {"p": {"kind": "prompted", "few_shot": 5}}, "suite.toml", suite.dir)
@@ -125,7 +125,7 @@ def _finetuned(tiny_suite: Path, monkeypatch, on_cpu: bool, serve: str | None = 
 
 
 def test_serve_auto_merges_on_vllm_cpu_and_says_so(tiny_suite: Path, monkeypatch) -> None:
-    from harness.selftest import mixes_lora_and_base
+    from harness.scoring.selftest import mixes_lora_and_base
 
     context, tuned = _finetuned(tiny_suite, monkeypatch, on_cpu=True)
     base = build_variant("b", context)
@@ -137,7 +137,7 @@ def test_serve_auto_merges_on_vllm_cpu_and_says_so(tiny_suite: Path, monkeypatch
 
 
 def test_serve_auto_is_per_request_lora_on_vllm_gpu(tiny_suite: Path, monkeypatch) -> None:
-    from harness.selftest import mixes_lora_and_base
+    from harness.scoring.selftest import mixes_lora_and_base
 
     context, tuned = _finetuned(tiny_suite, monkeypatch, on_cpu=False)
     base = build_variant("b", context)

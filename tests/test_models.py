@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.core.errors import ConfigError
+from harness.core.hashing import file_sha256
 from harness.engines import EnginePool, EngineSettings, configure_offline, lora_rank_limit, pick_backend
-from harness.errors import ConfigError
-from harness.hashing import file_sha256
-from harness.models import DEFAULT_MODEL, embedded_gguf, resolve_model
+from harness.engines.models import DEFAULT_MODEL, embedded_gguf, resolve_model
 
 
 def test_embedded_model_is_found_without_importing_its_package() -> None:

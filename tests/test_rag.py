@@ -9,10 +9,10 @@ import pytest
 
 from harness import FakeVariant
 from harness.cli import main
-from harness.errors import ConfigError
-from harness.prompts import build_request
-from harness.runner import RunOptions, run_suite
-from harness.suite import load_suite
+from harness.core.errors import ConfigError
+from harness.run.runner import RunOptions, run_suite
+from harness.suite.load import load_suite
+from harness.suite.prompts import build_request
 from harness.variants import BuildContext, build_variant
 
 CAPITALS = {

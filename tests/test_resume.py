@@ -16,7 +16,7 @@ import pytest
 
 from harness import FakeVariant, RunOptions, load_suite, run_suite
 from harness.cli import main
-from harness.progress import PROGRESS_DIR
+from harness.run.progress import PROGRESS_DIR
 
 ITEMS = 40
 TRIALS = 20
@@ -251,8 +251,8 @@ def test_a_run_stopped_before_its_first_sample_starts_afresh(
 def test_a_torn_last_line_is_cut_off_before_new_samples_are_appended(tmp_path: Path) -> None:
     """A kill mid-append leaves a line without its newline. Resume must cut it off the file: appending
     after it would glue the next sample onto the torn bytes, and a later resume would lose that sample."""
-    from harness.core import Generation
-    from harness.progress import RunProgress
+    from harness.core.types import Generation
+    from harness.run.progress import RunProgress
 
     progress = RunProgress(tmp_path / "run")
     progress.start("run-1", "2026-01-01T00:00:00+00:00", {"suite": "x"})

@@ -7,10 +7,10 @@ import math
 
 import pytest
 
-from harness.knowledge import Chunk
-from harness.metrics import MetricInput
-from harness.metrics.retrieval import CitationAccuracy, MeanReciprocalRank, NdcgAtK, RecallAtK
-from harness.retrieval import RRF_K, BM25Index, DenseIndex, Hit, HybridIndex, build_index
+from harness.retrieval.index import RRF_K, BM25Index, DenseIndex, Hit, HybridIndex, build_index
+from harness.retrieval.knowledge import Chunk
+from harness.scoring.metrics import MetricInput
+from harness.scoring.metrics.retrieval import CitationAccuracy, MeanReciprocalRank, NdcgAtK, RecallAtK
 
 CORPUS = [
     Chunk("router#0", "router", "The Nimbus router has four gigabit Ethernet ports and WiFi 6."),

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.errors import HarnessError
-from harness.runlock import RunLock
+from harness.core.errors import HarnessError
+from harness.run.lock import RunLock
 
 ITEMS = 24
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness import FakeVariant, Generation, Request, RunOptions, Variant, load_suite, run_suite
-from harness.runner import generate_all
+from harness.run.runner import generate_all
 from harness.variants import BuildContext, build_variant
 
 
@@ -78,7 +78,7 @@ def test_variant_contract(kind: str, tiny_suite: Path) -> None:
     assert isinstance(variant, Variant) and variant.name == "v"
     requests = [Request(f"id{i}", ()) for i in range(0)]  # empty batch
     assert variant.generate(requests) == []
-    from harness.prompts import build_request
+    from harness.suite.prompts import build_request
 
     requests = [build_request(item, suite.prompt, suite.params) for item in suite.eval_items]
     generations = variant.generate(requests)
@@ -90,7 +90,7 @@ def test_variant_contract(kind: str, tiny_suite: Path) -> None:
 def test_echo_answers_with_the_user_message(tiny_suite: Path) -> None:
     suite = load_suite(tiny_suite)
     echo = build_variant("e", BuildContext(suite, {"e": {"kind": "echo"}}))
-    from harness.prompts import build_request
+    from harness.suite.prompts import build_request
 
     request = build_request(suite.eval_items[0], suite.prompt, suite.params)
     assert echo.generate([request])[0].text == "What is the capital of France?"

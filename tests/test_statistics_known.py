@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.answers import Extractor
 from harness.cli import main
-from harness.metrics.builtin import token_f1
-from harness.paired import compare_paired, mcnemar_p
-from harness.scoring import ScoringSample, score
-from harness.suite import MetricSpec
+from harness.scoring.answers import Extractor
+from harness.scoring.metrics.builtin import token_f1
+from harness.scoring.paired import compare_paired, mcnemar_p
+from harness.scoring.scores import ScoringSample, score
+from harness.suite.load import MetricSpec
 
 # --- token F1 counts shared tokens as a multiset (SQuAD's Counter intersection) ---
 
@@ -239,7 +239,7 @@ def test_unchanged_continuous_scores_have_p_one() -> None:
 
 
 def test_minimum_detectable_effect_is_undefined_without_spread_or_items() -> None:
-    from harness.paired import minimum_detectable_effect
+    from harness.scoring.paired import minimum_detectable_effect
 
     for sd, n in ((None, 10), (0.5, 1), (float("inf"), 10), (float("nan"), 10), (0.0, 10)):
         assert minimum_detectable_effect(sd, n) is None, (sd, n)

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.core import GenerationParams
-from harness.errors import ConfigError, DataError
-from harness.items import FieldNames, load_items, read_items
-from harness.prompts import PromptSpec, Template, build_request
-from harness.suite import load_suite
+from harness.core.errors import ConfigError, DataError
+from harness.core.types import GenerationParams
+from harness.suite.items import FieldNames, load_items, read_items
+from harness.suite.load import load_suite
+from harness.suite.prompts import PromptSpec, Template, build_request
 
 
 def write_jsonl(path: Path, records: list[dict]) -> Path:

@@ -1,13 +1,13 @@
-"""Tie-aware comparison of greedy outputs (harness.ties) and the hardware record (harness.hardware)."""
+"""Tie-aware comparison of greedy outputs (harness.core.ties) and the hardware record (harness.core.hardware)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from harness.hardware import describe_change, machine, machine_kind
-from harness.selftest import mixes_lora_and_base, spread
-from harness.ties import RECORDED_GAP, TIE_TOLERANCE, compare, token_trace
+from harness.core.hardware import describe_change, machine, machine_kind
+from harness.core.ties import RECORDED_GAP, TIE_TOLERANCE, compare, token_trace
+from harness.scoring.selftest import mixes_lora_and_base, spread
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 

@@ -10,7 +10,7 @@ import pytest
 
 from harness import FakeVariant, RunOptions, load_suite, run_suite
 from harness.cli import main
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 
 FULL = Path("/dev/full")
 pytestmark = pytest.mark.skipif(not FULL.exists() and not os.environ.get("CI"), reason="needs /dev/full (Linux)")
@@ -25,11 +25,11 @@ def _no_temporary_files(out: Path) -> None:
 
 
 def test_disk_full_while_appending_samples(tiny_suite: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import harness.progress
+    import harness.run.progress
 
     suite = load_suite(tiny_suite)
     out = tmp_path / "run"
-    original = harness.progress._write_synced
+    original = harness.run.progress._write_synced
     appended = []
 
     def disk_fills_after_the_first_batch(path: Path, text: str, mode: str, atomic: bool = False) -> None:
@@ -39,7 +39,7 @@ def test_disk_full_while_appending_samples(tiny_suite: Path, tmp_path: Path, mon
                 path = FULL  # the kernel answers ENOSPC, as a full disk does
         original(path, text, mode, atomic)
 
-    monkeypatch.setattr(harness.progress, "_write_synced", disk_fills_after_the_first_batch)
+    monkeypatch.setattr(harness.run.progress, "_write_synced", disk_fills_after_the_first_batch)
     with pytest.raises(HarnessError) as raised:
         run_suite(
             suite,
@@ -53,7 +53,7 @@ def test_disk_full_while_appending_samples(tiny_suite: Path, tmp_path: Path, mon
     assert (out / "progress" / "fake.jsonl").read_text() == appended[0]  # the batch written before is intact
 
     # Space again: the run resumes from the kept batch and ends as an uninterrupted run does.
-    monkeypatch.setattr(harness.progress, "_write_synced", original)
+    monkeypatch.setattr(harness.run.progress, "_write_synced", original)
     resumed = FakeVariant("fake", fn=lambda r: r.id.upper())
     run_suite(suite, RunOptions(variants=("fake",), resume=out, progress=False), {"fake": resumed})
     assert [[r.id for r in call] for call in resumed.calls] == [["pt", "at"]]
@@ -72,7 +72,7 @@ def test_disk_full_while_writing_final_files(
     original = FakeVariant.generate
 
     def fill_before_summary(self, requests):  # noqa: ANN001, ANN202
-        temporary = out / f".summary.md.{os.getpid()}.tmp"  # the name harness.files writes summary.md through
+        temporary = out / f".summary.md.{os.getpid()}.tmp"  # the name harness.core.files writes summary.md through
         if not temporary.is_symlink():
             temporary.symlink_to(FULL)  # summary.md will be written through a full disk
         return original(self, requests)

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from harness.compare import ALPHA
-from harness.config import ranged
-from harness.errors import ConfigError, HarnessError, UnknownNameError, did_you_mean
-from harness.hardware import describe_change
-from harness.paired import compare_paired, holm
-from harness.results import RunResult
+from harness.config.parse import ranged
+from harness.core.errors import ConfigError, HarnessError, UnknownNameError, did_you_mean
+from harness.core.hardware import describe_change
+from harness.results.read import RunResult
+from harness.scoring.paired import compare_paired, holm
 
 TOP_FLIPS = 5
 
@@ -36,7 +36,7 @@ class Gate:
 def load_gates(path: str) -> list[Gate]:
     from pathlib import Path
 
-    from harness.config import parse_table, read_toml
+    from harness.config.parse import parse_table, read_toml
 
     table = read_toml(Path(path))
     unknown = [k for k in table if k != "gate"]

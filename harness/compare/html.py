@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.compare.render import NOT_AFTER_HOLM, heading, marker
-from harness.files import make_folder, write_file
+from harness.core.files import make_folder, write_file
 
 
 @dataclass(frozen=True)

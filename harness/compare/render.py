@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.escaping import escape_controls
+from harness.core.escaping import escape_controls
 
 
 def fmt(value: float | None, signed: bool = False, digits: int = 3) -> str:

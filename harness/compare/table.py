@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from harness.compare import ALPHA
-from harness.cost import CostModel, break_even, finetune_cost, query_cost
-from harness.errors import DataError, UnknownNameError, did_you_mean
-from harness.metrics import metric_headings
-from harness.paired import compare_paired, holm, minimum_detectable_effect
-from harness.results import RunResult
+from harness.compare.cost import CostModel, break_even, finetune_cost, query_cost
+from harness.core.errors import DataError, UnknownNameError, did_you_mean
+from harness.results.read import RunResult
+from harness.scoring.metrics import metric_headings
+from harness.scoring.paired import compare_paired, holm, minimum_detectable_effect
 
 TUNED_KINDS = ("finetuned", "hybrid")
 CHEAPER_KINDS = ("prompted", "rag")  # what fine-tuning is weighed against
@@ -253,8 +253,8 @@ def write_comparison(comparison: dict[str, Any], samples: Mapping[str, Any], out
     import json
 
     from harness.compare.render import comparison_csv, comparison_markdown
-    from harness.files import make_folder, write_file
-    from harness.records import stable
+    from harness.core.files import make_folder, write_file
+    from harness.results.write import stable
 
     make_folder(out_dir)
     paths = {"markdown": out_dir / "report.md", "csv": out_dir / "comparison.csv", "json": out_dir / "comparison.json"}

@@ -31,7 +31,7 @@ from harness.datacheck.reading import (
 )
 
 if TYPE_CHECKING:
-    from harness.suite import Suite
+    from harness.suite.load import Suite
 
 SIMILARITY = 0.9  # cosine of TF-IDF word 1-2 grams from which two inputs are near duplicates
 SIMILARITY_CHARS = 20_000  # only the start of a long input is vectorized

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from harness import items
-from harness.core import ROLES
+from harness.core.errors import DataError, did_you_mean
+from harness.core.types import ROLES
 from harness.datacheck.findings import Findings
-from harness.errors import DataError, did_you_mean
-from harness.items import FieldNames, Item
-from harness.prompts import Template
+from harness.suite import items
+from harness.suite.items import FieldNames, Item
+from harness.suite.prompts import Template
 
 LAYOUTS = ("auto", "chat", "completion", "preference", "fields")
 MAX_LINE_BYTES = 64 << 20  # longer lines are reported, not parsed (a suite: the limit load_items has, if lower)

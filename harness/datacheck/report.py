@@ -16,7 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from harness.config import check_file
+from harness.config.parse import check_file
+from harness.core.errors import ConfigError, DataError, HarnessError
+from harness.core.escaping import escape_controls
 from harness.datacheck.checks import (
     SIMILARITY,
     Limits,
@@ -33,8 +35,6 @@ from harness.datacheck.checks import (
 )
 from harness.datacheck.findings import SEVERITIES, Finding, Findings, Omitted
 from harness.datacheck.reading import LAYOUTS, FileData, read_file, suite_layout
-from harness.errors import ConfigError, DataError, HarnessError
-from harness.escaping import escape_controls
 
 EXIT_CLEAN, EXIT_ERRORS = 0, 1  # 2 stays "bad input" (a HarnessError), as everywhere in harness
 REPORT_SCHEMA = 1
@@ -153,8 +153,8 @@ def check_data(paths: Sequence[str], options: CheckOptions = CheckOptions()) -> 
 
 
 def _read_suite(folder: Path, options: CheckOptions, findings: Findings) -> tuple[list[FileData], Limits, str]:
-    from harness.config import parse_table, read_toml
-    from harness.suite import SUITE_FILE, SuiteConfig, inside
+    from harness.config.parse import parse_table, read_toml
+    from harness.suite.load import SUITE_FILE, SuiteConfig, inside
 
     toml = folder / SUITE_FILE
     if not toml.is_file():
@@ -179,8 +179,8 @@ def _read_suite(folder: Path, options: CheckOptions, findings: Findings) -> tupl
 
 def _reference_checks(data: FileData, config: Any, findings: Findings) -> None:
     """Eval references that load_suite refuses: under JSON extraction they would match a missing answer."""
-    from harness.answers import Extractor, reference_problem
-    from harness.suite import scored_fields
+    from harness.scoring.answers import Extractor, reference_problem
+    from harness.suite.load import scored_fields
 
     extractor, fields = Extractor(config.answer.extract, config.answer.pattern), scored_fields(config)
     for record in data.records:
@@ -253,7 +253,7 @@ def token_counter(model: str, use_tokenizer: bool) -> tuple[Callable[[list[str]]
 
 def _tokenizer_dir(model: str) -> Path | None:
     """A local directory with the tokenizer files, never converting or downloading anything."""
-    from harness.models import DEFAULT_MODEL, embedded_model_dir
+    from harness.engines.models import DEFAULT_MODEL, embedded_model_dir
 
     if model in (DEFAULT_MODEL, "default", "embedded"):
         target, _ = embedded_model_dir(convert=False)
@@ -263,7 +263,7 @@ def _tokenizer_dir(model: str) -> Path | None:
 
 
 def _load_encoder(directory: Path) -> Callable[[list[str]], list[int]]:
-    from harness.models import token_counter
+    from harness.engines.models import token_counter
 
     return token_counter(str(directory), local_files_only=True)
 
@@ -286,7 +286,7 @@ def report_json(report: Report) -> str:
 
 
 def write_report(report: Report, path: Path) -> None:
-    from harness.files import write_file
+    from harness.core.files import write_file
 
     write_file(path, report_json(report))
 

@@ -17,13 +17,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from harness.config import ranged
-from harness.core import Generation, GenerationParams, Request
-from harness.errors import ConfigError, MissingDependencyError
-from harness.models import ResolvedModel
+from harness.config.parse import ranged
+from harness.core.errors import ConfigError, MissingDependencyError
+from harness.core.types import Generation, GenerationParams, Request
+from harness.engines.models import ResolvedModel
 
 if TYPE_CHECKING:
-    from harness.cache import GenerationCache
+    from harness.engines.cache import GenerationCache
 
 BACKENDS: dict[str, str] = {
     "vllm": "harness.engines.vllm_engine:VllmEngine",
@@ -54,7 +54,7 @@ class EngineSettings:
 
 @dataclass(frozen=True)
 class Adapter:
-    """A peft LoRA adapter directory, checked (harness.adapters) before an engine sees it."""
+    """A peft LoRA adapter directory, checked (harness.engines.adapters) before an engine sees it."""
 
     name: str
     path: str
@@ -138,7 +138,7 @@ class EngineHandle:
         self.max_lora_rank = max(self.max_lora_rank, lora_rank_limit(rank))
 
     def generate(self, requests: Sequence[Request], adapter: Adapter | None = None) -> list[Generation]:
-        from harness.cache import decode_generation, encode_generation, request_payload
+        from harness.engines.cache import decode_generation, encode_generation, request_payload
 
         return self._answer(
             "generate",
@@ -164,7 +164,7 @@ class EngineHandle:
     def complete(
         self, prompts: Sequence[Sequence[int]], params: GenerationParams, adapter: Adapter | None = None
     ) -> list[str]:
-        from harness.cache import params_payload
+        from harness.engines.cache import params_payload
 
         return self._answer(
             "complete",
@@ -186,13 +186,13 @@ class EngineHandle:
         encode: Callable[[Any], Any],
         decode: Callable[[Any], Any],
     ) -> list[Any]:
-        """Every answer goes through the run's generation cache (harness.cache) when it has one; only the
+        """Every answer goes through the run's generation cache (harness.engines.cache) when it has one; only the
         inputs it lacks reach the engine, in one call. A rerun whose answers are all cached never starts it."""
         if not inputs:
             return []
         if self.pool.cache is None:
             return compute(list(inputs))
-        from harness.cache import engine_identity
+        from harness.engines.cache import engine_identity
 
         return self.pool.cache.through(
             kind,
@@ -221,7 +221,7 @@ class EngineHandle:
         """Token counts with the model's own tokenizer, without importing transformers where the model has
         a tokenizer.json (that import costs seconds: most of a fully cached rerun)."""
         if self.token_counter_ is None:
-            from harness.models import token_counter
+            from harness.engines.models import token_counter
 
             self.token_counter_ = token_counter(self.model.path)
         return list(self.token_counter_(texts))
@@ -260,7 +260,7 @@ class EnginePool:
         return self.handles[key]
 
     def start(self, handle: EngineHandle) -> Engine:
-        from harness.enginelog import engine_output
+        from harness.engines.log import engine_output
 
         configure_offline()
         module_name, _, class_name = BACKENDS[handle.backend].partition(":")

@@ -11,11 +11,11 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from harness.core import Generation, GenerationParams, Request
+from harness.core.errors import ConfigError
+from harness.core.ties import RUNNER_UPS, token_trace
+from harness.core.types import Generation, GenerationParams, Request
 from harness.engines import Adapter, EngineSettings, TokenPair
-from harness.errors import ConfigError
-from harness.models import ResolvedModel
-from harness.ties import RUNNER_UPS, token_trace
+from harness.engines.models import ResolvedModel
 
 MICRO_BATCH = 16  # padded batches waste compute on pad tokens; small groups keep that bounded
 
@@ -66,7 +66,7 @@ class HfEngine:
             output = self.model.generate(
                 **inputs, **_generate_kwargs(params, self.tokenizer), return_dict_in_generate=True, output_logits=True
             )
-            # per step, the top log-probs of every row: the token trace of harness.ties
+            # per step, the top log-probs of every row: the token trace of harness.core.ties
             tops = [step.float().log_softmax(-1).topk(RUNNER_UPS + 1, dim=-1) for step in output.logits]
         wall = time.perf_counter() - started
         new_tokens = output.sequences[:, inputs["input_ids"].shape[1] :]

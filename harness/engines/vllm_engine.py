@@ -11,11 +11,11 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from harness.core import Generation, GenerationParams, Request
+from harness.core.errors import ConfigError
+from harness.core.ties import RUNNER_UPS, token_trace
+from harness.core.types import Generation, GenerationParams, Request
 from harness.engines import Adapter, EngineSettings, TokenPair
-from harness.errors import ConfigError
-from harness.models import ResolvedModel
-from harness.ties import RUNNER_UPS, token_trace
+from harness.engines.models import ResolvedModel
 
 # Next-token candidates read per log-likelihood context where vLLM cannot name tokens (its
 # max_logprobs default); a one-token continuation outside them is scored as a full prompt instead.
@@ -103,7 +103,7 @@ class VllmEngine:
                 top_p=r.params.top_p,
                 stop=list(r.params.stop) or None,
                 seed=r.params.seed,
-                logprobs=RUNNER_UPS,  # the token trace that tells a near-tie from a difference (harness.ties)
+                logprobs=RUNNER_UPS,  # the token trace that tells a near-tie from a difference (harness.core.ties)
             )
             for r in requests
         ]

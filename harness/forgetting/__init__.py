@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.config import ranged
+from harness.config.parse import ranged
 
 
 @dataclass(frozen=True)

@@ -13,15 +13,15 @@ from typing import Any
 
 import numpy as np
 
-from harness.adapters import merged_model
-from harness.cache import engine_identity
-from harness.core import Variant
+from harness.core.types import Variant
 from harness.engines import Adapter, EngineHandle, EnginePool
+from harness.engines.adapters import merged_model
+from harness.engines.cache import engine_identity
 from harness.forgetting import ForgettingSettings
 from harness.forgetting.tasks import LOCAL_BENCHMARKS, Benchmark, bench_data_dir, load_benchmarks, select_items
-from harness.intervals import wilson
-from harness.paired import PairedComparison, compare_paired
-from harness.scoring import CONFIDENCE, bootstrap_indices
+from harness.scoring.intervals import wilson
+from harness.scoring.paired import PairedComparison, compare_paired
+from harness.scoring.scores import CONFIDENCE, bootstrap_indices
 
 REFERENCE = "base"
 # Metrics a budget in accuracy points applies to (values are 0/1 per item).
@@ -76,7 +76,7 @@ def benchmarks_identity(settings: ForgettingSettings) -> dict[str, Any]:
     content of local data (or lm-eval's own task), lm-eval's version and the item selection."""
     from importlib import metadata
 
-    from harness.hashing import directory_sha256
+    from harness.core.hashing import directory_sha256
 
     data = bench_data_dir(settings.bench_data)
     sources = {}

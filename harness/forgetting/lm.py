@@ -15,7 +15,7 @@ from lm_eval.models.utils import has_bos_prefix
 from lm_eval.utils import get_rolling_token_windows, make_disjoint_window
 from tqdm import tqdm
 
-from harness.core import GenerationParams
+from harness.core.types import GenerationParams
 from harness.engines import Adapter, EngineHandle, TokenPair
 
 DEFAULT_MAX_GEN_TOKS = 256  # lm-eval's hf default for generate_until

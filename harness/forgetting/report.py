@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from harness.config import to_plain
+from harness.config.parse import to_plain
 from harness.forgetting.check import REFERENCE, ForgettingResult
 
 STATUS_TEXT = {

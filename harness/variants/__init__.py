@@ -14,16 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.config import parse_table, to_plain
-from harness.core import Variant
-from harness.errors import ConfigError, HarnessError, UnknownNameError, did_you_mean
-from harness.guards import check_name, warn_secrets
-from harness.prompts import Template
-from harness.suite import SUITE_FILE, Suite, check_backend, inside
+from harness.config.guards import check_name, warn_secrets
+from harness.config.parse import parse_table, to_plain
+from harness.core.errors import ConfigError, HarnessError, UnknownNameError, did_you_mean
+from harness.core.types import Variant
+from harness.suite.load import SUITE_FILE, Suite, check_backend, inside
+from harness.suite.prompts import Template
 
 if TYPE_CHECKING:
-    from harness.cache import GenerationCache
     from harness.engines import EngineHandle, EnginePool, EngineSettings
+    from harness.engines.cache import GenerationCache
 
 VARIANT_KINDS: dict[str, str] = {
     "fake": "harness.variants.fake:FakeVariant",
@@ -68,18 +68,18 @@ class BuildContext:
     def engine(self, model: str | None = None, backend: str | None = None) -> EngineHandle:
         """The shared engine for a model (default: the run's model); resolving converts the embedded
         model on first use."""
-        from harness.models import resolve_model
+        from harness.engines.models import resolve_model
 
         return self.engines.handle(resolve_model(model or self.engines.settings.model), backend)
 
     def retrieval_index(self, kind: str) -> tuple[Any, dict[str, Any]]:
         """The suite's knowledge base indexed for `kind`, built (or read from the cache) once per run."""
-        from harness.knowledge import chunk_documents, load_documents
-        from harness.retrieval import build_index
+        from harness.retrieval.index import build_index
+        from harness.retrieval.knowledge import chunk_documents, load_documents
 
         indexes = self.resources.setdefault("retrieval", {})
         if kind == "hybrid" and kind not in indexes:
-            from harness.retrieval import HybridIndex, hybrid_info
+            from harness.retrieval.index import HybridIndex, hybrid_info
 
             (bm25, bm25_info), (dense, dense_info) = self.retrieval_index("bm25"), self.retrieval_index("dense")
             indexes[kind] = (

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.config import check_file, ranged
-from harness.core import Generation, Request
-from harness.errors import DataError, HarnessWarning
-from harness.guards import shown
-from harness.suite import inside
+from harness.config.guards import shown
+from harness.config.parse import check_file, ranged
+from harness.core.errors import DataError, HarnessWarning
+from harness.core.types import Generation, Request
+from harness.suite.load import inside
 
 if TYPE_CHECKING:
     from harness.variants import BuildContext

@@ -12,13 +12,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
-from harness.adapters import check_adapter_effect, is_merged_model, load_adapter, merged_model
-from harness.config import ranged
-from harness.core import Generation, Message, Request
+from harness.config.parse import ranged
+from harness.core.errors import ConfigError
+from harness.core.types import Generation, Message, Request
 from harness.engines import Adapter, EngineHandle
-from harness.errors import ConfigError
-from harness.prompts import example_turns
-from harness.suite import inside
+from harness.engines.adapters import check_adapter_effect, is_merged_model, load_adapter, merged_model
+from harness.suite.load import inside
+from harness.suite.prompts import example_turns
 
 if TYPE_CHECKING:
     from harness.variants import BuildContext

