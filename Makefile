@@ -7,7 +7,7 @@ PIP := $(PY) -m pip --disable-pip-version-check
 STAMP := $(VENV)/.installed-stamp
 EXTRAS ?= test,cpu,hf,finetune,rag,forgetting
 
-.PHONY: install test demo regress bench mutate clean
+.PHONY: install lint test demo regress bench mutate clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,13 @@ endif
 
 install: $(STAMP)
 
-test: $(STAMP)
+# Lint first (seconds): formatting, ruff's checks, and the layer contracts (pyproject.toml [tool.importlinter]).
+lint: $(STAMP)
+	$(VENV)/bin/ruff format --check --quiet .
+	$(VENV)/bin/ruff check --quiet .
+	$(VENV)/bin/lint-imports --no-cache
+
+test: lint
 	$(PY) -m pytest -q
 
 # Forgetting checks (MMLU, HellaSwag) when the workplace's benchmark data is beside the clone.

@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness.engines.models import cache_root  # noqa: E402
+from harness.core.paths import cache_root  # noqa: E402
 
 DEMO_VARIANTS = "echo,base,prompted,finetuned,rag,hybrid"  # as `make demo`
 SHARED = ("models", "merged", "indexes", "bench-tasks")

@@ -21,12 +21,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.engines import EnginePool, EngineSettings  # noqa: E402
+from harness.config.settings import EngineSettings
+from harness.engines import EnginePool  # noqa: E402
 from harness.engines.models import resolve_model  # noqa: E402
 from harness.run.runner import RunOptions, run_suite  # noqa: E402
-from harness.suite.load import load_suite  # noqa: E402
 from harness.suite.prompts import build_request  # noqa: E402
-from harness.variants import BuildContext, build_variant  # noqa: E402
+from harness.variants import (  # noqa: E402
+    BuildContext,
+    build_variant,
+    load_suite,  # noqa: E402
+)
 
 DEMO = Path(__file__).resolve().parents[1] / "suites" / "support-triage"
 

@@ -55,11 +55,11 @@ def main() -> None:
 def measure(n: int, reps: int) -> dict[str, float]:
     from vllm import SamplingParams
 
-    from harness.engines import EnginePool, EngineSettings
+    from harness.config.settings import EngineSettings
+    from harness.engines import EnginePool
     from harness.engines.vllm_engine import VllmEngine
-    from harness.suite.load import load_suite
     from harness.suite.prompts import build_request
-    from harness.variants import BuildContext, build_variant
+    from harness.variants import BuildContext, build_variant, load_suite
 
     suite = load_suite(ROOT / "suites" / "support-triage")
     requests = [build_request(item, suite.prompt, suite.params) for item in suite.eval_items[:n]]

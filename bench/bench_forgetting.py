@@ -19,10 +19,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.engines import EnginePool, EngineSettings, configure_offline  # noqa: E402
+from harness.config.settings import (
+    EngineSettings,
+    ForgettingSettings,  # noqa: E402
+)
+from harness.engines import EnginePool, configure_offline  # noqa: E402
 from harness.engines.models import resolve_model  # noqa: E402
-from harness.forgetting import ForgettingSettings  # noqa: E402
-from harness.forgetting.check import WeightsTarget, _no_request_building_bars, evaluate, item_record, plan_benchmarks  # noqa: E402
+from harness.forgetting.check import _no_request_building_bars, evaluate, item_record, plan_benchmarks  # noqa: E402
+from harness.forgetting.result import WeightsTarget  # noqa: E402
 from harness.forgetting.tasks import select_items  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

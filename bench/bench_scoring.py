@@ -26,11 +26,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from harness.config.settings import MetricSpec  # noqa: E402
 from harness.scoring import scores as scoring  # noqa: E402
 from harness.scoring.answers import Extractor  # noqa: E402
 from harness.scoring.metrics import MetricContext, available_metrics, metric_class  # noqa: E402
 from harness.scoring.scores import ScoringSample, score  # noqa: E402
-from harness.suite.load import MetricSpec  # noqa: E402
 
 GOAL_S = 10.0
 GOAL_N = 10_000

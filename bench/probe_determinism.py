@@ -68,12 +68,12 @@ def main() -> None:
 def probe(name: str, n_items: int, repeats: int) -> dict[str, object]:
     import vllm
 
+    from harness.config.settings import EngineSettings
     from harness.core.ties import compare
-    from harness.engines import EnginePool, EngineSettings
+    from harness.engines import EnginePool
     from harness.engines.models import resolve_model
-    from harness.suite.load import load_suite
     from harness.suite.prompts import build_request
-    from harness.variants import BuildContext, build_variant
+    from harness.variants import BuildContext, build_variant, load_suite
 
     _, llm_kwargs, lora = SETTINGS[name]
     original_init = vllm.LLM.__init__

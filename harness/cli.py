@@ -128,7 +128,7 @@ def _run(args: argparse.Namespace, forgetting_only: bool = False) -> int:
     from harness.config.parse import parse_table, read_toml
     from harness.forgetting import EXIT_FORGETTING_FAILED
     from harness.run.runner import RunOptions, run_suite
-    from harness.suite.load import load_suite
+    from harness.variants import load_suite
 
     suite = load_suite(args.suite)
     tables, source = None, None
@@ -190,7 +190,7 @@ def _names(value: str | None, flag: str = "") -> tuple[str, ...] | None:
 
 def _number(cast: type, low: float | None = None, high: float | None = None, low_open: bool = False) -> Any:
     """An argparse type: `cast` (int or float), finite and within the bounds; argparse prints the error."""
-    from harness.config.parse import Range
+    from harness.core.ranges import Range
 
     bounds = Range(low, high, low_open)
 
@@ -303,7 +303,7 @@ def _check_data(args: argparse.Namespace) -> int:
 
 def _finetune(args: argparse.Namespace) -> int:
     from harness.finetune import FinetuneConfig, finetune
-    from harness.suite.load import load_suite
+    from harness.variants import load_suite
 
     overrides = {
         key: value

@@ -19,10 +19,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.config.parse import check_ranges, ranged
+from harness.config.parse import check_ranges
 from harness.core.errors import ConfigError, MissingDependencyError
 from harness.core.escaping import echo
 from harness.core.files import write_file
+from harness.core.ranges import ranged
 from harness.engines.log import capture, engine_output
 from harness.engines.models import resolve_model
 from harness.suite.load import Suite

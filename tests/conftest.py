@@ -14,7 +14,7 @@ SHARED_CACHE_PARTS = ("models", "merged", "bench-tasks", "indexes")
 
 @pytest.fixture(autouse=True, scope="session")
 def _fresh_generation_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
-    from harness.engines.models import cache_root
+    from harness.core.paths import cache_root
 
     real = cache_root()
     session = tmp_path_factory.mktemp("harness-cache")

@@ -17,11 +17,13 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
+from harness.config.settings import EngineSettings
 from harness.core.hashing import file_sha256
+from harness.core.paths import cache_root
 from harness.core.types import Generation, GenerationParams, Request
-from harness.engines import BACKENDS
-from harness.engines.cache import entry_key
-from harness.engines.models import cache_root
+from harness.engines import BACKENDS, EngineHandle, EnginePool
+from harness.engines.cache import CACHE_FILE, CachedEngine, GenerationCache, engine_identity, entry_key, params_payload
+from harness.engines.models import ResolvedModel
 
 ROOT = Path(__file__).resolve().parents[1]
 ADAPTER = ROOT / "suites" / "support-triage" / "adapters" / "smollm2-135m-instruct-lora"
@@ -254,9 +256,8 @@ def test_params_are_part_of_the_request_payload() -> None:
         "stop": ["\n"],
         "seed": 0,
     }
-    assert request_payload(Request("b", (), GenerationParams(max_tokens=8, stop=("\n",)))) == request_payload(
-        request
-    )  # ids do not matter
+    # ids do not matter
+    assert request_payload(Request("b", (), GenerationParams(max_tokens=8, stop=("\n",)))) == request_payload(request)
 
 
 def test_latency_probe_measures_the_engine_and_is_reused_when_unchanged(counting_suite: Path, tmp_path: Path) -> None:
@@ -273,3 +274,55 @@ def test_latency_probe_measures_the_engine_and_is_reused_when_unchanged(counting
         changed["variants"]["base"]["latency_probe"].get("cached")
         and "cached" not in changed["variants"]["tuned"]["latency_probe"]
     )
+
+
+class ScoringEngine:
+    """Log-likelihoods and completions, each call counted: the cached engine's two other kinds."""
+
+    calls: list[tuple[str, int]] = []
+
+    def __init__(self, model, settings, max_lora_rank=0) -> None:  # noqa: ANN001
+        self.backend = "scoring"
+
+    def loglikelihood(self, pairs, adapter=None) -> list[tuple[float, bool]]:  # noqa: ANN001
+        ScoringEngine.calls.append(("loglikelihood", len(pairs)))
+        return [(-float(len(continuation)), True) for _, continuation in pairs]
+
+    def complete(self, prompts, params, adapter=None) -> list[str]:  # noqa: ANN001
+        ScoringEngine.calls.append(("complete", len(prompts)))
+        return [f"{len(prompt)}:{params.max_tokens}" for prompt in prompts]
+
+    def close(self) -> None:
+        pass
+
+
+def test_the_pool_hands_out_cached_engines_that_keep_the_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(BACKENDS, "scoring", f"{__name__}:ScoringEngine")
+    monkeypatch.setattr(ScoringEngine, "calls", [])
+    settings, model = EngineSettings(backend="scoring"), ResolvedModel("m", str(tmp_path), "sha256:00")
+    assert type(EnginePool(settings).handle(model)) is EngineHandle  # no cache: the handle itself
+    cache = GenerationCache(tmp_path / CACHE_FILE)
+    pool = EnginePool(settings, cache)
+    engine = pool.handle(model)
+    assert isinstance(engine, CachedEngine) and pool.handle(model) is engine and pool.lora_free(engine) is engine
+    engine.require_lora(8)
+    free = pool.lora_free(engine)
+    assert isinstance(free, CachedEngine) and free.lora_free and free is not engine and pool.lora_free(engine) is free
+
+    pairs, params = [([1, 2], [3]), ([4], [5, 6])], GenerationParams(max_tokens=4)
+    assert engine.loglikelihood(pairs) == [(-1.0, True), (-2.0, True)] and engine.complete([[1, 2, 3]], params) == [
+        "3:4"
+    ]
+    assert engine.loglikelihood(pairs[::-1]) == [(-2.0, True), (-1.0, True)]
+    assert engine.complete([[1, 2, 3]], params) == ["3:4"] and engine.loglikelihood([]) == []
+    assert ScoringEngine.calls == [("loglikelihood", 2), ("complete", 1)] and pool.loads == 1  # the rest: cached
+    # Stored under the keys entries were always written under (what an earlier run's cache holds).
+    identity = engine_identity(settings, "scoring", model, None)
+    assert cache.lookup("loglikelihood", identity, [[4], [5, 6]]) == [-2.0, True]
+    assert cache.lookup("complete", identity, {"prompt": [1, 2, 3], "params": params_payload(params)}) == "3:4"
+
+    with pool.uncached():  # straight to the engine, cached or not
+        assert engine.loglikelihood(pairs[:1]) == [(-1.0, True)]
+    engine.loglikelihood(pairs[:1])  # and the cache answers again after
+    assert ScoringEngine.calls[2:] == [("loglikelihood", 1)] and cache.stats.hits == 4
+    pool.close()

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.core.paths import cache_root
 from harness.core.ties import compare_samples
-from harness.engines.models import cache_root
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "suites" / "support-triage"

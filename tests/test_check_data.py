@@ -13,12 +13,14 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
+from harness.config.settings import DataConfig, SuiteConfig
 from harness.core.errors import DataError
 from harness.core.types import GenerationParams
 from harness.datacheck import CheckOptions, Report, check_data, fast_checks, report_text
 from harness.datacheck.report import role_from_name
 from harness.suite.items import Item
-from harness.suite.load import DataConfig, Suite, SuiteConfig, load_suite
+from harness.suite.load import Suite
+from harness.variants import load_suite
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "suites" / "support-triage"
@@ -231,9 +233,8 @@ def test_role_from_file_name(name: str, role: str) -> None:
 
 def test_flags_say_the_role_whatever_the_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     named_eval = write(tmp_path / "eval_pool.jsonl", clean_train())
-    named_data = write(
-        tmp_path / "questions.jsonl", [chat(text(i), "answer 0") for i in range(3)]
-    )  # copies of train inputs
+    # copies of train inputs
+    named_data = write(tmp_path / "questions.jsonl", [chat(text(i), "answer 0") for i in range(3)])
     report = check(named_data, train=(str(named_eval),), eval=(str(named_data),))
     assert [(Path(f.path).name, f.role) for f in report.files] == [
         ("eval_pool.jsonl", "train"),

@@ -103,9 +103,8 @@ def test_compare_writes_tables_and_report(tiny_suite: Path, tmp_path: Path, caps
         and canned["metrics"]["exact_match"]["p_holm"] is not None
     )
     prompt, completion = canned["tokens"]["prompt_mean"], canned["tokens"]["completion_mean"]
-    assert canned["cost"]["per_1k_queries"] == pytest.approx(
-        (prompt * 1.0 + completion * 2.0) / 1e6 * 1000, rel=1e-4
-    )  # 6 decimals in JSON
+    # 6 decimals in JSON
+    assert canned["cost"]["per_1k_queries"] == pytest.approx((prompt * 1.0 + completion * 2.0) / 1e6 * 1000, rel=1e-4)
     import pandas as pd
 
     table = pd.read_csv(run / "comparison.csv")
@@ -259,9 +258,8 @@ def test_accuracy_column_says_what_it_scored_against(
     (suite / "eval.jsonl").write_text("".join(json.dumps(item) + "\n" for item in CLASSIFY_ITEMS))
     run = fake_run(suite, tmp_path / "run", capsys)
     record = json.loads((run / "run.json").read_text())
-    assert record["metrics"]["model"]["accuracy"]["value"] == pytest.approx(
-        accuracy
-    )  # the key stays "accuracy" (gates, history)
+    # the key stays "accuracy" (gates, history)
+    assert record["metrics"]["model"]["accuracy"]["value"] == pytest.approx(accuracy)
     summary = (run / "summary.md").read_text()
     assert f"| variant | accuracy({heading}) | macro_f1({heading}) | exact_match |" in summary
     assert main(["compare", str(run), "--baseline", "echo"]) == 0

@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
+from harness.config.settings import EngineSettings
 from harness.core.errors import ConfigError
 from harness.core.ties import compare
 from harness.core.types import Request
-from harness.engines import EnginePool, EngineSettings
+from harness.engines import EnginePool
 from harness.engines.models import resolve_model
 from harness.run.probe import latency_probe
 from harness.run.runner import RunOptions, run_suite
-from harness.suite.load import load_suite
 from harness.suite.prompts import build_request
-from harness.variants import BuildContext, build_variant
+from harness.variants import BuildContext, build_variant, load_suite
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "suites" / "support-triage"

@@ -11,8 +11,8 @@ import pytest
 from scipy.stats import binomtest
 
 from harness.cli import main
+from harness.config.settings import ForgettingSettings
 from harness.core.errors import ConfigError, DataError
-from harness.forgetting import ForgettingSettings
 from harness.forgetting.check import judge, primary_metric
 from harness.forgetting.tasks import Benchmark, load_benchmarks, read_mmlu_csv, select_items
 from harness.scoring.paired import PairedComparison, compare_paired, mcnemar_exact
@@ -66,9 +66,8 @@ def test_budget_statuses() -> None:
     assert judge(comparison(-0.01, -0.05, 0.03), "acc", 2.0)["status"] == "pass"
     assert judge(comparison(-0.04, -0.09, 0.01), "acc", 2.0)["status"] == "over"  # over budget, not significant
     assert judge(comparison(-0.10, -0.15, -0.05), "acc_norm", 2.0)["status"] == "fail"
-    assert (
-        judge(comparison(-0.04, -0.07, -0.01), "acc", 2.0)["status"] == "over"
-    )  # significant drop, not beyond 2 points
+    # significant drop, not beyond 2 points
+    assert judge(comparison(-0.04, -0.07, -0.01), "acc", 2.0)["status"] == "over"
     assert judge(comparison(-0.10, -0.15, -0.05), "acc", None)["status"] is None  # no budget set
     assert judge(comparison(-0.10, -0.15, -0.05), "bleu", 2.0)["status"] is None  # not an accuracy
     assert primary_metric({"acc": {}, "acc_norm": {}}) == "acc_norm"

@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.engines import EnginePool, EngineSettings, configure_offline
+from harness.config.settings import EngineSettings, ForgettingSettings
+from harness.engines import EnginePool, configure_offline
 from harness.engines.models import resolve_model
-from harness.forgetting import ForgettingSettings
-from harness.forgetting.check import WeightsTarget, evaluate, item_record, plan_benchmarks
+from harness.forgetting.check import evaluate, item_record, plan_benchmarks
+from harness.forgetting.result import WeightsTarget
 from harness.forgetting.tasks import select_items
 from harness.scoring.paired import compare_paired
 

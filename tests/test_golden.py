@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from harness.run.runner import RunOptions, run_suite
-from harness.suite.load import load_suite
+from harness.variants import load_suite
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "tiny-run"
 VOLATILE = ("created_at", "timings", "environment")
@@ -85,9 +85,8 @@ def test_golden_values_are_the_expected_ones() -> None:
     for item, expected in CANNED.items():
         got = tuple(by_id[item]["scores"][name] for name in COLUMNS)
         assert got == pytest.approx(expected, abs=1e-6), item
-        assert (
-            by_id[item]["completion_tokens"] == expected[6] and by_id[item]["prompt_tokens"] == 9
-        )  # "Answer with JSON." + 6 words
+        # "Answer with JSON." + 6 words
+        assert by_id[item]["completion_tokens"] == expected[6] and by_id[item]["prompt_tokens"] == 9
         assert by_id[item]["scores"]["macro_f1[capital]"] is None  # defined over the set only
     for index, name in enumerate(COLUMNS[:-1]):  # the run-level values are the means of the above
         assert metrics["canned"][name]["value"] == pytest.approx(

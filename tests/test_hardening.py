@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
+from harness.config.settings import MetricSpec
 from harness.core.errors import DataError
 from harness.core.escaping import escape_controls
 from harness.datacheck import CheckOptions, check_data
 from harness.scoring.answers import Extractor
 from harness.scoring.scores import ScoringSample, score
-from harness.suite.load import MetricSpec, load_suite
+from harness.variants import load_suite
 
 
 def one_error_line(err: str) -> str:

@@ -17,7 +17,7 @@ import pytest
 from harness.cli import main
 from harness.core.errors import ConfigError, DataError, HarnessWarning
 from harness.core.redact import REDACTED, redact_secrets
-from harness.suite.load import load_suite
+from harness.variants import load_suite
 
 MB = 1_000_000
 BIG = 50 * MB

@@ -12,11 +12,11 @@ from scipy.stats import norm
 from statsmodels.stats.proportion import proportion_confint
 
 from harness.compare.render import NOT_AFTER_HOLM, marker
+from harness.config.settings import MetricSpec
 from harness.scoring.answers import Extractor
 from harness.scoring.intervals import exact_conditional, tango, wilson
 from harness.scoring.paired import compare_paired
 from harness.scoring.scores import ScoringSample, score
-from harness.suite.load import MetricSpec
 
 Z = norm.ppf(0.975)
 

@@ -11,6 +11,7 @@ import sacrebleu
 from rouge_score import rouge_scorer
 from sklearn.metrics import accuracy_score, f1_score
 
+from harness.config.settings import MetricSpec
 from harness.scoring import scores as scoring
 from harness.scoring.answers import Answer, Extractor, find_json, parse_json_output, strip_fences
 from harness.scoring.metrics import (
@@ -24,7 +25,6 @@ from harness.scoring.metrics import (
 )
 from harness.scoring.metrics.builtin import Bleu, Chrf, MacroF1, normalize_text, token_f1
 from harness.scoring.scores import ScoringSample, bootstrap_indices, score
-from harness.suite.load import MetricSpec
 
 BUILTIN = (
     "exact_match",
@@ -582,9 +582,8 @@ def test_no_bootstrap_no_interval():
         else:
             assert summary[name].ci_low is None and summary[name].ci_high is None and summary[name].interval is None
     assert {summary[name].interval for name in ALL_TEXT} == {"wilson", None}
-    one, _ = run(
-        [ScoringSample("three words here", "x")], ["output_length"], bootstrap=1000
-    )  # one sample: nothing to resample
+    # one sample: nothing to resample
+    one, _ = run([ScoringSample("three words here", "x")], ["output_length"], bootstrap=1000)
     assert one.summary["output_length"].value > 1 and one.summary["output_length"].ci_low is None
     single, _ = run(_ci_samples()[:1], ["exact_match"], bootstrap=1000)  # but one 0/1 answer has a Wilson interval
     assert (
@@ -620,9 +619,8 @@ def test_n_counts_and_summary_dict():
 def _field_samples() -> list[ScoringSample]:
     return [
         ScoringSample('```json\n{"category": "sports", "score": 3}\n```', '{"category": "sports"}'),  # fenced: hit
-        ScoringSample(
-            'Sure! Here it is: {"category": "Politics", "conf": 0.9}. Done.', '{"category": "politics"}'
-        ),  # prose: hit (casefold)
+        # prose: hit (casefold)
+        ScoringSample('Sure! Here it is: {"category": "Politics", "conf": 0.9}. Done.', '{"category": "politics"}'),
         ScoringSample('{"label": "sports"}', '{"category": "sports"}'),  # missing field: miss
         ScoringSample('{"category": "sports"', '{"category": "sports"}'),  # invalid JSON: miss
         ScoringSample('{"category": "science"}', '{"category": "sports"}'),  # wrong: miss

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness.config.settings import EngineSettings
 from harness.core.types import Generation, Request
-from harness.engines import Adapter, EnginePool, EngineSettings
+from harness.engines import Adapter, EnginePool
 from harness.engines.models import ResolvedModel
 from harness.finetune import training_examples
-from harness.suite.load import load_suite
 from harness.suite.prompts import build_request
-from harness.variants import BuildContext, build_variant
+from harness.variants import BuildContext, build_variant, load_suite
 from harness.variants.model import BaseVariant, PromptedVariant
 
 

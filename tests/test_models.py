@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.config.settings import EngineSettings
 from harness.core.errors import ConfigError
 from harness.core.hashing import file_sha256
-from harness.engines import EnginePool, EngineSettings, configure_offline, lora_rank_limit, pick_backend
+from harness.engines import EnginePool, configure_offline, lora_rank_limit, pick_backend
 from harness.engines.models import DEFAULT_MODEL, embedded_gguf, resolve_model
 
 

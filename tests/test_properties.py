@@ -11,11 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from harness.config.settings import MetricSpec
 from harness.scoring.answers import Extractor
 from harness.scoring.metrics.builtin import normalize_text, token_f1
 from harness.scoring.paired import compare_paired, holm, mcnemar_exact, mcnemar_p, minimum_detectable_effect
 from harness.scoring.scores import ScoringSample, score
-from harness.suite.load import MetricSpec
 
 # deadline=None: the 2 CPU cores are shared with engine experiments, so wall time per example varies.
 FAST = settings(max_examples=150, deadline=None)

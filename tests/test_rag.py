@@ -11,9 +11,8 @@ from harness import FakeVariant
 from harness.cli import main
 from harness.core.errors import ConfigError
 from harness.run.runner import RunOptions, run_suite
-from harness.suite.load import load_suite
 from harness.suite.prompts import build_request
-from harness.variants import BuildContext, build_variant
+from harness.variants import BuildContext, build_variant, load_suite
 
 CAPITALS = {
     "fr": ("France", "Paris"),
@@ -57,9 +56,8 @@ def test_rag_puts_retrieved_chunks_with_ids_into_the_prompt(rag_suite: Path) -> 
     assert sent.messages[:-1] == request.messages[:-1]  # system prompt untouched
     assert generation.messages == sent.messages
     assert generation.metadata["retrieved"][0]["doc_id"] == "doc-fr" and len(generation.metadata["retrieved"]) <= 2
-    assert (
-        generation.metadata["retrieval_s"] > 0 and generation.metadata["context_tokens"] is None
-    )  # fake: no tokenizer
+    # fake: no tokenizer
+    assert generation.metadata["retrieval_s"] > 0 and generation.metadata["context_tokens"] is None
 
 
 def test_run_adds_retrieval_metrics_and_omits_items_without_gold(rag_suite: Path, tmp_path: Path) -> None:

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 from harness.cli import main
+from harness.config.settings import MetricSpec
 from harness.scoring.answers import Extractor
 from harness.scoring.metrics.builtin import token_f1
 from harness.scoring.paired import compare_paired, mcnemar_p
 from harness.scoring.scores import ScoringSample, score
-from harness.suite.load import MetricSpec
 
 # --- token F1 counts shared tokens as a multiset (SQuAD's Counter intersection) ---
 

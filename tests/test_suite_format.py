@@ -10,8 +10,8 @@ import pytest
 from harness.core.errors import ConfigError, DataError
 from harness.core.types import GenerationParams
 from harness.suite.items import FieldNames, load_items, read_items
-from harness.suite.load import load_suite
 from harness.suite.prompts import PromptSpec, Template, build_request
+from harness.variants import load_suite
 
 
 def write_jsonl(path: Path, records: list[dict]) -> Path:

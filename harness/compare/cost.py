@@ -14,30 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.config.parse import check_ranges, ranged
-
-
-@dataclass(frozen=True)
-class CostModel:
-    """[cost] in suite.toml or a run config; `harness compare --cost FILE` overrides it."""
-
-    input_per_mtok: float | None = ranged(None, 0, example="0.10")  # price per million prompt tokens
-    output_per_mtok: float | None = ranged(None, 0, example="0.40")  # price per million completion tokens
-    gpu_hour: float | None = ranged(
-        None, 0, example="1.20"
-    )  # price per GPU-hour, with the run's measured batched throughput
-    finetune: float | None = ranged(None, 0, example="25.0")  # one-time fine-tuning cost
-    finetune_hours: float | None = ranged(None, 0, example="2.0")  # or its GPU-hours, priced at gpu_hour
-    currency: str = "USD"
-
-    @property
-    def priced(self) -> bool:
-        return self.input_per_mtok is not None or self.output_per_mtok is not None or self.gpu_hour is not None
-
-
-def check_cost(model: CostModel, where: str) -> None:
-    """Prices are finite amounts >= 0 (parse_table checks a file's; this, one built in code)."""
-    check_ranges(model, where)
+from harness.config.settings import CostModel, check_cost
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from harness.compare import ALPHA
-from harness.config.parse import ranged
 from harness.core.errors import ConfigError, HarnessError, UnknownNameError, did_you_mean
 from harness.core.hardware import describe_change
+from harness.core.ranges import ranged
 from harness.results.read import RunResult
 from harness.scoring.paired import compare_paired, holm
 
@@ -78,8 +78,8 @@ def diff_runs(
     checked = [_check(gate, rows, variants, alpha) for gate in gates or []]
     results = [entry for found in checked for entry in found]
     return {
-        "old": {"dir": str(old.dir), "run_id": old.run.get("run_id"), "created_at": old.run.get("created_at")},
-        "new": {"dir": str(new.dir), "run_id": new.run.get("run_id"), "created_at": new.run.get("created_at")},
+        "old": {"dir": str(old.dir), "run_id": old.run_json.run_id, "created_at": old.run_json.created_at},
+        "new": {"dir": str(new.dir), "run_id": new.run_json.run_id, "created_at": new.run_json.created_at},
         "suite": new.suite_name,
         "alpha": alpha,
         "only_old": [v for v in old.variants if v not in new.variants],
@@ -99,9 +99,9 @@ def _metric_row(old: RunResult, new: RunResult, variant: str, metric: str) -> di
         "variant": variant,
         "metric": metric,
         "items": len(ids),
-        "old": (old.run["metrics"][variant].get(metric) or {}).get("value"),
-        "new": (new.run["metrics"][variant].get(metric) or {}).get("value"),
-        "higher_is_better": (new.run["metrics"][variant].get(metric) or {}).get("higher_is_better"),
+        "old": old.run_json.metric(variant, metric).get("value"),
+        "new": new.run_json.metric(variant, metric).get("value"),
+        "higher_is_better": new.run_json.metric(variant, metric).get("higher_is_better"),
         "delta": None,
         "delta_ci_low": None,
         "delta_ci_high": None,
@@ -152,15 +152,12 @@ def _flips(old: RunResult, new: RunResult, variant: str, top: int) -> list[dict[
 
 def run_changes(old: RunResult, new: RunResult) -> list[dict[str, Any]]:
     """What differs between the runs' inputs: config, data, weights, prompts sent, environment."""
+    before, after = old.run_json, new.run_json
     changes = []
-    changes += _dict_changes(
-        "suite config", old.run.get("suite", {}).get("config", {}), new.run.get("suite", {}).get("config", {})
-    )
-    changes += _dict_changes(
-        "data sha256", old.run.get("data", {}).get("sha256", {}), new.run.get("data", {}).get("sha256", {})
-    )
+    changes += _dict_changes("suite config", before.suite_config, after.suite_config)
+    changes += _dict_changes("data sha256", before.data.get("sha256", {}), after.data.get("sha256", {}))
     for variant in (v for v in new.variants if v in old.variants):
-        o, n = old.run["variants"][variant], new.run["variants"][variant]
+        o, n = before.variants[variant], after.variants[variant]
         changes += _dict_changes(f"{variant} config", o.get("config", {}), n.get("config", {}))
         changes += _dict_changes(f"{variant} engine", o.get("engine", {}), n.get("engine", {}), skip=("index",))
         changed = [
@@ -180,7 +177,7 @@ def run_changes(old: RunResult, new: RunResult) -> list[dict[str, Any]]:
                     "new": None,
                 }
             )
-    env_old, env_new = old.run.get("environment", {}), new.run.get("environment", {})
+    env_old, env_new = before.environment, after.environment
     changes += _dict_changes("packages", env_old.get("packages", {}), env_new.get("packages", {}))
     changes += _dict_changes("git", env_old.get("git", {}), env_new.get("git", {}))
     hardware = describe_change(env_old.get("hardware"), env_new.get("hardware"))

@@ -8,26 +8,21 @@ compared are flattened to `path -> value` once per run, and the first part of a 
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from harness.compare.history_types import MARKERS, History, HistoryRun, MetricPoint, VariantPoint
+from harness.config.settings import metric_key
 from harness.core.errors import HarnessError, HarnessWarning, UnknownNameError, did_you_mean
 from harness.core.escaping import escape_controls
-from harness.run.progress import PROGRESS_DIR
+from harness.results.read import PROGRESS_DIR, read_run_json
 
-MARKERS = {
-    "M": "model changed: the engine's model, its content hash (apart from the adapter) or the backend",
-    "A": "adapter changed: the LoRA adapter's sha256",
-    "D": "data changed: an eval/train file's sha256, the number of eval items scored, or the RAG index",
-    "C": "config changed: the suite's prompt, generation, answer, output, metrics or run settings, or the variant's own table",
-}
 MARKER_OF = {"model": "M", "model_identity": "M", "backend": "M", "adapter": "A", "data": "D", "index": "D"}  # else "C"
 # Suite tables that do not change what a variant's metrics measure, or that are judged elsewhere:
 # engine settings through each variant's resolved engine, variants through their own tables.
@@ -35,47 +30,6 @@ SUITE_TABLES_IGNORED = ("cost", "description", "engine", "forgetting", "variants
 INDEX_KEPT = ("key", "kind")  # index.cached / seconds / chunks say how it was built, not what it holds
 SHA256 = re.compile(r"\b[0-9a-f]{64}\b")  # shown as its first 12 digits
 PARTIAL_FOLDER = PROGRESS_DIR  # a run still being written (or interrupted) keeps its progress here
-
-
-@dataclass(frozen=True)
-class MetricPoint:
-    value: float | None
-    ci_low: float | None
-    ci_high: float | None
-    n: int | None
-
-
-@dataclass(frozen=True)
-class VariantPoint:
-    """One variant in one run: its metrics, and what changed since its previous run."""
-
-    metrics: Mapping[str, MetricPoint]
-    markers: str  # letters of MARKERS in that order; "" in the variant's first run
-    changes: tuple[tuple[str, str], ...]  # (marker, "path: old -> new")
-    inputs: Mapping[str, Any]  # flattened engine + variant config, compared with the next run
-
-
-@dataclass(frozen=True)
-class HistoryRun:
-    run_id: str
-    dir: Path
-    created_at: datetime
-    status: str
-    commit: str  # short git commit, "*" appended when the tree was dirty; "" when unknown
-    variants: Mapping[str, VariantPoint]
-    inputs: Mapping[str, Any]  # flattened data hashes and suite config, shared by its variants
-
-
-@dataclass(frozen=True)
-class History:
-    suite: str
-    results_dir: Path
-    runs: tuple[HistoryRun, ...]  # oldest first
-    variants: tuple[str, ...]
-    metrics: tuple[str, ...]  # the suite's order
-    plot_metrics: tuple[str, ...]  # what history.png draws: the suite's first metric unless chosen
-    skipped_partial: int = 0
-    unreadable: int = 0
 
 
 def load_history(results_dir: str | Path, suite: str) -> History:
@@ -106,17 +60,15 @@ def load_history(results_dir: str | Path, suite: str) -> History:
             f"{partial} partial, {unreadable} unreadable",
             "point at the folder `harness run` writes into",
         )
-    name = (
-        suite if suite in suites else suite.rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1]
-    )  # a suite folder works too
+    # a suite folder works too
+    name = suite if suite in suites else suite.rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1]
     if name not in suites:
         raise UnknownNameError(f"no runs of suite '{suite}'", str(root), did_you_mean(suite, suites))
     ordered = sorted((r[1:] for r in parsed if r[0] == name), key=lambda r: (r[0].created_at, r[0].run_id))
     runs = _with_markers([run for run, _ in ordered])
     variants = tuple(dict.fromkeys(v for r in runs for v in r.variants))
-    metrics = _metric_order(
-        [m for r in runs for p in r.variants.values() for m in p.metrics], ordered[-1][1]
-    )  # the newest run's order
+    # the newest run's order
+    metrics = _metric_order([m for r in runs for p in r.variants.values() for m in p.metrics], ordered[-1][1])
     return History(name, root, tuple(runs), variants, metrics, metrics[:1], partial, unreadable)
 
 
@@ -182,43 +134,40 @@ def _folders(path: Path) -> list[Path]:
 
 def _parse(path: Path) -> tuple[str, HistoryRun, list[Any]]:
     """(suite name, the run without markers yet, the suite's metric specs); raises on a bad file."""
-    run = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(run, dict) or not isinstance(run.get("metrics"), dict):
-        raise ValueError(
-            f"no metrics table (schema_version {run.get('schema_version') if isinstance(run, dict) else None!r})"
-        )
-    created = datetime.fromisoformat(str(run["created_at"]).replace("Z", "+00:00"))
-    created = created if created.tzinfo else created.replace(tzinfo=timezone.utc)
-    git = (run.get("environment") or {}).get("git") or {}
+    run = read_run_json(path)
+    if not run.has_metrics:
+        raise ValueError(f"no metrics table (schema_version {run.schema_version!r})")
+    created = run.created
+    git = run.environment.get("git") or {}
     commit = str(git.get("commit") or "")[:7] + ("*" if git.get("dirty") and git.get("commit") else "")
-    config = (run.get("suite") or {}).get("config") or {}
-    data = run.get("data") or {}
+    config = run.suite_config
+    data = run.data
     inputs = _flatten(
         {
             "data": {"sha256": data.get("sha256"), "eval_items": data.get("eval_items")},
             "suite": {k: v for k, v in config.items() if k not in SUITE_TABLES_IGNORED},
         }
     )
-    described = run.get("variants") or {}
+    described = run.variants
     points = {
         v: VariantPoint(
-            {m: _point(c) for m, c in (run["metrics"].get(v) or {}).items()},
+            {m: _point(c) for m, c in (run.metrics.get(v) or {}).items()},
             "",
             (),
             _variant_inputs(described.get(v) or {}),
         )
-        for v in dict.fromkeys([*described, *run["metrics"]])
+        for v in dict.fromkeys([*described, *run.metrics])
     }
     history_run = HistoryRun(
-        str(run.get("run_id") or path.parent.name),
+        str(run.run_id or path.parent.name),
         path.parent,
         created,
-        str(run.get("status") or "?"),
+        str(run.status or "?"),
         commit,
         points,
         inputs,
     )
-    return str((run.get("suite") or {}).get("name") or "?"), history_run, list(config.get("metrics") or [])
+    return str(run.suite.get("name") or "?"), history_run, list(config.get("metrics") or [])
 
 
 def _point(cell: Mapping[str, Any]) -> MetricPoint:
@@ -308,7 +257,7 @@ def _metric_order(found: list[str], specs: list[Any]) -> tuple[str, ...]:
         if isinstance(spec, str):
             declared.append(spec)
         elif isinstance(spec, Mapping) and spec.get("name"):
-            declared.append(f"{spec['name']}[{spec['field']}]" if spec.get("field") else str(spec["name"]))
+            declared.append(metric_key(str(spec["name"]), spec.get("field")))
     present = set(found)
     return tuple(dict.fromkeys([m for m in declared if m in present] + sorted(present)))
 

@@ -8,7 +8,7 @@ import math
 from datetime import timedelta
 from typing import Any
 
-from harness.compare.history import MARKERS, History, HistoryRun
+from harness.compare.history_types import MARKERS, History, HistoryRun
 
 WIDTH_IN, HEIGHT_PER_METRIC_IN, HEIGHT_EXTRA_IN, DPI = 11.0, 3.2, 0.8, 100
 DENSE_RUNS = 60  # above this many runs, points are drawn without dots

@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from harness.compare import ALPHA
-from harness.compare.cost import CostModel, break_even, finetune_cost, query_cost
+from harness.compare.cost import break_even, finetune_cost, query_cost
+from harness.config.settings import CostModel, metric_key
 from harness.core.errors import DataError, UnknownNameError, did_you_mean
-from harness.results.read import RunResult
+from harness.results.read import RunJson, RunResult
 from harness.scoring.metrics import metric_headings
 from harness.scoring.paired import compare_paired, holm, minimum_detectable_effect
 
@@ -21,7 +22,7 @@ CHEAPER_KINDS = ("prompted", "rag")  # what fine-tuning is weighed against
 def _check_metrics(result: RunResult, metrics: list[str]) -> None:
     """A run.json without metrics (hand-made, or cut short) must not compare as an empty table and exit 0."""
     where = str(result.dir / "run.json")
-    if not metrics and not result.run.get("forgetting"):
+    if not metrics and not result.run_json.forgetting:
         raise DataError(
             "run.json holds no metrics to compare", where, "pass a folder a finished `harness run` wrote, or rerun"
         )
@@ -42,7 +43,7 @@ def compare_run(
             str(result.dir),
             did_you_mean(baseline, result.variants) or f"one of: {', '.join(result.variants)}",
         )
-    run = result.run
+    run = result.run_json
     cost = cost or CostModel()
     metrics = list(dict.fromkeys(m for v in result.variants for m in result.metric_names(v)))
     _check_metrics(result, metrics)
@@ -51,7 +52,7 @@ def compare_run(
     for variant in [baseline, *(v for v in result.variants if v != baseline)]:
         row: dict[str, Any] = {"variant": variant, "kind": result.kind(variant), "metrics": {}}
         for metric in metrics:
-            summary = dict(run["metrics"].get(variant, {}).get(metric) or {})
+            summary = dict(run.metric(variant, metric))
             cell = {
                 key: summary.get(key) for key in ("value", "ci_low", "ci_high", "interval", "n", "higher_is_better")
             }
@@ -63,9 +64,9 @@ def compare_run(
             if variant != baseline and summary:
                 cell.update(_paired_cell(result, baseline, variant, metric, alpha))
             row["metrics"][metric] = cell
-        row["forgetting"] = _forgetting(run, variant)
-        row["latency"] = _latency(run["variants"][variant])
-        usage = run["variants"][variant].get("usage", {})
+        row["forgetting"] = _forgetting(run.forgetting, variant)
+        row["latency"] = _latency(run.variants[variant])
+        usage = run.variants[variant].get("usage", {})
         row["tokens"] = {
             "prompt_mean": usage.get("prompt_tokens_mean"),
             "completion_mean": usage.get("completion_tokens_mean"),
@@ -77,10 +78,10 @@ def compare_run(
     return {
         "run": {
             "dir": str(result.dir),
-            "run_id": run.get("run_id"),
+            "run_id": run.run_id,
             "suite": result.suite_name,
-            "created_at": run.get("created_at"),
-            "items": run.get("data", {}).get("eval_items"),
+            "created_at": run.created_at,
+            "items": run.data.get("eval_items"),
         },
         "baseline": baseline,
         "alpha": alpha,
@@ -95,20 +96,14 @@ def compare_run(
 def _headings(result: RunResult, metrics: list[str]) -> dict[str, str]:
     """Column names: accuracy and macro_f1 say whether they compared with gold labels or references."""
     labels = [sample.get("label") for found in result.samples.values() for sample in found.values()]
-    label_field = result.run.get("suite", {}).get("config", {}).get("data", {}).get("label_field") or "label"
+    label_field = result.run_json.suite_config.get("data", {}).get("label_field") or "label"
     return metric_headings(metrics, labels, str(label_field))
 
 
-def _primary(run: Mapping[str, Any], metrics: list[str]) -> str | None:
+def _primary(run: RunJson, metrics: list[str]) -> str | None:
     """The suite's first metric: what its author put first is what the quality-vs-cost view shows."""
-    for spec in run.get("suite", {}).get("config", {}).get("metrics", []):
-        name = (
-            spec
-            if isinstance(spec, str)
-            else f"{spec.get('name')}[{spec.get('field')}]"
-            if spec.get("field")
-            else spec.get("name")
-        )
+    for spec in run.suite_config.get("metrics", []):
+        name = spec if isinstance(spec, str) else metric_key(spec.get("name"), spec.get("field"))
         if name in metrics:
             return name
     return metrics[0] if metrics else None
@@ -139,9 +134,8 @@ def _correct(rows: list[dict[str, Any]], alpha: float) -> None:
         cell["significant"] = adjusted < alpha
 
 
-def _forgetting(run: Mapping[str, Any], variant: str) -> dict[str, Any]:
+def _forgetting(section: Mapping[str, Any], variant: str) -> dict[str, Any]:
     """The forgetting check of the weights that answer for this variant, per benchmark."""
-    section = run.get("forgetting")
     if not section:
         return {}
     label = next((name for name, w in section.get("weights", {}).items() if variant in w.get("variants", [])), None)
@@ -193,10 +187,8 @@ def _latency(described: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _cost(
-    cost: CostModel, run: Mapping[str, Any], variant: str, usage: Mapping[str, Any], result: RunResult
-) -> dict[str, Any]:
-    generate_s = run.get("timings", {}).get("variants", {}).get(variant, {}).get("generate_s")
+def _cost(cost: CostModel, run: RunJson, variant: str, usage: Mapping[str, Any], result: RunResult) -> dict[str, Any]:
+    generate_s = run.timings.get("variants", {}).get(variant, {}).get("generate_s")
     items = len(result.samples.get(variant, {})) or None
     per_query_s = generate_s / items if generate_s is not None and items else None
     found = query_cost(cost, usage.get("prompt_tokens_mean"), usage.get("completion_tokens_mean"), per_query_s)
@@ -204,7 +196,7 @@ def _cost(
 
 
 def _break_even_section(
-    cost: CostModel, rows: list[dict[str, Any]], run: Mapping[str, Any], primary: str | None
+    cost: CostModel, rows: list[dict[str, Any]], run: RunJson, primary: str | None
 ) -> dict[str, Any]:
     assumptions = [f"currency: {cost.currency}"]
     if cost.input_per_mtok is not None or cost.output_per_mtok is not None:
@@ -222,7 +214,7 @@ def _break_even_section(
     rows_by_kind = {kind: [r for r in rows if r["kind"] == kind] for kind in (*TUNED_KINDS, *CHEAPER_KINDS)}
     entries = []
     for tuned in rows_by_kind["finetuned"] + rows_by_kind["hybrid"]:
-        adapter = (run["variants"][tuned["variant"]].get("engine", {}).get("adapter") or {}).get("path")
+        adapter = (run.variants[tuned["variant"]].get("engine", {}).get("adapter") or {}).get("path")
         one_time, source = finetune_cost(cost, adapter)
         if tuned["variant"] == (rows_by_kind["finetuned"] + rows_by_kind["hybrid"])[0]["variant"]:
             assumptions.append(f"fine-tuning cost: {'-' if one_time is None else f'{one_time:.2f}'} ({source})")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from harness.core.errors import ConfigError, HarnessError, did_you_mean
+from harness.core.plain import to_plain  # noqa: F401  (re-exported: defined below config, for core)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -26,59 +27,6 @@ T = TypeVar("T")
 
 # TOML integers are 64-bit; tomllib reads longer ones, which then overflow in C (vLLM, numpy, torch).
 MAX_INT = 2**63 - 1
-
-
-@dataclasses.dataclass(frozen=True)
-class Range:
-    """The values a numeric setting may take: `low`/`high` bounds, each inclusive unless `*_open`."""
-
-    low: float | None = None
-    high: float | None = None
-    low_open: bool = False
-    high_open: bool = False
-    example: str = ""  # a sensible value, shown in the fix
-
-    def holds(self, value: float) -> bool:
-        # Written so that NaN fails every bound; infinities are never a setting.
-        if isinstance(value, float) and not math.isfinite(value):
-            return False
-        above = self.low is None or (value > self.low if self.low_open else value >= self.low)
-        below = self.high is None or (value < self.high if self.high_open else value <= self.high)
-        return above and below
-
-    def describe(self) -> str:
-        low, high = _number(self.low), _number(self.high)
-        if self.low is not None and self.high is not None:
-            return f"in {'(' if self.low_open else '['}{low}, {high}{')' if self.high_open else ']'}"
-        if self.low is not None:
-            return f"{'more than' if self.low_open else 'at least'} {low}"
-        if self.high is not None:
-            return f"{'<' if self.high_open else '<='} {high}"
-        return "a finite number"
-
-
-def _number(value: float | None) -> str:
-    return (
-        str(int(value))
-        if value is not None and float(value).is_integer()
-        else f"{value:g}"
-        if value is not None
-        else ""
-    )
-
-
-def ranged(
-    default: Any,
-    low: float | None = None,
-    high: float | None = None,
-    *,
-    low_open: bool = False,
-    high_open: bool = False,
-    example: str = "",
-) -> Any:
-    """A dataclass field whose value (when not None) must lie in a range, checked by parse_table."""
-    bounds = Range(low, high, low_open, high_open, example)
-    return dataclasses.field(default=default, metadata={"range": bounds})
 
 
 def check_ranges(obj: Any, where: str) -> None:
@@ -233,19 +181,6 @@ def coerce(value: Any, hint: Any, where: str) -> Any:
     if isinstance(hint, type) and not isinstance(value, hint):
         raise _type_error(value, hint, where)
     return value
-
-
-def to_plain(obj: Any) -> Any:
-    """A dataclass tree as plain JSON-able data (for recording the resolved config)."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, Mapping):
-        return {str(k): to_plain(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [to_plain(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
 
 
 def _type_name(value: Any) -> str:

@@ -49,7 +49,7 @@ def _compute(path: Path) -> str:
 
 
 def _database() -> sqlite3.Connection | None:
-    from harness.engines.models import cache_root
+    from harness.core.paths import cache_root
 
     try:
         root = cache_root()

@@ -2,15 +2,20 @@
 
 A `Variant` turns a batch of `Request`s into a list of `Generation`s of the same length and order.
 Everything else (prompting, retrieval, adapters, caching, timing) is built around that one method.
+The built-in kinds subclass `VariantBase`, which adds the optional abilities with defaults.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
-from harness.config.parse import ranged
+from harness.core.ranges import ranged
+
+if TYPE_CHECKING:  # annotations only: the core never imports engine code
+    from harness.engines import Adapter, EngineHandle
 
 Role = Literal["system", "user", "assistant"]
 ROLES: tuple[str, ...] = ("system", "user", "assistant")
@@ -83,3 +88,48 @@ class Variant(Protocol):
     name: str
 
     def generate(self, requests: Sequence[Request]) -> list[Generation]: ...
+
+
+class VariantBase(ABC):
+    """What every built-in kind subclasses: `generate` plus the optional abilities, defaulted, so that
+    callers ask a variant directly instead of probing it for methods.
+
+    A variant written by a user needs only `name` and `generate` (the `Variant` protocol); the
+    `variant_*` helpers below answer for both.
+    """
+
+    name: str
+
+    @abstractmethod
+    def generate(self, requests: Sequence[Request]) -> list[Generation]: ...
+
+    def describe(self) -> dict[str, object]:
+        """What a run records about the variant (model, adapter, index), so two runs can tell they differ."""
+        return {}
+
+    def weights(self) -> tuple[EngineHandle, Adapter | None] | None:
+        """The engine and adapter that answer for it (forgetting checks and the self-test measure
+        these); None: no model weights behind it."""
+        return None
+
+    def serving_note(self) -> str:
+        """One line for the run's progress on how its weights are served; "" for nothing to say."""
+        return ""
+
+
+def variant_describe(variant: Variant) -> dict[str, object]:
+    return variant.describe() if isinstance(variant, VariantBase) else _structural(variant, "describe", {})
+
+
+def variant_weights(variant: Variant) -> tuple[EngineHandle, Adapter | None] | None:
+    return variant.weights() if isinstance(variant, VariantBase) else _structural(variant, "weights", None)
+
+
+def variant_serving_note(variant: Variant) -> str:
+    return variant.serving_note() if isinstance(variant, VariantBase) else _structural(variant, "serving_note", "")
+
+
+def _structural(variant: object, method: str, default: Any) -> Any:
+    """A user's variant that is no VariantBase may still define an optional method; it is honoured."""
+    found = getattr(variant, method, None)
+    return found() if found is not None else default

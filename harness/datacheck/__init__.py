@@ -7,6 +7,8 @@
 Modules: `findings` collects and counts the problems, `reading` turns lines into Records or
 findings, `checks` holds the checks over sets of records, `report` picks files and roles, counts
 tokens and renders. See docs/check-data.md.
+
+May import harness.finetune (its size guidance) and the layers below; harness.run calls the fast checks.
 """
 
 from harness.datacheck.checks import Limits, fast_checks

@@ -154,7 +154,8 @@ def check_data(paths: Sequence[str], options: CheckOptions = CheckOptions()) -> 
 
 def _read_suite(folder: Path, options: CheckOptions, findings: Findings) -> tuple[list[FileData], Limits, str]:
     from harness.config.parse import parse_table, read_toml
-    from harness.suite.load import SUITE_FILE, SuiteConfig, inside
+    from harness.config.settings import SuiteConfig
+    from harness.suite.load import SUITE_FILE, inside
 
     toml = folder / SUITE_FILE
     if not toml.is_file():
@@ -190,7 +191,7 @@ def _reference_checks(data: FileData, config: Any, findings: Findings) -> None:
 
 
 def _read_files(paths: Sequence[str], options: CheckOptions, findings: Findings) -> tuple[list[FileData], Limits, str]:
-    from harness.engines import EngineSettings
+    from harness.config.settings import EngineSettings
 
     chosen = [(p, "train") for p in options.train] + [(p, "eval") for p in options.eval]
     chosen += [(p, role_from_name(Path(p))) for p in paths if p not in options.train and p not in options.eval]

@@ -3,7 +3,9 @@
 
 One engine per (backend, base model weights) per run: base, prompted and LoRA variants register with the
 pool while they are built, so the engine knows the largest adapter rank before it starts; it starts on
-the first generate call and the pool shuts every engine down at the end of the run.
+the first generate call and the pool shuts every engine down at the end of the run. A handle answers
+straight from its engine; when the run has a generation cache, the pool hands out each handle wrapped in
+it (harness.engines.cache.CachedEngine), so variants use the cache without knowing.
 """
 
 from __future__ import annotations
@@ -13,43 +15,21 @@ import importlib.util
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-from harness.config.parse import ranged
+from harness.config.settings import BACKENDS, EngineSettings
 from harness.core.errors import ConfigError, MissingDependencyError
 from harness.core.types import Generation, GenerationParams, Request
 from harness.engines.models import ResolvedModel
 
-if TYPE_CHECKING:
-    from harness.engines.cache import GenerationCache
-
-BACKENDS: dict[str, str] = {
-    "vllm": "harness.engines.vllm_engine:VllmEngine",
-    "hf": "harness.engines.hf_engine:HfEngine",
-}
+__all__ = ["BACKENDS"]  # the registry lives with the settings that name a backend (harness.config.settings)
 # A log-likelihood request in tokens: (context, continuation).
 TokenPair = tuple[Sequence[int], Sequence[int]]
 # The LoRA ranks vLLM accepts for max_lora_rank; an adapter's rank is rounded up to the next one.
 VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
-
-
-@dataclass(frozen=True)
-class EngineSettings:
-    """How engines are started ([engine] in suite.toml; --model / --backend override)."""
-
-    model: str = "embedded:smollm2-135m-instruct"
-    backend: str = "auto"  # auto | vllm | hf (a BACKENDS name; checked when a suite loads)
-    max_model_len: int = ranged(2048, 1, 2**31 - 1, example="2048")
-    dtype: str = "auto"
-    kv_cache_gib: int = ranged(2, 1, 1 << 20, example="2")  # vLLM on CPU: VLLM_CPU_KVCACHE_SPACE (whole GiB)
-    gpu_memory_utilization: float = ranged(0.85, 0, 1, low_open=True, example="0.85")  # vLLM on GPU
-    # vLLM on CPU reads the same flag as the share of host memory it must find free at start-up; its
-    # default (0.92) fails on a shared machine, and the KV cache is sized by kv_cache_gib anyway.
-    cpu_memory_utilization: float = ranged(0.4, 0, 1, low_open=True, example="0.4")
-    enforce_eager: bool | None = None  # None: eager on CPU (no compile time), graphs on GPU
-    seed: int = ranged(0, 0, example="0")
 
 
 @dataclass(frozen=True)
@@ -75,6 +55,22 @@ class Engine(Protocol):
     ) -> list[str]: ...
 
     def close(self) -> None: ...
+
+
+class AnsweringCache(Protocol):
+    """What a pool needs of a run's generation cache (harness.engines.cache.GenerationCache, whose module
+    imports this one and never the reverse): a handle answering through it, and closing it at the end."""
+
+    def wrap(self, handle: EngineHandle, settings: EngineSettings) -> CachingHandle: ...
+
+    def close(self) -> None: ...
+
+
+class CachingHandle(Protocol):
+    """A handle answering through the cache (harness.engines.cache.CachedEngine): an `EngineHandle` to
+    its callers, which the pool switches off while `uncached()` lasts."""
+
+    caching: bool
 
 
 def configure_offline() -> None:
@@ -137,71 +133,18 @@ class EngineHandle:
             raise RuntimeError("an adapter was registered after its engine started")  # a harness bug
         self.max_lora_rank = max(self.max_lora_rank, lora_rank_limit(rank))
 
+    # Straight to the engine: the run's generation cache, when it has one, wraps the handle
+    # (harness.engines.cache.CachedEngine). An empty call starts no engine.
     def generate(self, requests: Sequence[Request], adapter: Adapter | None = None) -> list[Generation]:
-        from harness.engines.cache import decode_generation, encode_generation, request_payload
-
-        return self._answer(
-            "generate",
-            adapter,
-            requests,
-            request_payload,
-            lambda batch: self.started().generate(batch, adapter),
-            encode_generation,
-            decode_generation,
-        )
+        return self.started().generate(list(requests), adapter) if requests else []
 
     def loglikelihood(self, pairs: Sequence[TokenPair], adapter: Adapter | None = None) -> list[tuple[float, bool]]:
-        return self._answer(
-            "loglikelihood",
-            adapter,
-            pairs,
-            lambda pair: [list(pair[0]), list(pair[1])],
-            lambda batch: self.started().loglikelihood(batch, adapter),
-            list,
-            lambda value: (float(value[0]), bool(value[1])),
-        )
+        return self.started().loglikelihood(list(pairs), adapter) if pairs else []
 
     def complete(
         self, prompts: Sequence[Sequence[int]], params: GenerationParams, adapter: Adapter | None = None
     ) -> list[str]:
-        from harness.engines.cache import params_payload
-
-        return self._answer(
-            "complete",
-            adapter,
-            prompts,
-            lambda prompt: {"prompt": list(prompt), "params": params_payload(params)},
-            lambda batch: self.started().complete(batch, params, adapter),
-            str,
-            str,
-        )
-
-    def _answer(
-        self,
-        kind: str,
-        adapter: Adapter | None,
-        inputs: Sequence[Any],
-        payload: Callable[[Any], Any],
-        compute: Callable[[list[Any]], list[Any]],
-        encode: Callable[[Any], Any],
-        decode: Callable[[Any], Any],
-    ) -> list[Any]:
-        """Every answer goes through the run's generation cache (harness.engines.cache) when it has one; only the
-        inputs it lacks reach the engine, in one call. A rerun whose answers are all cached never starts it."""
-        if not inputs:
-            return []
-        if self.pool.cache is None:
-            return compute(list(inputs))
-        from harness.engines.cache import engine_identity
-
-        return self.pool.cache.through(
-            kind,
-            engine_identity(self, adapter),
-            [payload(x) for x in inputs],
-            lambda missing: compute([inputs[i] for i in missing]),
-            encode,
-            decode,
-        )
+        return self.started().complete(list(prompts), params, adapter) if prompts else []
 
     def started(self) -> Engine:
         if self.engine_ is None:
@@ -235,10 +178,13 @@ class EngineHandle:
 class EnginePool:
     """Engines of one run, shared by every variant over the same weights and backend."""
 
-    def __init__(self, settings: EngineSettings = EngineSettings(), cache: GenerationCache | None = None) -> None:
+    def __init__(self, settings: EngineSettings = EngineSettings(), cache: AnsweringCache | None = None) -> None:
         self.settings = settings
         self.cache = cache  # None: every request goes to the engine
-        self.handles: dict[tuple[str, ...], EngineHandle] = {}
+        self.handles: dict[tuple[str, ...], EngineHandle] = {}  # the engines, unwrapped (closed at the end)
+        # What callers get for each key: the handle, or a CachingHandle around it (its interface, cached).
+        self.served: dict[tuple[str, ...], Any] = {}
+        self.caching: list[CachingHandle] = []
         self.loads = 0  # engines actually started: the benchmark's "one load per base model" check
         self.start_s = 0.0  # seconds spent starting them, kept out of per-variant generation time
 
@@ -246,8 +192,8 @@ class EnginePool:
         chosen = pick_backend(backend or self.settings.backend)
         key = (chosen, model.identity)
         if key not in self.handles:
-            self.handles[key] = EngineHandle(self, chosen, model)
-        return self.handles[key]
+            self._add(key, EngineHandle(self, chosen, model))
+        return self.served[key]
 
     def lora_free(self, handle: EngineHandle) -> EngineHandle:
         """The same weights on an engine without LoRA: the handle itself when it has none, else a second
@@ -256,8 +202,30 @@ class EnginePool:
             return handle
         key = (handle.backend, handle.model.identity, "lora-free")
         if key not in self.handles:
-            self.handles[key] = EngineHandle(self, handle.backend, handle.model, lora_free=True)
-        return self.handles[key]
+            self._add(key, EngineHandle(self, handle.backend, handle.model, lora_free=True))
+        return self.served[key]
+
+    def _add(self, key: tuple[str, ...], handle: EngineHandle) -> None:
+        self.handles[key] = handle
+        if self.cache is None:
+            self.served[key] = handle
+            return
+        cached = self.cache.wrap(handle, self.settings)
+        self.caching.append(cached)
+        self.served[key] = cached
+
+    @contextmanager
+    def uncached(self) -> Iterator[None]:
+        """Every request straight to the engines while it lasts: the latency probe and the self-test
+        measure the engines, never the cache."""
+        switched = [(cached, cached.caching) for cached in self.caching]
+        for cached, _ in switched:
+            cached.caching = False
+        try:
+            yield
+        finally:
+            for cached, was in switched:
+                cached.caching = was
 
     def start(self, handle: EngineHandle) -> Engine:
         from harness.engines.log import engine_output

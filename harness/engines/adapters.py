@@ -19,9 +19,10 @@ from pathlib import Path
 from harness.core.errors import ConfigError, HarnessWarning
 from harness.core.escaping import echo
 from harness.core.hashing import directory_sha256
+from harness.core.paths import cache_root
 from harness.core.types import GenerationParams, Message, Request
 from harness.engines import Adapter, EngineHandle
-from harness.engines.models import ResolvedModel, cache_root
+from harness.engines.models import ResolvedModel
 
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")

@@ -6,9 +6,10 @@ of a log-likelihood request) and the engine (backend, package versions, dtype, c
 lm-eval's cache leaves the model out of its key and returns base answers for a fine-tuned run; here a
 changed byte in an adapter is a different key, so only the variants over that adapter regenerate.
 
-The cache sits in one place, `EngineHandle`, so every variant over an engine (prompted, RAG, fine-tuned,
-the adapter canary, forgetting log-likelihoods) uses it without knowing. A run whose answers are all
-cached never starts an engine. Entries are committed per batch: a killed run keeps what it finished.
+The cache sits in one place, `CachedEngine`, which the engine pool hands out in place of each engine
+handle when the run has a cache, so every variant over an engine (prompted, RAG, fine-tuned, the adapter
+canary, forgetting log-likelihoods) uses it without knowing. A run whose answers are all cached never
+starts an engine. Entries are committed per batch: a killed run keeps what it finished.
 """
 
 from __future__ import annotations
@@ -22,19 +23,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Generic, TypeVar
 
+from harness.config.settings import EngineSettings
 from harness.core.errors import HarnessWarning
 from harness.core.hardware import machine_kind
 from harness.core.types import Generation, GenerationParams, Request
-
-if TYPE_CHECKING:
-    from harness.engines import Adapter, EngineHandle
+from harness.engines import Adapter, Engine, EngineHandle, TokenPair
+from harness.engines.models import ResolvedModel
 
 CACHE_FILE = "generations.sqlite"
 KEY_VERSION = 2  # bump when what a key covers changes: old entries then simply stop matching
 _QUERY_CHUNK = 500  # SQLite's host-parameter limit is 999 on old builds
 T = TypeVar("T")
+In = TypeVar("In")
 
 
 @dataclass
@@ -78,6 +80,10 @@ class GenerationCache:
                 results[index] = value
             self._put(kind, {keys[i]: encode(value) for i, value in zip(missing, computed)})
         return results
+
+    def wrap(self, handle: EngineHandle, settings: EngineSettings) -> CachedEngine:
+        """The handle answering through this cache (what EnginePool hands out when a run has one)."""
+        return CachedEngine(handle, self, settings)
 
     def lookup(self, kind: str, identity: dict[str, Any], payload: Any) -> Any | None:
         """One stored value (a whole result rather than one request's answer), or None."""
@@ -144,6 +150,108 @@ class GenerationCache:
             self._connection = None
 
 
+@dataclass(frozen=True)
+class Codec(Generic[In, T]):
+    """How one kind of request is cached: its kind (part of the key), what of one request the key covers,
+    and its answer to JSON and back."""
+
+    kind: str
+    payload: Callable[[In], Any]
+    encode: Callable[[T], Any]
+    decode: Callable[[Any], T]
+
+
+def generation_codec() -> Codec[Request, Generation]:
+    return Codec("generate", request_payload, encode_generation, decode_generation)
+
+
+def loglikelihood_codec() -> Codec[TokenPair, tuple[float, bool]]:
+    return Codec("loglikelihood", _pair_payload, list, _loglikelihood)
+
+
+def completion_codec(params: GenerationParams) -> Codec[Sequence[int], str]:
+    return Codec("complete", functools.partial(_prompt_payload, params_payload(params)), str, str)
+
+
+def _pair_payload(pair: TokenPair) -> list[list[int]]:
+    return [list(pair[0]), list(pair[1])]
+
+
+def _loglikelihood(value: Any) -> tuple[float, bool]:
+    return float(value[0]), bool(value[1])
+
+
+def _prompt_payload(params: dict[str, Any], prompt: Sequence[int]) -> dict[str, Any]:
+    return {"prompt": list(prompt), "params": params}
+
+
+class CachedEngine:
+    """An engine handle answering through the run's generation cache: only the requests it lacks reach the
+    handle, in one call, so a rerun whose answers are all cached never starts the engine. It has the
+    handle's interface; while `caching` is off (EnginePool.uncached) every request goes to the handle."""
+
+    def __init__(self, handle: EngineHandle, cache: GenerationCache, settings: EngineSettings) -> None:
+        self.handle, self.cache, self.settings = handle, cache, settings
+        self.backend, self.model = handle.backend, handle.model
+        self.caching = True
+
+    def generate(self, requests: Sequence[Request], adapter: Adapter | None = None) -> list[Generation]:
+        return self._through(
+            generation_codec(), adapter, requests, functools.partial(self.handle.generate, adapter=adapter)
+        )
+
+    def loglikelihood(self, pairs: Sequence[TokenPair], adapter: Adapter | None = None) -> list[tuple[float, bool]]:
+        answer = functools.partial(self.handle.loglikelihood, adapter=adapter)
+        return self._through(loglikelihood_codec(), adapter, pairs, answer)
+
+    def complete(
+        self, prompts: Sequence[Sequence[int]], params: GenerationParams, adapter: Adapter | None = None
+    ) -> list[str]:
+        answer = functools.partial(self.handle.complete, params=params, adapter=adapter)
+        return self._through(completion_codec(params), adapter, prompts, answer)
+
+    def _through(
+        self, codec: Codec[In, T], adapter: Adapter | None, inputs: Sequence[In], answer: Callable[[list[In]], list[T]]
+    ) -> list[T]:
+        if not inputs:
+            return []  # without opening the cache
+        if not self.caching:
+            return answer(list(inputs))
+        return self.cache.through(
+            codec.kind,
+            engine_identity(self.settings, self.backend, self.model, adapter),
+            [codec.payload(x) for x in inputs],
+            lambda missing: answer([inputs[i] for i in missing]),
+            codec.encode,
+            codec.decode,
+        )
+
+    # The rest of the handle's interface, unchanged.
+    @property
+    def lora_free(self) -> bool:
+        return self.handle.lora_free
+
+    @property
+    def max_lora_rank(self) -> int:
+        return self.handle.max_lora_rank
+
+    def require_lora(self, rank: int) -> None:
+        self.handle.require_lora(rank)
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.handle.tokenizer
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int | None]:
+        return self.handle.count_tokens(texts)
+
+    def started(self) -> Engine:
+        return self.handle.started()
+
+    def close(self) -> None:
+        self.handle.close()
+
+
 def entry_key(kind: str, engine: dict[str, Any], payload: Any) -> str:
     text = json.dumps(
         {"v": KEY_VERSION, "kind": kind, "engine": engine, "request": payload}, sort_keys=True, ensure_ascii=False
@@ -151,13 +259,14 @@ def entry_key(kind: str, engine: dict[str, Any], payload: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def engine_identity(handle: EngineHandle, adapter: Adapter | None) -> dict[str, Any]:
+def engine_identity(
+    settings: EngineSettings, backend: str, model: ResolvedModel, adapter: Adapter | None
+) -> dict[str, Any]:
     """Everything about the engine that can change an answer (not its memory settings)."""
-    settings = handle.pool.settings
     return {
-        "backend": handle.backend,
-        "packages": backend_packages(handle.backend),
-        "weights": handle.model.identity,
+        "backend": backend,
+        "packages": backend_packages(backend),
+        "weights": model.identity,
         "adapter": adapter.sha256 if adapter is not None else None,
         "dtype": settings.dtype,
         "max_model_len": settings.max_model_len,
@@ -190,17 +299,12 @@ def params_payload(params: GenerationParams) -> dict[str, Any]:
 
 
 def encode_generation(generation: Generation) -> dict[str, Any]:
-    from harness.config.parse import to_plain
+    from harness.core.codec import generation_to_dict
 
-    return {
-        "text": generation.text,
-        "prompt_tokens": generation.prompt_tokens,
-        "completion_tokens": generation.completion_tokens,
-        "ttft_s": generation.ttft_s,
-        "latency_s": generation.latency_s,
-        "metadata": to_plain(generation.metadata),
-    }
+    return generation_to_dict(generation)  # the keys every stored entry has: KEY_VERSION stays
 
 
 def decode_generation(value: dict[str, Any]) -> Generation:
-    return Generation(**{**value, "metadata": dict(value.get("metadata") or {})})
+    from harness.core.codec import generation_from_dict
+
+    return generation_from_dict(value)

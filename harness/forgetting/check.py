@@ -7,59 +7,25 @@ import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 import numpy as np
 
-from harness.core.types import Variant
+from harness.config.settings import ForgettingSettings
+from harness.core.types import Variant, variant_weights
 from harness.engines import Adapter, EngineHandle, EnginePool
 from harness.engines.adapters import merged_model
 from harness.engines.cache import engine_identity
-from harness.forgetting import ForgettingSettings
+from harness.forgetting.result import REFERENCE, BenchmarkScores, ForgettingResult, WeightsTarget
 from harness.forgetting.tasks import LOCAL_BENCHMARKS, Benchmark, bench_data_dir, load_benchmarks, select_items
-from harness.scoring.intervals import wilson
+from harness.scoring.intervals import binary_wilson, percentile_interval
 from harness.scoring.paired import PairedComparison, compare_paired
-from harness.scoring.scores import CONFIDENCE, bootstrap_indices
+from harness.scoring.scores import bootstrap_indices
 
-REFERENCE = "base"
 # Metrics a budget in accuracy points applies to (values are 0/1 per item).
 BUDGET_METRICS = ("acc_norm", "acc", "exact_match")
 SCORES_VERSION = 1  # bump when item records or metrics change shape: stored scores then stop matching
-
-
-@dataclass(frozen=True)
-class WeightsTarget:
-    """One set of weights and the variants it answers for."""
-
-    label: str  # "base", or the first variant carrying these weights
-    variants: tuple[str, ...]
-    engine: EngineHandle
-    adapter: Adapter | None
-    scored_with: str  # how log-likelihoods were computed, for the record
-
-
-@dataclass
-class BenchmarkScores:
-    records: list[dict[str, Any]]
-    metrics: dict[str, dict[str, float | None]]
-    requests: int = 0
-    seconds: float = 0.0
-
-
-@dataclass
-class ForgettingResult:
-    settings: ForgettingSettings
-    benchmarks: list[dict[str, Any]]  # name, source, items, primary metric
-    targets: list[WeightsTarget]
-    scores: dict[str, dict[str, BenchmarkScores]]  # benchmark -> weights label -> scores
-    comparisons: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # benchmark -> label -> paired
-    skipped: dict[str, str] = field(default_factory=dict)  # variant -> why it was not measured
-
-    @property
-    def failed(self) -> bool:
-        return any(c.get("status") == "fail" for by_label in self.comparisons.values() for c in by_label.values())
 
 
 def plan_benchmarks(settings: ForgettingSettings) -> list[Benchmark]:
@@ -113,7 +79,8 @@ def run_forgetting(
     result = ForgettingResult(settings, [], targets, {name: {} for name in settings.tasks}, skipped=skipped)
     sources: dict[str, str] = {}
     for target in targets:
-        scoring = {"engine": engine_identity(target.engine, target.adapter), "max_length": pool.settings.max_model_len}
+        engine = engine_identity(pool.settings, target.engine.backend, target.engine.model, target.adapter)
+        scoring = {"engine": engine, "max_length": pool.settings.max_model_len}
         stored = pool.cache.lookup("forgetting-scores", scoring, identity) if pool.cache is not None else None
         if stored is None:
             loaded = loaded if loaded is not None else plan_benchmarks(settings)
@@ -150,8 +117,7 @@ def weights_targets(
     groups[_key(base)] = (base, [])
     skipped = {}
     for name, variant in variants.items():
-        weights = getattr(variant, "weights", None)
-        found = weights() if weights is not None else None
+        found = variant_weights(variant)
         if found is None:
             skipped[name] = "no model weights (not an engine variant)"
             continue
@@ -260,12 +226,12 @@ def summarize(records: Sequence[Mapping[str, Any]], settings: ForgettingSettings
         values = np.array([float(r["metrics"].get(name, np.nan)) for r in records])
         defined = values[~np.isnan(values)]
         low = high = interval = None
-        if defined.size and np.isin(defined, (0.0, 1.0)).all():
-            low, high = wilson(int(defined.sum()), int(defined.size)) or (None, None)
-            interval = "wilson"
+        bounds = binary_wilson(values)
+        if bounds is not None:
+            (low, high), interval = bounds, "wilson"
         elif indices is not None:
-            tail = (1 - CONFIDENCE) / 2 * 100
-            low, high = (float(x) for x in np.nanpercentile(np.nanmean(values[indices], axis=1), [tail, 100 - tail]))
+            # NaN bounds where every resample's mean is undefined (null in the report), as ever
+            low, high = percentile_interval(np.nanmean(values[indices], axis=1)) or (np.nan, np.nan)
             interval = "bootstrap"
         summary[name] = {
             "value": float(np.nanmean(values)),

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from harness.config.parse import to_plain
-from harness.forgetting.check import REFERENCE, ForgettingResult
+from harness.forgetting.result import REFERENCE, ForgettingResult
 
 STATUS_TEXT = {
     "pass": "within budget",

@@ -23,7 +23,7 @@ from typing import Any
 from harness.core.errors import ConfigError, DataError, UnknownNameError, did_you_mean
 from harness.core.files import write_file
 from harness.core.hashing import file_sha256
-from harness.engines.models import cache_root
+from harness.core.paths import cache_root
 
 BENCH_DATA_ENV = "HARNESS_BENCH_DATA"
 LOCAL_BENCHMARKS = ("mmlu", "hellaswag")

@@ -18,17 +18,18 @@ from pathlib import Path
 from typing import Any
 
 from harness.config.parse import to_plain
-from harness.core.types import Generation, Message
+from harness.core.codec import generation_to_dict
 from harness.core.errors import HarnessError
 from harness.core.escaping import escape_controls
 from harness.core.files import write_atomic
 from harness.core.hardware import machine
-from harness.scoring.metrics import metric_headings
 from harness.core.redact import redact_secrets
+from harness.core.types import Generation, Message
+from harness.results.read import SCHEMA_VERSION
+from harness.scoring.metrics import metric_headings
 from harness.scoring.scores import MetricSummary
 from harness.suite.load import Suite
 
-SCHEMA_VERSION = 1
 FLOAT_DECIMALS = 6
 RECORDED_PACKAGES = (
     "harness",
@@ -62,7 +63,6 @@ class SampleRecord:
     generation: Generation
 
     def to_dict(self) -> dict[str, Any]:
-        g = self.generation
         return redact_secrets(
             {
                 "id": self.id,
@@ -73,11 +73,8 @@ class SampleRecord:
                 "label": self.label,
                 "doc_ids": list(self.doc_ids),
                 "scores": self.scores,
-                "latency_s": g.latency_s,
-                "ttft_s": g.ttft_s,
-                "prompt_tokens": g.prompt_tokens,
-                "completion_tokens": g.completion_tokens,
-                "metadata": to_plain(g.metadata),
+                # The measurements and metadata; the output and messages are the sample's own, above.
+                **generation_to_dict(self.generation, text=False),
             }
         )
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from harness.core.errors import MissingDependencyError
 from harness.core.files import write_error
-from harness.engines.models import cache_root
+from harness.core.paths import cache_root
 from harness.retrieval.knowledge import Chunk
 
 RetrieverKind = Literal["bm25", "dense", "hybrid"]

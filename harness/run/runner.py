@@ -17,6 +17,7 @@ from typing import Any
 
 from harness.config.guards import check_name
 from harness.config.parse import to_plain
+from harness.config.settings import EngineSettings, ForgettingSettings, MetricSpec
 from harness.core.errors import (
     ConfigError,
     DataError,
@@ -27,12 +28,10 @@ from harness.core.errors import (
     did_you_mean,
 )
 from harness.core.escaping import echo
-from harness.core.types import Generation, Request, Variant
-from harness.engines import EngineSettings
+from harness.core.paths import cache_root
+from harness.core.types import Generation, Request, Variant, variant_describe, variant_serving_note
 from harness.engines.cache import CACHE_FILE, CacheStats, GenerationCache
 from harness.engines.log import ENGINE_LOG, capture
-from harness.engines.models import cache_root
-from harness.forgetting import ForgettingSettings
 from harness.results.write import RunRecord, SampleRecord, VariantRecord, write_run
 from harness.run.lock import RunLock
 from harness.run.probe import cached_latency_probe, probe_identity
@@ -41,7 +40,7 @@ from harness.scoring.metrics import MetricContext
 from harness.scoring.metrics.retrieval import RETRIEVAL_METRICS
 from harness.scoring.scores import ScoringSample, score
 from harness.suite.items import Item
-from harness.suite.load import MetricSpec, Suite, check_forgetting
+from harness.suite.load import Suite, check_forgetting
 from harness.suite.prompts import build_request
 from harness.variants import BuildContext, build_variant, check_variants
 
@@ -323,7 +322,7 @@ def _generate(
         # any engine starts; engines then start once, on first use, and are shared.
         variants = {name: prebuilt.get(name) or build_variant(name, context) for name in plan.names}
         for variant in variants.values():
-            note = variant.serving_note() if hasattr(variant, "serving_note") else ""
+            note = variant_serving_note(variant)
             if note and options.progress:
                 echo(note, err=True)
         for name, variant in variants.items():
@@ -413,10 +412,13 @@ def _variant_outcome(
         outcome.cache = vars(context.cache.stats.since(stats_before))
     if options.latency_probe:
         outcome.probe = cached_latency_probe(
-            variant, plan.requests, options.latency_probe, context, probe_identity(name, variant, plan)
+            variant,
+            plan.requests,
+            options.latency_probe,
+            context,
+            probe_identity(variant, plan.tables.get(name, {}), plan.suite),
         )
-    describe = getattr(variant, "describe", None)
-    outcome.described = dict(describe()) if describe else {}
+    outcome.described = dict(variant_describe(variant))
     summary = {
         "timings": outcome.timings,
         "probe": outcome.probe,

@@ -10,11 +10,11 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from harness.config.guards import shown
+from harness.config.settings import ExtractMethod
 
-ExtractMethod = Literal["text", "json", "regex", "first_line", "last_line"]
 EXTRACT_METHODS: tuple[str, ...] = ("text", "json", "regex", "first_line", "last_line")
 
 # Each failed decode attempt can scan to the end of the output; bound them so a huge output stays linear.

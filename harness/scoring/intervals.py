@@ -13,11 +13,15 @@
     still leave room for a change of up to 0.06 either way). It is conservative: tests/test_intervals.py
     measures its coverage.
 - The paired delta of continuous scores: the paired t-test and its interval.
+- One metric's mean: `binary_wilson` for 0/1 values, else `percentile_interval` over bootstrap resamples,
+  for the suite's metrics (harness.scoring.scores) and the forgetting benchmarks (harness.forgetting.check).
 """
 
 from __future__ import annotations
 
 import math
+
+import numpy as np
 
 CONFIDENCE = 0.95
 # The discordance rate's Wilson bounds in the small-sample interval. The sign (and so the verdict) never
@@ -35,6 +39,26 @@ def wilson(successes: int, n: int, confidence: float = CONFIDENCE) -> tuple[floa
     low, high = proportion_confint(successes, n, alpha=1 - confidence, method="wilson")
     # Exactly 0 (1) at no (every) success; rounding leaves 1e-16 off.
     return (0.0 if successes == 0 else float(low)), (1.0 if successes == n else float(high))
+
+
+def binary_wilson(values: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float] | None:
+    """Wilson's interval of the mean of per-item values when every defined (non-NaN) one is 0 or 1 (a
+    proportion); None when none is defined or any other value occurs (then: the bootstrap)."""
+    defined = values[~np.isnan(values)]
+    if not (defined.size and np.isin(defined, (0.0, 1.0)).all()):
+        return None
+    return wilson(int(defined.sum()), int(defined.size), confidence)
+
+
+def percentile_interval(resampled: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float] | None:
+    """The percentile bootstrap interval from a statistic's resampled values, the undefined (NaN) ones
+    left out; None when none is left."""
+    kept = resampled[~np.isnan(resampled)]
+    if not kept.size:
+        return None
+    tail = (1 - confidence) / 2 * 100
+    low, high = (float(x) for x in np.percentile(kept, [tail, 100 - tail]))
+    return low, high
 
 
 def tango(up: int, down: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:

@@ -16,12 +16,11 @@ from typing import Any
 
 import numpy as np
 
+from harness.config.settings import MetricSpec
 from harness.scoring.answers import Answer, Extractor
-from harness.scoring.intervals import wilson
+from harness.scoring.intervals import binary_wilson, percentile_interval
 from harness.scoring.metrics import Metric, MetricContext, MetricInput, metric_class
-from harness.suite.load import MetricSpec
 
-CONFIDENCE = 0.95
 # Below this many samples, starting worker processes costs more than it saves.
 PARALLEL_MIN_SAMPLES = 2000
 
@@ -104,20 +103,15 @@ def _interval(
     metric: Metric, rows: np.ndarray, values: np.ndarray, indices: np.ndarray | None
 ) -> tuple[float | None, float | None, str | None]:
     """Wilson for a proportion (a mean of 0/1 values), else the percentile bootstrap (None without resamples)."""
-    defined = values[~np.isnan(values)]
-    if not metric.corpus_level and defined.size and np.isin(defined, (0.0, 1.0)).all():
-        bounds = wilson(int(defined.sum()), int(defined.size))
-        assert bounds is not None
+    bounds = None if metric.corpus_level else binary_wilson(values)
+    if bounds is not None:
         return bounds[0], bounds[1], "wilson"
     if indices is None:
         return None, None, None
-    resampled = metric.aggregate_resamples(rows, indices)
-    resampled = resampled[~np.isnan(resampled)]
-    if not resampled.size:
+    bounds = percentile_interval(metric.aggregate_resamples(rows, indices))
+    if bounds is None:
         return None, None, None
-    tail = (1 - CONFIDENCE) / 2 * 100
-    low, high = (float(x) for x in np.percentile(resampled, [tail, 100 - tail]))
-    return low, high, "bootstrap"
+    return bounds[0], bounds[1], "bootstrap"
 
 
 def compute_stats(

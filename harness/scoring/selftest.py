@@ -18,11 +18,12 @@ from the cache were checked when they were generated, and an unchanged rerun sta
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from typing import Any
 
 from harness.core.ties import TIE_TOLERANCE, Agreement, compare, summarize
-from harness.core.types import Generation, Request, Variant
+from harness.core.types import Generation, Request, Variant, variant_weights
 
 DEFAULT_REPLAYS = 3  # requests replayed per variant
 FIX = 'serve the adapter merged (serve = "merged") or put LoRA and non-LoRA variants on separate engines'
@@ -43,8 +44,7 @@ def mixes_lora_and_base(variants: Mapping[str, Variant]) -> bool:
     """Whether one engine serves LoRA and non-LoRA requests in this run (the default trigger)."""
     served: dict[int, set[bool]] = {}
     for variant in variants.values():
-        weights = getattr(variant, "weights", None)
-        found = weights() if weights else None
+        found = variant_weights(variant)
         if found is not None:
             handle, adapter = found
             served.setdefault(id(handle), set()).add(adapter is not None)
@@ -56,22 +56,15 @@ def self_test(
 ) -> dict[str, Any]:
     """Replay and compare; `every` includes variants whose answers all came from the cache."""
     results: dict[str, Any] = {}
-    cache = pool.cache if pool is not None else None
-    if pool is not None:
-        pool.cache = None  # a replay must reach the engine
-    try:
+    with pool.uncached() if pool is not None else nullcontext():  # a replay must reach the engine
         for entry in answers:
-            weights = getattr(entry.variant, "weights", None)
-            found = weights() if weights else None
+            found = variant_weights(entry.variant)
             if found is None:
                 continue  # no engine behind it (echo, fake): nothing to replay
             if not entry.generated and not every:
                 results[entry.name] = {"skipped": "every answer came from the generation cache"}
                 continue
             results[entry.name] = _replay(entry, *found, replays)
-    finally:
-        if pool is not None:
-            pool.cache = cache
     return {
         "status": _status(results),
         "replays_per_variant": replays,

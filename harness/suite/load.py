@@ -10,104 +10,28 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from harness.compare.cost import CostModel, check_cost
 from harness.config.guards import check_name, shown, warn_backtracking, warn_secrets
-from harness.config.parse import check_file, check_ranges, parse_table, ranged, read_capped, read_toml, to_plain
+from harness.config.parse import check_file, check_ranges, parse_table, read_capped, read_toml, to_plain
+from harness.config.settings import (
+    BACKENDS,
+    ForgettingSettings,
+    MetricSpec,
+    SuiteConfig,
+    check_cost,
+)
 from harness.core.errors import ConfigError, DataError, did_you_mean
 from harness.core.hashing import file_sha256
 from harness.core.types import GenerationParams
-from harness.engines import EngineSettings
-from harness.forgetting import ForgettingSettings
-from harness.retrieval.knowledge import KnowledgeConfig
-from harness.scoring.answers import ExtractMethod, Extractor, reference_problem
-from harness.suite.items import FieldNames, Item, Repeat, read_items, warn_repeats
+from harness.scoring.answers import Extractor, reference_problem
+from harness.suite.items import FieldNames, Item, Repeat, read_items
 from harness.suite.prompts import PromptSpec, Template
 
 SUITE_FILE = "suite.toml"
-# Beyond these a setting is a typo: a million requests per call, or resamples that would need gigabytes
-# (a resample is one index per item) for an interval no more precise than 100,000 give.
-MAX_BATCH = 1_000_000
-MAX_BOOTSTRAP = 100_000
 MAX_SCHEMA_BYTES = 10_000_000  # a generated JSON schema can be large; a file this big is the wrong file
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    eval: str
-    train: str | None = None
-    format: Literal["auto", "chat", "completion", "fields"] = "auto"
-    input_field: str = "input"
-    output_field: str = "output"
-    id_field: str = "id"
-    label_field: str = "label"
-    doc_ids_field: str = "doc_ids"
-
-
-@dataclass(frozen=True)
-class PromptConfig:
-    template: str = "{input}"
-    system: str = ""
-    query: str | None = None  # what retrievers search with; default: the rendered template
-
-
-@dataclass(frozen=True)
-class OutputConfig:
-    """What a well-formed output looks like; the json_schema and regex_match metrics check it."""
-
-    format: Literal["text", "json", "regex"] = "text"
-    schema: str | dict[str, Any] | None = None  # a JSON schema file in the suite folder, or an inline table
-    pattern: str | None = None
-
-
-@dataclass(frozen=True)
-class AnswerConfig:
-    extract: ExtractMethod = "text"
-    pattern: str | None = None
-
-
-@dataclass(frozen=True)
-class MetricSpec:
-    """A metric by registered name; `field` scores one key of a JSON answer instead of the whole answer."""
-
-    name: str
-    field: str | None = None
-
-    @property
-    def key(self) -> str:
-        return f"{self.name}[{self.field}]" if self.field else self.name
-
-
-@dataclass(frozen=True)
-class RunSettings:
-    batch_size: int = ranged(
-        64, 1, MAX_BATCH, example="64"
-    )  # requests per generate call; engines batch on the hardware
-    bootstrap: int = ranged(
-        1000, 0, MAX_BOOTSTRAP, example="1000"
-    )  # bootstrap resamples for confidence intervals (0: none)
-    seed: int = ranged(0, 0, example="0")
-
-
-@dataclass(frozen=True)
-class SuiteConfig:
-    name: str
-    data: DataConfig
-    description: str = ""
-    metrics: tuple[str | MetricSpec, ...] = ("exact_match",)
-    prompt: PromptConfig = PromptConfig()
-    generation: GenerationParams = GenerationParams()
-    output: OutputConfig = OutputConfig()
-    answer: AnswerConfig = AnswerConfig()
-    run: RunSettings = RunSettings()
-    engine: EngineSettings = EngineSettings()
-    knowledge: KnowledgeConfig = KnowledgeConfig()
-    forgetting: ForgettingSettings = ForgettingSettings()
-    cost: CostModel = CostModel()
-    variants: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -145,8 +69,9 @@ class Suite:
         return Extractor(self.config.answer.extract, self.config.answer.pattern)
 
 
-def load_suite(path: str | Path) -> Suite:
-    """Load and fully check a suite from its folder (or its suite.toml)."""
+def read_suite(path: str | Path) -> Suite:
+    """Read and check a suite from its folder (or its suite.toml): everything but its variant tables, which
+    `harness.variants.load_suite` checks against the kinds registered there, above this layer."""
     path = Path(path)
     suite_dir = path.parent if path.name == SUITE_FILE else path
     toml_path = suite_dir / SUITE_FILE
@@ -199,12 +124,7 @@ def load_suite(path: str | Path) -> Suite:
             )
     _check_references(eval_items, config)
     schema = _load_schema(suite_dir, config.output.schema, where)
-    suite = Suite(suite_dir, config, tuple(eval_items), tuple(train_items), hashes, schema, tuple(repeats))
-    from harness.variants import check_variants  # deferred: variants build on suites
-
-    check_variants(suite, config.variants, where, suite_dir)
-    warn_repeats(repeats)  # last: a suite that fails to load is told its error, not these
-    return suite
+    return Suite(suite_dir, config, tuple(eval_items), tuple(train_items), hashes, schema, tuple(repeats))
 
 
 def _check_references(items: list[Item], config: SuiteConfig) -> None:
@@ -285,10 +205,8 @@ def _check_settings(config: SuiteConfig, where: str) -> None:
 
 
 def check_backend(name: str, where: str) -> None:
-    """A backend a config names must be registered (engines.BACKENDS) or `auto`: checked at load, not
+    """A backend a config names must be registered (harness.config.settings.BACKENDS) or `auto`: checked at load, not
     when the engine starts minutes later."""
-    from harness.engines import BACKENDS
-
     if name != "auto" and name not in BACKENDS:
         raise ConfigError(f"unknown backend {shown(name)}", where, did_you_mean(name, ["auto", *BACKENDS]))
 

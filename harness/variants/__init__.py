@@ -18,11 +18,13 @@ from harness.config.guards import check_name, warn_secrets
 from harness.config.parse import parse_table, to_plain
 from harness.core.errors import ConfigError, HarnessError, UnknownNameError, did_you_mean
 from harness.core.types import Variant
-from harness.suite.load import SUITE_FILE, Suite, check_backend, inside
+from harness.suite.items import warn_repeats
+from harness.suite.load import SUITE_FILE, Suite, check_backend, inside, read_suite
 from harness.suite.prompts import Template
 
 if TYPE_CHECKING:
-    from harness.engines import EngineHandle, EnginePool, EngineSettings
+    from harness.config.settings import EngineSettings
+    from harness.engines import EngineHandle, EnginePool
     from harness.engines.cache import GenerationCache
 
 VARIANT_KINDS: dict[str, str] = {
@@ -59,7 +61,8 @@ class BuildContext:
 
     @property
     def engines(self) -> EnginePool:
-        from harness.engines import EnginePool, EngineSettings
+        from harness.config.settings import EngineSettings
+        from harness.engines import EnginePool
 
         if "engines" not in self.resources:
             self.resources["engines"] = EnginePool(self.engine_settings or EngineSettings(), self.cache)
@@ -141,6 +144,15 @@ def parse_variant(
     if getattr(config, "backend", None) is not None:  # base, prompted, finetuned
         check_backend(config.backend, f"{where} key 'backend'")
     return cls, config
+
+
+def load_suite(path: str | Path) -> Suite:
+    """Load and fully check a suite from its folder (or its suite.toml): its data, settings and every
+    declared variant table, before any generation starts."""
+    suite = read_suite(path)
+    check_variants(suite, suite.config.variants, str(suite.dir / SUITE_FILE), suite.dir)
+    warn_repeats(suite.repeats)  # last: a suite that fails to load is told its error, not these
+    return suite
 
 
 def check_variants(

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.config.guards import shown
-from harness.config.parse import check_file, ranged
+from harness.config.parse import check_file
 from harness.core.errors import DataError, HarnessWarning
-from harness.core.types import Generation, Request
+from harness.core.ranges import ranged
+from harness.core.types import Generation, Request, VariantBase
 from harness.suite.load import inside
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ def _generation(request: Request, text: str) -> Generation:
     return Generation(text=text, prompt_tokens=_word_count(request), completion_tokens=len(text.split()))
 
 
-class FakeVariant:
+class FakeVariant(VariantBase):
     """Canned outputs by item id (or computed by a function); records every batch it receives."""
 
     @dataclass(frozen=True)
@@ -42,9 +43,8 @@ class FakeVariant:
         outputs: str | None = None  # JSONL in the suite folder: {"id": ..., "output": ...} per line
         responses: dict[str, str] = field(default_factory=dict)  # inline outputs by item id
         default: str | None = None  # the output for ids that have none ("" when unset, with a warning)
-        delay_s: float = ranged(
-            0.0, 0, 3600, example="0.01"
-        )  # seconds per request: a slow model's stand-in (resume and kill tests)
+        # seconds per request: a slow model's stand-in (resume and kill tests)
+        delay_s: float = ranged(0.0, 0, 3600, example="0.01")
 
     def __init__(
         self,
@@ -88,7 +88,7 @@ class FakeVariant:
         return results
 
 
-class EchoVariant:
+class EchoVariant(VariantBase):
     """The dumb baseline: answers with the final user message."""
 
     @dataclass(frozen=True)

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
-from harness.config.parse import ranged
 from harness.core.errors import ConfigError
-from harness.core.types import Generation, Message, Request
+from harness.core.ranges import ranged
+from harness.core.types import Generation, Message, Request, VariantBase
 from harness.engines import Adapter, EngineHandle
 from harness.engines.adapters import check_adapter_effect, is_merged_model, load_adapter, merged_model
 from harness.suite.load import inside
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from harness.variants import BuildContext
 
 
-class BaseVariant:
+class BaseVariant(VariantBase):
     """The model as it is, on the task prompt."""
 
     @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class BaseVariant:
         return describe_engine(self.engine)
 
 
-class PromptedVariant:
+class PromptedVariant(VariantBase):
     """A system prompt and k few-shot examples (drawn once, with a seed, from the train split)."""
 
     @dataclass(frozen=True)
@@ -108,7 +108,7 @@ class PromptedVariant:
         return replace(request, messages=tuple(messages))
 
 
-class FinetunedVariant:
+class FinetunedVariant(VariantBase):
     """A LoRA adapter on the shared base engine, or a merged fine-tuned model as its own engine."""
 
     @dataclass(frozen=True)

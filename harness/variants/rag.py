@@ -9,13 +9,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from harness.config.parse import ranged
 from harness.core.errors import ConfigError, did_you_mean
-from harness.core.types import Generation, Message, Request, Variant
+from harness.core.ranges import ranged
+from harness.core.types import Generation, Message, Request, Variant, VariantBase, variant_describe, variant_weights
 from harness.retrieval.index import Hit, RetrieverKind
 from harness.suite.prompts import Template
 
 if TYPE_CHECKING:
+    from harness.engines import Adapter, EngineHandle
     from harness.variants import BuildContext
 
 DEFAULT_TEMPLATE = """Reference documents (cite the ids you use as [id]):
@@ -27,7 +28,7 @@ DEFAULT_CHUNK_TEMPLATE = "[{doc_id}] {text}"
 RETRIEVING_KINDS = ("rag", "hybrid")
 
 
-class RagVariant:
+class RagVariant(VariantBase):
     """Top-k retrieved chunks in the prompt, answered by an inner variant (default: base)."""
 
     @dataclass(frozen=True)
@@ -115,15 +116,13 @@ class RagVariant:
         messages[last] = Message("user", self.template.render({"context": context, "input": messages[last].content}))
         return replace(request, messages=tuple(messages))
 
-    def weights(self) -> Any:
-        """The inner variant's weights: retrieval changes the prompt, not the model."""
-        inner = getattr(self.inner, "weights", None)
-        return inner() if inner else None
+    def weights(self) -> tuple[EngineHandle, Adapter | None] | None:
+        """The inner variant's weights: retrieval changes the prompt, not the model (None over a fake)."""
+        return variant_weights(self.inner)
 
     def describe(self) -> dict[str, object]:
-        inner = getattr(self.inner, "describe", None)
         return {
-            **(inner() if inner else {}),
+            **variant_describe(self.inner),
             "inner": self.config.inner,
             "retriever": self.config.retriever,
             "top_k": self.config.top_k,
@@ -132,10 +131,10 @@ class RagVariant:
 
     def _count_tokens(self, texts: list[str]) -> list[int | None]:
         """Extra prompt tokens the context costs per query, with the inner model's tokenizer."""
-        engine = getattr(self.inner, "engine", None)
-        if engine is None:
+        weights = variant_weights(self.inner)  # the engine holding them is the one that tokenizes
+        if weights is None:
             return [None] * len(texts)
-        return engine.count_tokens(texts)
+        return weights[0].count_tokens(texts)
 
 
 class HybridVariant(RagVariant):

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from harness.scoring.answers import parse_json_output
-from harness.scoring.metrics import MeanMetric, Metric, MetricInput, register_metric
+from harness.scoring.metrics.base import MeanMetric, Metric, MetricInput, register_metric
 
 _PUNCTUATION = str.maketrans("", "", string.punctuation)
 _ARTICLES = re.compile(r"\b(a|an|the)\b")

