@@ -14,7 +14,8 @@ from harness.core.errors import ConfigError, DataError, HarnessError, MissingDep
 from harness.core.types import Generation, GenerationParams, Message, Request, Variant
 
 if TYPE_CHECKING:
-    from harness.run.runner import RunOptions, run_suite
+    from harness.run.plan import RunOptions
+    from harness.run.runner import run_suite
     from harness.scoring.metrics import Metric, MetricInput, register_metric
     from harness.scoring.scores import ScoringSample, score
     from harness.suite.load import Suite
@@ -29,7 +30,7 @@ _LAZY = {
     "FakeVariant": "harness.variants.fake",
     "Metric": "harness.scoring.metrics",
     "MetricInput": "harness.scoring.metrics",
-    "RunOptions": "harness.run.runner",
+    "RunOptions": "harness.run.plan",
     "ScoringSample": "harness.scoring.scores",
     "Suite": "harness.suite.load",
     "load_suite": "harness.variants",

@@ -89,6 +89,6 @@ def test_verbose_is_a_flag_of_run_and_finetune(tiny_suite: Path, tmp_path: Path)
     assert (
         main(["run", str(tiny_suite), "--variants", "echo", "--out", str(tmp_path / "r"), "--quiet", "--verbose"]) == 0
     )
-    from harness.cli import _parser
+    from harness.cli.parser import _parser
 
     assert _parser().parse_args(["finetune", str(tiny_suite), "--verbose"]).verbose is True

@@ -19,22 +19,14 @@ import numpy as np
 from harness.config.parse import check_file
 from harness.core.errors import ConfigError, DataError, HarnessError
 from harness.core.escaping import escape_controls
-from harness.datacheck.checks import (
-    SIMILARITY,
-    Limits,
-    Pool,
-    balance,
-    estimate_tokens,
-    exact_checks,
-    leakage_exact,
-    length_checks,
-    near_checks,
-    size_guidance,
-    suite_limits,
-    unseen_labels,
-)
+from harness.datacheck.checks import balance, exact_checks, leakage_exact, unseen_labels
 from harness.datacheck.findings import SEVERITIES, Finding, Findings, Omitted
-from harness.datacheck.reading import LAYOUTS, FileData, read_file, suite_layout
+from harness.datacheck.layouts import LAYOUTS
+from harness.datacheck.lengths import Limits, estimate_tokens, length_checks, size_guidance, suite_limits
+from harness.datacheck.near_duplicates import SIMILARITY, near_checks
+from harness.datacheck.pool import Pool
+from harness.datacheck.reading import FileData, read_file
+from harness.datacheck.suite_records import suite_layout
 
 EXIT_CLEAN, EXIT_ERRORS = 0, 1  # 2 stays "bad input" (a HarnessError), as everywhere in harness
 REPORT_SCHEMA = 1

@@ -1,0 +1,84 @@
+"""The handlers of the commands that read result directories: compare, diff and history."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from harness.cli.commands import _names
+from harness.core.escaping import echo, escape_controls
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from harness.compare.cost import cost_model_from
+    from harness.compare.table import compare_run, write_comparison
+    from harness.config.parse import read_toml
+    from harness.results.read import load_run
+
+    result = load_run(args.run_dir)
+    if args.cost:
+        cost = cost_model_from(read_toml(Path(args.cost)).get("cost", {}), args.cost)
+    else:
+        cost = cost_model_from(
+            result.run.get("suite", {}).get("config", {}).get("cost"), f"{result.dir / 'run.json'} suite.config"
+        )
+    comparison = compare_run(result, args.baseline, cost)
+    samples = {variant: list(found.values()) for variant, found in result.samples.items()}
+    paths = write_comparison(comparison, samples, Path(args.out) if args.out else result.dir)
+    print(paths["markdown"].read_text(encoding="utf-8"))
+    echo(f"report: {paths['html']}", err=True)
+    return 0
+
+
+def _diff(args: argparse.Namespace) -> int:
+    import json
+
+    from harness.compare import EXIT_GATE_FAILED
+    from harness.compare.diff import diff_runs, load_gates
+    from harness.compare.render import diff_markdown
+    from harness.core.files import make_folder, write_file
+    from harness.results.read import load_run
+    from harness.results.write import stable
+
+    gates = load_gates(args.gate) if args.gate else None
+    found = diff_runs(load_run(args.old), load_run(args.new), gates, top=args.top)
+    markdown = diff_markdown(found)
+    if args.out:
+        out = make_folder(args.out)
+        write_file(out / "diff.md", markdown)
+        write_file(
+            out / "diff.json",
+            escape_controls(json.dumps(stable(found), indent=2, sort_keys=True, ensure_ascii=False) + "\n", json=True),
+        )
+    print(
+        escape_controls(json.dumps(stable(found), indent=2, sort_keys=True, ensure_ascii=False), json=True)
+        if args.json
+        else markdown
+    )
+    if not found["passed"]:
+        print("error: a gate failed (see the table above)", file=sys.stderr)
+        return EXIT_GATE_FAILED
+    return 0
+
+
+def _history(args: argparse.Namespace) -> int:
+    import json
+
+    from harness.compare.history import history_dict, history_markdown, load_history, select_history, write_history
+    from harness.results.write import stable
+
+    metrics = _names(",".join(args.metric), "--metric") if args.metric else None
+    history = select_history(
+        load_history(args.results_dir, args.suite), metrics, _names(args.variants, "--variants"), args.last
+    )
+    if args.out:
+        echo(f"history: {write_history(history, args.out)['markdown']}", err=True)
+    print(
+        escape_controls(
+            json.dumps(stable(history_dict(history)), indent=2, sort_keys=True, ensure_ascii=False), json=True
+        )
+        if args.json
+        else history_markdown(history)
+    )
+    return 0
