@@ -10,17 +10,17 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from harness.core.ranges import ranged
-
-if TYPE_CHECKING:  # annotations only: the core never imports engine code
-    from harness.engines import Adapter, EngineHandle
 
 Role = Literal["system", "user", "assistant"]
 ROLES: tuple[str, ...] = ("system", "user", "assistant")
 
 DEFAULT_MAX_TOKENS = 256
+# What answers for a variant: (harness.engines.EngineHandle, harness.engines.Adapter or None). Typed loosely
+# because the core sits below the engines and imports nothing of theirs, not even for annotations.
+Weights = tuple[Any, Any]
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ class VariantBase(ABC):
         """What a run records about the variant (model, adapter, index), so two runs can tell they differ."""
         return {}
 
-    def weights(self) -> tuple[EngineHandle, Adapter | None] | None:
+    def weights(self) -> Weights | None:
         """The engine and adapter that answer for it (forgetting checks and the self-test measure
         these); None: no model weights behind it."""
         return None
@@ -121,7 +121,7 @@ def variant_describe(variant: Variant) -> dict[str, object]:
     return variant.describe() if isinstance(variant, VariantBase) else _structural(variant, "describe", {})
 
 
-def variant_weights(variant: Variant) -> tuple[EngineHandle, Adapter | None] | None:
+def variant_weights(variant: Variant) -> Weights | None:
     return variant.weights() if isinstance(variant, VariantBase) else _structural(variant, "weights", None)
 
 

@@ -6,6 +6,10 @@ pool while they are built, so the engine knows the largest adapter rank before i
 the first generate call and the pool shuts every engine down at the end of the run. A handle answers
 straight from its engine; when the run has a generation cache, the pool hands out each handle wrapped in
 it (harness.engines.cache.CachedEngine), so variants use the cache without knowing.
+
+Modules: `models` (where weights come from), `adapters` (checking and merging LoRA adapters), `cache`, `log`
+(engine output into the run's engine.log) and one module per backend, imported only when it starts.
+May import harness.suite and the layers below; vllm, torch and transformers only inside the code that needs them.
 """
 
 from __future__ import annotations

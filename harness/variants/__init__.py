@@ -2,7 +2,10 @@
 run of fake variants never imports an engine.
 
 A kind is a class with a frozen `Config` dataclass (its settings in suite.toml, checked strictly) and
-`from_config(name, config, context) -> Variant`.
+`from_config(name, config, context) -> Variant`; it subclasses `harness.core.types.VariantBase`.
+`load_suite` lives here, not in harness.suite: checking a suite's variant tables needs these kinds.
+
+May import harness.retrieval, harness.engines and the layers below; never harness.run or harness.cli.
 """
 
 from __future__ import annotations
