@@ -41,8 +41,14 @@ FORGETTING := $(if $(wildcard $(BENCH_DATA)/mmlu),--forgetting mmlu$(comma)hella
 
 DEMO := suites/support-triage --variants echo,base,prompted,finetuned,rag,hybrid --latency-probe 3 $(FORGETTING)
 
+ifndef DEMO_OUT
+DEMO_OUT := results/demo-$(shell date -u +%Y%m%d-%H%M%S)
+endif
+
+# The run, then the decision it supports ([decision] in the suite; decision.md and .json in the run folder).
 demo: $(STAMP)
-	$(VENV)/bin/harness run $(DEMO)
+	$(VENV)/bin/harness run $(DEMO) --out $(DEMO_OUT)
+	$(VENV)/bin/harness decide $(DEMO_OUT) --out $(DEMO_OUT)
 
 # The regression job, practised here: rerun the demo (answers come from the generation cache when nothing
 # changed) and diff it against the baseline kept in git, with the suite's gates. Fails when a gate fails

@@ -6,7 +6,7 @@ import argparse
 from typing import Any, NoReturn
 
 from harness.cli.commands import _check_data, _finetune, _forgetting, _list, _run
-from harness.cli.result_commands import _compare, _diff, _history
+from harness.cli.result_commands import _compare, _decide, _diff, _history
 from harness.core.escaping import echo
 
 EXIT_USAGE = 2
@@ -135,6 +135,30 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--cost", metavar="FILE", help="TOML with a [cost] table (default: the suite's [cost])")
     compare.add_argument("--out", help="where report.md, comparison.csv/.json and report.html go (default: RUN_DIR)")
     compare.set_defaults(handler=_compare)
+
+    decide = commands.add_parser(
+        "decide", help="prompt, RAG or fine-tune: the guides' rule applied to a run's numbers, with its evidence"
+    )
+    decide.add_argument("run_dir", help="a result directory written by harness run")
+    decide.add_argument(
+        "--target",
+        action="append",
+        metavar="EXPR",
+        help="a quality target, e.g. 'accuracy[category] >= 0.9' (repeatable; replaces the [decision] targets)",
+    )
+    decide.add_argument(
+        "--queries-per-day",
+        type=_number(float, 0, low_open=True),
+        help="expected volume, for the pay-back of a fine-tune",
+    )
+    decide.add_argument("--decision", metavar="FILE", help="TOML with a [decision] table (default: the suite's)")
+    decide.add_argument("--cost", metavar="FILE", help="TOML with a [cost] table (default: the suite's [cost])")
+    decide.add_argument(
+        "--history", metavar="RESULTS_DIR", help="earlier runs of the suite: how often the prompt was iterated"
+    )
+    decide.add_argument("--json", action="store_true", help="print decision.json's content instead of markdown")
+    decide.add_argument("--out", help="also write decision.md and decision.json into this folder")
+    decide.set_defaults(handler=_decide)
 
     diff = commands.add_parser(
         "diff", help="what changed between two result directories of one suite; gates set the exit code"

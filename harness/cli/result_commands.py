@@ -1,4 +1,4 @@
-"""The handlers of the commands that read result directories: compare, diff and history."""
+"""The handlers of the commands that read result directories: compare, decide, diff and history."""
 
 from __future__ import annotations
 
@@ -80,5 +80,53 @@ def _history(args: argparse.Namespace) -> int:
         )
         if args.json
         else history_markdown(history)
+    )
+    return 0
+
+
+def _decide(args: argparse.Namespace) -> int:
+    import dataclasses
+    import json
+
+    from harness.compare.cost import cost_model_from
+    from harness.compare.decision import decide, decision_dict, decision_markdown, parse_decision_settings
+    from harness.compare.history import load_history
+    from harness.config.parse import read_toml
+    from harness.core.files import make_folder, write_file
+    from harness.results.read import load_run, read_run_json
+    from harness.results.write import stable
+
+    result = load_run(args.run_dir)
+    # [decision] from --decision FILE, else from the run's suite config; --target and --queries-per-day on top
+    if args.decision:
+        settings = parse_decision_settings(read_toml(Path(args.decision)).get("decision", {}), args.decision)
+    else:
+        table = result.run_json.suite_config.get("decision")
+        settings = parse_decision_settings(table, f"{result.dir / 'run.json'} suite.config")
+    overrides = {}
+    if args.target:
+        overrides["target"] = tuple(args.target)
+    if args.queries_per_day is not None:
+        overrides["queries_per_day"] = args.queries_per_day
+    if overrides:
+        settings = parse_decision_settings({**dataclasses.asdict(settings), **overrides}, "the command line")
+    cost = cost_model_from(read_toml(Path(args.cost)).get("cost", {}), args.cost) if args.cost else None
+    history = None
+    if args.history:
+        history = [read_run_json(run.dir / "run.json") for run in load_history(args.history, result.suite_name).runs]
+    decision = decide(result, settings, history, cost)
+    found = stable(decision_dict(decision))
+    markdown = decision_markdown(decision)
+    if args.out:
+        out = make_folder(args.out)
+        write_file(out / "decision.md", markdown)
+        write_file(
+            out / "decision.json",
+            escape_controls(json.dumps(found, indent=2, sort_keys=True, ensure_ascii=False) + "\n", json=True),
+        )
+    print(
+        escape_controls(json.dumps(found, indent=2, sort_keys=True, ensure_ascii=False), json=True)
+        if args.json
+        else markdown
     )
     return 0

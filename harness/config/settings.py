@@ -7,10 +7,14 @@ reading a config imports no engine, retriever or scorer. `harness.config.parse` 
 
 from __future__ import annotations
 
+import math
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from harness.config.parse import check_ranges
+from harness.core.errors import ConfigError
 from harness.core.ranges import ranged
 from harness.core.types import GenerationParams
 
@@ -167,6 +171,84 @@ class RunSettings:
     seed: int = ranged(0, 0, example="0")
 
 
+KnowledgeChanges = Literal["never", "monthly", "weekly", "daily"]
+Task = Literal["narrow", "open"]
+
+OPERATORS = (">=", "<=")
+# A metric key as run.json writes it: a registered name (letters, digits, _ @ . -), or name[field]
+METRIC_KEY = re.compile(r"[A-Za-z_][\w@.\-]*(\[[^\[\]\s]+\])?")
+TARGET_EXAMPLE = '"accuracy[category] >= 0.9"'
+
+
+@dataclass(frozen=True)
+class DecisionSettings:
+    """[decision] in suite.toml: what quality is acceptable and what the variants will serve
+    (`harness decide`, docs/suite-format.md)."""
+
+    target: tuple[str, ...] = ()  # "metric >= value" (higher is better) or "metric <= value"
+    queries_per_day: float | None = ranged(None, 0, low_open=True, example="5000")
+    horizon_days: float = ranged(90.0, 0, low_open=True, example="90")  # the pay-back period weighed
+    latency_p95_ms: float | None = ranged(None, 0, low_open=True, example="800")
+    knowledge_changes: KnowledgeChanges | None = None  # how often the facts the answers need change
+    task: Task | None = None  # narrow: classification, extraction, a fixed format; else inferred from metrics
+
+    @property
+    def targets(self) -> tuple[Target, ...]:
+        return tuple(parse_target(text, f"[decision] target[{i}]") for i, text in enumerate(self.target))
+
+
+@dataclass(frozen=True)
+class Target:
+    metric: str  # the metric key, e.g. accuracy[category]
+    op: str  # ">=" (higher is better) or "<="
+    value: float
+
+    @property
+    def text(self) -> str:
+        return f"{self.metric} {self.op} {self.value:g}"
+
+    def shortfall(self, value: float) -> float:
+        """How far a value is from the target (0 once it reaches it)."""
+        return max(0.0, self.value - value if self.op == ">=" else value - self.value)
+
+
+def parse_target(text: Any, where: str = "[decision] target") -> Target:
+    """'metric >= value' or 'metric <= value', strictly: one metric key, one operator, one finite number."""
+    if not isinstance(text, str):
+        raise ConfigError(f"a target must be a string, got {type(text).__name__}", where, f"e.g. {TARGET_EXAMPLE}")
+    found = re.search(r"[<>=!]+", text)
+    if found is None:
+        raise ConfigError(f"target {text!r} has no operator", where, f"write metric >= value, e.g. {TARGET_EXAMPLE}")
+    metric, op, number = text[: found.start()].strip(), found.group(0), text[found.end() :].strip()
+    if not METRIC_KEY.fullmatch(metric):
+        raise ConfigError(
+            f"target {text!r}: {metric!r} is no metric name",
+            where,
+            f"name a metric as run.json does (exact_match, accuracy[category]), e.g. {TARGET_EXAMPLE}",
+        )
+    if op not in OPERATORS:
+        raise ConfigError(
+            f"target {text!r}: unknown operator {op!r}", where, "use >= (higher is better) or <= (lower is better)"
+        )
+    try:
+        value = float(number)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise ConfigError(f"target {text!r}: {number!r} is not a number", where, f"e.g. {TARGET_EXAMPLE}")
+    return Target(metric, op, value)
+
+
+def parse_decision_settings(table: Mapping[str, Any] | None, where: str = "suite.toml") -> DecisionSettings:
+    """[decision] from a TOML table: unknown keys, wrong types, ranges and every target checked."""
+    from harness.config.parse import parse_table
+
+    settings = parse_table(DecisionSettings, table or {}, where, "decision")
+    for i, text in enumerate(settings.target):
+        parse_target(text, f"{where} [decision] key 'target'[{i}]")
+    return settings
+
+
 @dataclass(frozen=True)
 class SuiteConfig:
     name: str
@@ -182,4 +264,5 @@ class SuiteConfig:
     knowledge: KnowledgeConfig = KnowledgeConfig()
     forgetting: ForgettingSettings = ForgettingSettings()
     cost: CostModel = CostModel()
+    decision: DecisionSettings = DecisionSettings()
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -18,10 +18,12 @@ from harness.config.guards import check_name, shown, warn_backtracking, warn_sec
 from harness.config.parse import check_file, check_ranges, parse_table, read_capped, read_toml, to_plain
 from harness.config.settings import (
     BACKENDS,
+    DecisionSettings,
     ForgettingSettings,
     MetricSpec,
     SuiteConfig,
     check_cost,
+    parse_target,
 )
 from harness.core.errors import ConfigError, DataError, did_you_mean
 from harness.core.hashing import file_sha256
@@ -202,6 +204,19 @@ def _check_settings(config: SuiteConfig, where: str) -> None:
 
     specs = tuple(m if isinstance(m, MetricSpec) else MetricSpec(m) for m in config.metrics)
     check_metric_specs(specs, config, where)
+    _check_decision(config.decision, [spec.key for spec in specs], f"{where} [decision]")
+
+
+def _check_decision(settings: DecisionSettings, metric_keys: list[str], where: str) -> None:
+    """Every target names a metric the suite scores: a typo would otherwise surface only in `harness decide`."""
+    for i, text in enumerate(settings.target):
+        target = parse_target(text, f"{where} key 'target'[{i}]")
+        if target.metric not in metric_keys:
+            raise ConfigError(
+                f"target {shown(text)} names '{target.metric}', which the suite does not score",
+                f"{where} key 'target'[{i}]",
+                did_you_mean(target.metric, metric_keys),
+            )
 
 
 def check_backend(name: str, where: str) -> None:
