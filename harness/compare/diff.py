@@ -2,7 +2,8 @@
 
 Per variant and metric the delta with a paired CI over the items both runs scored, the items that
 flipped (with both outputs), what changed between the runs (model, adapter and data hashes, prompts,
-parameters, package versions), and gates that decide the exit code.
+parameters, package versions), and gates that decide the exit code: on metrics, and on the decision
+(`decision = true`: what `harness decide` would ship, and by which rule, must not change).
 """
 
 from __future__ import annotations
@@ -23,13 +24,15 @@ TOP_FLIPS = 5
 
 @dataclass(frozen=True)
 class Gate:
-    """One [[gate]] of a gate file: a rule on one metric, for some or all variants."""
+    """One [[gate]] of a gate file: a rule on one metric, for some or all variants; or, with decision = true,
+    on the two runs' decisions."""
 
-    metric: str
+    metric: str = ""  # required unless decision = true
     variants: tuple[str, ...] = ()  # default: every variant in both runs
     min: float | None = ranged(None, example="0.8")  # absolute floor on the new value (finite)
     max_drop: float | None = ranged(None, 0, example="0.02")  # the new value may be at most this much below the old one
     significant: bool = False  # fail only when the drop is statistically significant (paired test, alpha)
+    decision: bool = False  # fail when the recommendation (the variant to ship or the rule) changes
     where: str = field(default="--gate", compare=False, metadata={"config": False})  # "FILE [[gate]] N", for errors
 
 
@@ -50,6 +53,18 @@ def load_gates(path: str) -> list[Gate]:
     if not gates:
         raise ConfigError("no [[gate]] tables", path, 'add [[gate]] metric = "exact_match" min = 0.8')
     for gate in gates:
+        if gate.decision:
+            if gate.metric or gate.variants or gate.min is not None or gate.max_drop is not None or gate.significant:
+                raise ConfigError(
+                    "a decision gate takes no metric, variants, min, max_drop or significant",
+                    gate.where,
+                    "give decision = true a [[gate]] of its own",
+                )
+            continue
+        if not gate.metric:
+            raise ConfigError(
+                "missing required key 'metric'", gate.where, 'add metric = "exact_match" (or decision = true)'
+            )
         if gate.min is None and gate.max_drop is None and not gate.significant:
             raise ConfigError("a gate needs min, max_drop or significant = true", gate.where, "e.g. min = 0.8")
     return gates
@@ -75,9 +90,13 @@ def diff_runs(
     for row, adjusted in zip(tested, holm([r["p_value"] for r in tested])):
         row["p_holm"] = adjusted
         row["significant"] = adjusted < alpha
-    checked = [_check(gate, rows, variants, alpha) for gate in gates or []]
+    decisions = _decisions(old, new) if any(gate.decision for gate in gates or []) else None
+    checked = [
+        _check_decision(decisions) if decisions and gate.decision else _check(gate, rows, variants, alpha)
+        for gate in gates or []
+    ]
     results = [entry for found in checked for entry in found]
-    return {
+    found = {
         "old": {"dir": str(old.dir), "run_id": old.run_json.run_id, "created_at": old.run_json.created_at},
         "new": {"dir": str(new.dir), "run_id": new.run_json.run_id, "created_at": new.run_json.created_at},
         "suite": new.suite_name,
@@ -90,6 +109,47 @@ def diff_runs(
         "gates": results,
         "passed": all(g["passed"] for g in results),
     }
+    if decisions:  # only with a decision gate: a diff without one is as it was
+        found["decision"] = decisions
+    return found
+
+
+def _decisions(old: RunResult, new: RunResult) -> dict[str, dict[str, Any]]:
+    """Each run's decision from its own run.json ([decision] and [cost]), as `harness decide RUN_DIR` makes it."""
+    from harness.compare.table import run_decision
+
+    sides = {}
+    for side, result in (("old", old), ("new", new)):
+        made = run_decision(result)
+        found = (made or {}).get("decision") or {}
+        status = "no target" if made is None else "not made" if not found else "made"
+        sides[side] = {
+            "status": status,
+            "ship": found.get("ship"),
+            "rule": found.get("rule"),
+            "recommendation": found.get("recommendation"),
+            "targets": [t["text"] for t in found.get("targets") or []],
+            "note": "no [decision] target in its run.json" if made is None else made["error"] or "",
+        }
+    return sides
+
+
+def _check_decision(decisions: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Skipped (passes) when either run sets no target; else fails when the variant to ship or the rule
+    that picked it differs. A decision that could not be made counts as ship nothing, rule "not made"."""
+    entry: dict[str, Any] = {"variant": "-", "metric": "decision", "rule": "same recommendation (ship and rule)"}
+    untargeted = [side for side in ("old", "new") if decisions[side]["status"] == "no target"]
+    if untargeted:
+        why = f"the {' and the '.join(untargeted)} run set{'s' if len(untargeted) == 1 else ''} no [decision] target"
+        return [entry | {"passed": True, "skipped": True, "why": why}]
+    old, new = (
+        {"ship": d["ship"], "rule": d["rule"] if d["status"] == "made" else "not made"}
+        for d in (decisions["old"], decisions["new"])
+    )
+    reasons = [
+        f"{key} {old[key] or 'nothing'} -> {new[key] or 'nothing'}" for key in ("ship", "rule") if old[key] != new[key]
+    ]
+    return [entry | {"passed": not reasons, "skipped": False, "why": "; ".join(reasons)}]
 
 
 def _metric_row(old: RunResult, new: RunResult, variant: str, metric: str) -> dict[str, Any]:

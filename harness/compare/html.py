@@ -16,7 +16,13 @@ from pathlib import Path
 from harness.compare.html_format import esc
 from harness.compare.html_plots import figure_html, make_plots
 from harness.compare.html_samples import sample_browser
-from harness.compare.html_tables import break_even_html, comparison_table, forgetting_table, header_html
+from harness.compare.html_tables import (
+    break_even_html,
+    comparison_table,
+    decision_html,
+    forgetting_table,
+    header_html,
+)
 from harness.core.files import make_folder, write_file
 
 CSS = """
@@ -52,9 +58,11 @@ JS = """
 """
 
 
-def write_html_report(comparison: dict, samples: dict[str, list[dict]], out_dir: Path) -> Path:
+def write_html_report(
+    comparison: dict, samples: dict[str, list[dict]], out_dir: Path, decision: dict | None = None
+) -> Path:
     """Write out_dir/report.html (self-contained, opens from disk, no network) and the plots as PNG
-    files under out_dir/plots/; return the report path."""
+    files under out_dir/plots/; return the report path. `decision` (table.run_decision's) goes on top."""
     out_dir = Path(out_dir)
     plot_dir = make_folder(out_dir / "plots")
     plots = make_plots(comparison, samples)
@@ -67,6 +75,7 @@ def write_html_report(comparison: dict, samples: dict[str, list[dict]], out_dir:
         f"<title>Comparison: {esc(run.get('suite', ''))} {esc(run.get('run_id', ''))}</title>",
         f"<style>{CSS}</style></head><body>",
         header_html(comparison),
+        *([decision_html(decision)] if decision else []),  # no line at all without a target: the page as before
         "<h2>Comparison</h2>",
         comparison_table(comparison),
         forgetting_table(comparison.get("rows") or []),

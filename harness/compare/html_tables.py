@@ -130,3 +130,29 @@ def break_even_html(cost: dict) -> str:
     )
     listed = f"<ul>{assumptions}</ul>" if assumptions else '<p class="note">No assumptions recorded.</p>'
     return f'<section id="break-even-section"><h2>Cost and break-even</h2><h3>Assumptions</h3>{listed}{table}</section>'
+
+
+def decision_html(decision: dict | None) -> str:
+    """What to ship, above the tables: the recommendation, its rule and targets; the evidence and the
+    conditions before fine-tuning folded under it. Nothing without a [decision] target."""
+    if decision is None:
+        return ""
+    found = decision.get("decision")
+    if found is None:
+        return f'<p id="decision" class="note"><strong>Decision: not made.</strong> {esc(decision.get("error"))}</p>'
+    ship = f"<code>{esc(found.get('ship'))}</code>" if found.get("ship") else "nothing yet"
+    targets = ", ".join(f"<code>{esc(t.get('text'))}</code>" for t in found.get("targets") or [])
+    evidence = "".join(f"<li>{esc(line)}</li>" for line in found.get("evidence") or [])
+    conditions = "".join(
+        f"<tr><td>{esc(c.get('title'))}</td><td>{esc(c.get('status'))}</td><td>{esc(c.get('evidence'))}</td></tr>"
+        for c in found.get("conditions") or []
+    )
+    return (
+        f'<section id="decision"><h2>Decision</h2><p><strong>{esc(found.get("recommendation"))}</strong></p>'
+        f"<p>Rule: <code>{esc(found.get('rule'))}</code>; ship: {ship}; targets: {targets}. "
+        "All of it in decision.json (<code>harness decide</code>).</p>"
+        f"<details><summary>Evidence</summary><ul>{evidence}</ul></details>"
+        '<details><summary>Before fine-tuning</summary><table id="decision-conditions"><thead><tr>'
+        f"<th>Condition</th><th>Status</th><th>Evidence</th></tr></thead><tbody>{conditions}</tbody></table>"
+        "</details></section>"
+    )

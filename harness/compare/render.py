@@ -40,11 +40,14 @@ def p_text(p: float | None) -> str:
     return "-" if p is None else ("<0.001" if p < 0.001 else f"{p:.3f}")
 
 
-def comparison_markdown(c: dict[str, Any]) -> str:
+def comparison_markdown(c: dict[str, Any], decision: dict[str, Any] | None = None) -> str:
+    """The report; `decision` (table.run_decision's) adds the recommendation at the top and its evidence
+    at the end."""
     run, baseline = c["run"], c["baseline"]
     lines = [
         f"# {run['suite']}: {run['run_id']}",
         "",
+        *decision_head_lines(decision),
         f"{run['items']} items. Each metric: value [95% CI: Wilson for 0/1 metrics, percentile bootstrap for the others]; "
         f"Δ: the paired difference against `{baseline}` [95% CI from the test that gives its p: McNemar (exact "
         f"below 25 changed items, else asymptotic with Tango's interval) for 0/1 metrics, the paired t-test otherwise]; "
@@ -92,8 +95,42 @@ def comparison_markdown(c: dict[str, Any]) -> str:
         "",
         f"Latency measured {' / '.join(sources)}. Cost basis: {', '.join(sorted({r['cost']['basis'] for r in c['rows']}))}.",
     ]
-    lines += _mde_lines(c) + _break_even_lines(c)
+    lines += _mde_lines(c) + _break_even_lines(c) + _decision_evidence_lines(decision)
     return escape_controls("\n".join(lines) + "\n")  # ids and names are user data: printed, and a PR comment
+
+
+def decision_head_lines(decision: dict[str, Any] | None) -> list[str]:
+    """What to ship, first: the recommendation, its rule and the targets (the evidence is at the end)."""
+    if decision is None:
+        return []
+    found = decision["decision"]
+    if found is None:
+        return [f"**Decision: not made.** {decision['error']}", ""]
+    ship = f"ship: `{found['ship']}`" if found["ship"] else "ship: nothing yet"
+    targets = ", ".join(f"`{t['text']}`" for t in found["targets"])
+    return [
+        "## Decision",
+        "",
+        f"**{found['recommendation']}**",
+        "",
+        f"Rule: `{found['rule']}`; {ship}; targets {targets}. Evidence at the end of this report; all of it in "
+        "decision.json (`harness decide`, docs/decide.md).",
+        "",
+    ]
+
+
+def _decision_evidence_lines(decision: dict[str, Any] | None) -> list[str]:
+    found = decision and decision["decision"]
+    if not found:
+        return []
+    lines = ["", "## Decision evidence", "", *(f"- {line}" for line in found["evidence"]), ""]
+    lines += ["| before fine-tuning | status | evidence |", "|---|---|---|"]
+    lines += [f"| {c['title']} | {c['status']} | {_cell(c['evidence'])} |" for c in found["conditions"]]
+    return lines
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|")  # a pipe in a value would end the table cell
 
 
 def _mde_lines(c: dict[str, Any]) -> list[str]:
@@ -198,10 +235,10 @@ def diff_markdown(d: dict[str, Any]) -> str:
     lines = [f"# {d['suite']}: {d['old']['run_id']} -> {d['new']['run_id']}", ""]
     if verdict:
         lines += [verdict, "", "| variant | metric | gate | result |", "|---|---|---|---|"]
-        lines += [
-            f"| {g['variant']} | {g['metric']} | {g['rule']} | {'pass' if g['passed'] else 'FAIL: ' + g['why']} |"
-            for g in d["gates"]
-        ]
+        lines += [f"| {g['variant']} | {g['metric']} | {g['rule']} | {_gate_result(g)} |" for g in d["gates"]]
+        lines.append("")
+    if d.get("decision"):
+        lines += ["## Decision", ""] + [f"- {side}: {_decision_line(d['decision'][side])}" for side in ("old", "new")]
         lines.append("")
     lines += ["## What changed", ""]
     lines += [
@@ -237,6 +274,22 @@ def diff_markdown(d: dict[str, Any]) -> str:
                     f"  - new: `{_inline(f['new_output'])}`",
                 ]
     return escape_controls("\n".join(lines) + "\n")  # model outputs and ids: never raw ANSI/OSC on a terminal
+
+
+def _gate_result(g: dict[str, Any]) -> str:
+    if g.get("skipped"):
+        return f"skipped: {g['why']}"
+    return "pass" if g["passed"] else f"FAIL: {g['why']}"
+
+
+def _decision_line(side: dict[str, Any]) -> str:
+    """One run's recommendation in one line, as diff.json's `decision.old`/`decision.new` hold it."""
+    if side["status"] == "no target":
+        return side["note"]
+    if side["status"] == "not made":
+        return f"not made: {side['note']}"
+    ship = f"ship `{side['ship']}`" if side["ship"] else "ship nothing yet"
+    return f"**{side['recommendation']}** (rule `{side['rule']}`, {ship})"
 
 
 def _short(value: Any, limit: int = 120) -> str:

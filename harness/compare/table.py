@@ -10,7 +10,7 @@ from typing import Any
 from harness.compare import ALPHA
 from harness.compare.cost import break_even, finetune_cost, query_cost
 from harness.config.settings import CostModel, metric_key
-from harness.core.errors import DataError, UnknownNameError, did_you_mean
+from harness.core.errors import DataError, HarnessError, UnknownNameError, did_you_mean
 from harness.results.read import RunJson, RunResult
 from harness.scoring.metrics import metric_headings
 from harness.scoring.paired import compare_paired, holm, minimum_detectable_effect
@@ -240,20 +240,47 @@ def _break_even_section(
     }
 
 
-def write_comparison(comparison: dict[str, Any], samples: Mapping[str, Any], out_dir: Path) -> dict[str, Path]:
-    """report.md, comparison.csv, comparison.json and report.html in out_dir."""
+def run_decision(result: RunResult, cost: CostModel | None = None) -> dict[str, Any] | None:
+    """`harness decide` on the run's own [decision] settings, for the report and the diff gate: None when
+    run.json's suite config sets no target (the report stays as it was); else {"decision": decision.json's
+    content, or None with "error": the one line that says why it could not be made}."""
+    from harness.compare.decision import decide, decision_dict, parse_decision_settings
+    from harness.results.write import stable
+
+    table = result.run_json.suite_config.get("decision")
+    if not isinstance(table, Mapping) or not table.get("target"):
+        return None
+    try:
+        settings = parse_decision_settings(table, f"{result.dir / 'run.json'} suite.config")
+        decision = decide(result, settings, None, cost)
+    except HarnessError as exc:  # e.g. only fake/echo variants: the report says so rather than failing
+        return {"decision": None, "error": str(exc)}
+    return {"decision": stable(decision_dict(decision)), "error": None}
+
+
+def write_comparison(
+    comparison: dict[str, Any], samples: Mapping[str, Any], out_dir: Path, decision: dict[str, Any] | None = None
+) -> dict[str, Path]:
+    """report.md, comparison.csv, comparison.json and report.html in out_dir; decision.json too when
+    `decision` (run_decision's) holds one."""
     import json
 
     from harness.compare.render import comparison_csv, comparison_markdown
+    from harness.core.escaping import escape_controls
     from harness.core.files import make_folder, write_file
     from harness.results.write import stable
 
     make_folder(out_dir)
     paths = {"markdown": out_dir / "report.md", "csv": out_dir / "comparison.csv", "json": out_dir / "comparison.json"}
-    write_file(paths["markdown"], comparison_markdown(comparison))
+    write_file(paths["markdown"], comparison_markdown(comparison, decision))
     write_file(paths["csv"], comparison_csv(comparison))
     write_file(paths["json"], json.dumps(stable(comparison), indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    if decision and decision["decision"] is not None:
+        paths["decision"] = out_dir / "decision.json"
+        # as `harness decide --out` writes it, byte for byte
+        text = json.dumps(decision["decision"], indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        write_file(paths["decision"], escape_controls(text, json=True))
     from harness.compare.html import write_html_report
 
-    paths["html"] = write_html_report(comparison, samples, out_dir)
+    paths["html"] = write_html_report(comparison, samples, out_dir, decision)
     return paths
