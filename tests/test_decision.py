@@ -229,12 +229,15 @@ def test_finetuning_meets_but_does_not_pay_back(tmp_path: Path) -> None:
     assert f"{needed:,.0f} queries per day or more" in decision.recommendation
 
 
-def test_knowledge_that_changes_shortens_the_horizon_for_open_tasks(tmp_path: Path) -> None:
+def test_knowledge_that_changes_shortens_the_horizon_of_an_adapter(tmp_path: Path) -> None:
     run = make_run(tmp_path / "r", {**LADDER, "tuned": variant("finetuned", 90)})
     decision = decide(load_run(run), settings(queries_per_day=1000, knowledge_changes="weekly", task="open"))
     assert decision.payback[0].horizon_days == 7.0 and "retrained every 7 days" in decision.payback[0].horizon_note
     assert decision.rule == "finetune-conditions-not-met"  # an open task: the fourth condition fails
     assert next(c for c in decision.conditions if c.id == "narrow-task").evidence == "given: task = open"
+    # On a narrow task too: an adapter that holds the facts is retrained when they change.
+    narrow = decide(load_run(run), settings(queries_per_day=1000, knowledge_changes="weekly"))
+    assert narrow.payback[0].horizon_days == 7.0
 
 
 def test_forgetting_over_budget_do_not_ship_that_adapter(tmp_path: Path) -> None:

@@ -100,7 +100,7 @@ def decide(
         excluded=excluded,
         steps=_steps(result, assessments, targets),
         recall=_recall(result, candidates),
-        payback=_payback(result, assessments, targets, cost, settings, task),
+        payback=_payback(result, assessments, targets, cost, settings),
         prompts=_prompt_iterations(run, history),
         task=(task, task_evidence),
     )
@@ -283,7 +283,6 @@ def _payback(
     targets: tuple[Target, ...],
     cost: CostModel,
     settings: DecisionSettings,
-    task: str | None,
 ) -> tuple[Payback, ...]:
     """Break-even of each fine-tuned variant against the best variant without fine-tuning on the first target."""
     against = best_on([a for a in assessments if not a.tuned], 0, targets[0]) if targets else None
@@ -296,7 +295,7 @@ def _payback(
         queries, note = break_even(one_time, tuned.cost_per_1k, against.cost_per_1k)
         horizon, horizon_note = settings.horizon_days, f"horizon {settings.horizon_days:g} days"
         period = RETRAIN_DAYS.get(settings.knowledge_changes or "")
-        if period is not None and tuned.kind == "finetuned" and task != "narrow" and period < horizon:
+        if period is not None and tuned.kind == "finetuned" and period < horizon:
             horizon = period
             horizon_note = (
                 f"knowledge changes {settings.knowledge_changes}: an adapter that holds it is retrained every "
