@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from harness.cli.commands import _names
-from harness.core.escaping import echo, escape_controls
+from harness.core.escaping import echo
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -35,14 +35,13 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _diff(args: argparse.Namespace) -> int:
-    import json
 
     from harness.compare import EXIT_GATE_FAILED
     from harness.compare.diff import diff_runs, load_gates
     from harness.compare.render import diff_markdown
     from harness.core.files import make_folder, write_file
     from harness.results.read import load_run
-    from harness.results.write import stable
+    from harness.results.write import json_text
 
     gates = load_gates(args.gate) if args.gate else None
     found = diff_runs(load_run(args.old), load_run(args.new), gates, top=args.top)
@@ -50,15 +49,8 @@ def _diff(args: argparse.Namespace) -> int:
     if args.out:
         out = make_folder(args.out)
         write_file(out / "diff.md", markdown)
-        write_file(
-            out / "diff.json",
-            escape_controls(json.dumps(stable(found), indent=2, sort_keys=True, ensure_ascii=False) + "\n", json=True),
-        )
-    print(
-        escape_controls(json.dumps(stable(found), indent=2, sort_keys=True, ensure_ascii=False), json=True)
-        if args.json
-        else markdown
-    )
+        write_file(out / "diff.json", json_text(found))
+    print(json_text(found) if args.json else markdown, end="" if args.json else "\n")
     if not found["passed"]:
         print("error: a gate failed (see the table above)", file=sys.stderr)
         return EXIT_GATE_FAILED
@@ -66,10 +58,9 @@ def _diff(args: argparse.Namespace) -> int:
 
 
 def _history(args: argparse.Namespace) -> int:
-    import json
 
     from harness.compare.history import history_dict, history_markdown, load_history, select_history, write_history
-    from harness.results.write import stable
+    from harness.results.write import json_text
 
     metrics = _names(",".join(args.metric), "--metric") if args.metric else None
     history = select_history(
@@ -77,19 +68,12 @@ def _history(args: argparse.Namespace) -> int:
     )
     if args.out:
         echo(f"history: {write_history(history, args.out)['markdown']}", err=True)
-    print(
-        escape_controls(
-            json.dumps(stable(history_dict(history)), indent=2, sort_keys=True, ensure_ascii=False), json=True
-        )
-        if args.json
-        else history_markdown(history)
-    )
+    print(json_text(history_dict(history)) if args.json else history_markdown(history), end="" if args.json else "\n")
     return 0
 
 
 def _decide(args: argparse.Namespace) -> int:
     import dataclasses
-    import json
 
     from harness.compare.cost import cost_model_from
     from harness.compare.decision import decide, decision_dict, decision_markdown, parse_decision_settings
@@ -97,7 +81,7 @@ def _decide(args: argparse.Namespace) -> int:
     from harness.config.parse import read_toml
     from harness.core.files import make_folder, write_file
     from harness.results.read import load_run, read_run_json
-    from harness.results.write import stable
+    from harness.results.write import json_text
 
     result = load_run(args.run_dir)
     # [decision] from --decision FILE, else from the run's suite config; --target and --queries-per-day on top
@@ -118,18 +102,10 @@ def _decide(args: argparse.Namespace) -> int:
     if args.history:
         history = [read_run_json(run.dir / "run.json") for run in load_history(args.history, result.suite_name).runs]
     decision = decide(result, settings, history, cost)
-    found = stable(decision_dict(decision))
-    markdown = decision_markdown(decision)
+    found, markdown = json_text(decision_dict(decision)), decision_markdown(decision)
     if args.out:
         out = make_folder(args.out)
         write_file(out / "decision.md", markdown)
-        write_file(
-            out / "decision.json",
-            escape_controls(json.dumps(found, indent=2, sort_keys=True, ensure_ascii=False) + "\n", json=True),
-        )
-    print(
-        escape_controls(json.dumps(found, indent=2, sort_keys=True, ensure_ascii=False), json=True)
-        if args.json
-        else markdown
-    )
+        write_file(out / "decision.json", found)
+    print(found if args.json else markdown, end="" if args.json else "\n")
     return 0

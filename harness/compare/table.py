@@ -266,9 +266,8 @@ def write_comparison(
     import json
 
     from harness.compare.render import comparison_csv, comparison_markdown
-    from harness.core.escaping import escape_controls
     from harness.core.files import make_folder, write_file
-    from harness.results.write import stable
+    from harness.results.write import json_text, stable
 
     make_folder(out_dir)
     paths = {"markdown": out_dir / "report.md", "csv": out_dir / "comparison.csv", "json": out_dir / "comparison.json"}
@@ -277,9 +276,7 @@ def write_comparison(
     write_file(paths["json"], json.dumps(stable(comparison), indent=2, sort_keys=True, ensure_ascii=False) + "\n")
     if decision and decision["decision"] is not None:
         paths["decision"] = out_dir / "decision.json"
-        # as `harness decide --out` writes it, byte for byte
-        text = json.dumps(decision["decision"], indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-        write_file(paths["decision"], escape_controls(text, json=True))
+        write_file(paths["decision"], json_text(decision["decision"]))  # as `harness decide --out` writes it
     from harness.compare.html import write_html_report
 
     paths["html"] = write_html_report(comparison, samples, out_dir, decision)

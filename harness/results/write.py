@@ -220,6 +220,12 @@ def stable(obj: Any) -> Any:
     return obj
 
 
+def json_text(obj: Any) -> str:
+    """A JSON file's text as every harness JSON output (diff, decision, history) writes it: stable numbers,
+    sorted keys, control characters escaped."""
+    return escape_controls(json.dumps(stable(obj), indent=2, sort_keys=True, ensure_ascii=False) + "\n", json=True)
+
+
 def summary_markdown(record: RunRecord) -> str:
     lines = _task_table(record) if record.variants else [f"# {record.suite.name}: {record.run_id}", ""]
     if record.forgetting is not None:
