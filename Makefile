@@ -45,10 +45,12 @@ ifndef DEMO_OUT
 DEMO_OUT := results/demo-$(shell date -u +%Y%m%d-%H%M%S)
 endif
 
-# The run, then the decision it supports ([decision] in the suite; decision.md and .json in the run folder).
+# The run, then the decision it supports ([decision] in the suite; decision.md and .json in the run folder),
+# then the report (report.md, report.html): the terminal ends with the decision and the scorecard.
 demo: $(STAMP)
 	$(VENV)/bin/harness run $(DEMO) --out $(DEMO_OUT)
-	$(VENV)/bin/harness decide $(DEMO_OUT) --out $(DEMO_OUT)
+	$(VENV)/bin/harness decide $(DEMO_OUT) --out $(DEMO_OUT) > /dev/null
+	$(VENV)/bin/harness compare $(DEMO_OUT) --out $(DEMO_OUT)
 
 # The regression job, practised here: rerun the demo (answers come from the generation cache when nothing
 # changed) and diff it against the baseline kept in git, with the suite's gates. Fails when a gate fails

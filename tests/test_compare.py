@@ -94,7 +94,9 @@ def test_compare_writes_tables_and_report(tiny_suite: Path, tmp_path: Path, caps
     cost.write_text("[cost]\ninput_per_mtok = 1.0\noutput_per_mtok = 2.0\n")
     assert main(["compare", str(run), "--baseline", "echo", "--cost", str(cost)]) == 0
     out = capsys.readouterr().out
-    assert "| canned |" in out and "Δ exact_match (p)" in out and "Minimum detectable effect" in out
+    report = (run / "report.md").read_text()
+    assert "| canned |" in out and "## Scorecard: exact_match" in out and "Minimum detectable effect" not in out
+    assert out.rstrip("\n") in report and "<summary>Minimum detectable effect</summary>" in report
     comparison = json.loads((run / "comparison.json").read_text())
     canned = next(r for r in comparison["rows"] if r["variant"] == "canned")
     assert canned["metrics"]["exact_match"]["delta"] == pytest.approx(0.5)  # echo 0/6, canned 3/6
@@ -109,7 +111,8 @@ def test_compare_writes_tables_and_report(tiny_suite: Path, tmp_path: Path, caps
 
     table = pd.read_csv(run / "comparison.csv")
     assert set(table["variant"]) == {"echo", "canned"} and "exact_match" in set(table["metric"])
-    assert (run / "report.md").read_text() == out.rstrip("\n") + "\n" or (run / "report.md").read_text() in out
+    assert main(["compare", str(run), "--baseline", "echo", "--cost", str(cost), "--full"]) == 0
+    assert capsys.readouterr().out == report + "\n"  # --full: all of report.md
     assert (run / "report.html").is_file()
 
 
@@ -187,7 +190,9 @@ def _table_rows(markdown: str) -> list[str]:
 
 
 def test_rows_in_declared_order_with_the_baseline_first(tiny_suite: Path, tmp_path: Path, capsys) -> None:
-    """Declared zulu, echo, alpha (alphabetically alpha, echo, zulu); --variants names them in a third order."""
+    """Declared zulu, echo, alpha (alphabetically alpha, echo, zulu); --variants names them in a third order.
+    Everywhere (comparison.json/.csv, the scorecard, report.md's and report.html's tables): the baseline
+    first, since every delta is against it, then the others as declared."""
     toml = tiny_suite / "suite.toml"
     toml.write_text(toml.read_text().split("[variants.echo]")[0] + ORDERED_VARIANTS)
     run = fake_run(tiny_suite, tmp_path / "run", capsys, "--variants", "alpha,echo,zulu")
@@ -196,17 +201,20 @@ def test_rows_in_declared_order_with_the_baseline_first(tiny_suite: Path, tmp_pa
     assert _table_rows((run / "summary.md").read_text()) == declared
     assert main(["compare", str(run), "--baseline", "echo"]) == 0
     out = capsys.readouterr().out
-    assert _table_rows(out) == ["echo", "zulu", "alpha"]  # the baseline first, then as declared
-    assert _table_rows(out.split("Minimum detectable effect")[1]) == ["zulu", "alpha"]
+    assert _table_rows(out) == ["echo", "zulu", "alpha"]  # the scorecard
+    report = (run / "report.md").read_text()
+    assert _table_rows(report.split("<summary>exact_match</summary>")[1]) == ["echo", "zulu", "alpha"]
+    assert _table_rows(report.split("<summary>Minimum detectable effect</summary>")[1]) == ["zulu", "alpha"]
     comparison = json.loads((run / "comparison.json").read_text())
     assert [r["variant"] for r in comparison["rows"]] == ["echo", "zulu", "alpha"]
     import pandas as pd
 
     assert list(dict.fromkeys(pd.read_csv(run / "comparison.csv")["variant"])) == ["echo", "zulu", "alpha"]
     html = (run / "report.html").read_text()
-    table = html.split('<table id="comparison">')[1].split("</table>")[0]
-    assert [table.index(f"<td>{v}</td>") for v in ("echo", "zulu", "alpha")] == sorted(
-        table.index(f"<td>{v}</td>") for v in ("echo", "zulu", "alpha")
+    table = html.split('<table id="scorecard">')[1].split("</table>")[0]
+    order = ["echo", "zulu", "alpha"]
+    assert [table.index(f'data-variant="{v}"') for v in order] == sorted(
+        table.index(f'data-variant="{v}"') for v in order
     )
     new = fake_run(tiny_suite, tmp_path / "new", capsys)
     assert main(["diff", str(run), str(new), "--out", str(tmp_path / "d")]) == 0
@@ -264,7 +272,9 @@ def test_accuracy_column_says_what_it_scored_against(
     assert f"| variant | accuracy({heading}) | macro_f1({heading}) | exact_match |" in summary
     assert main(["compare", str(run), "--baseline", "echo"]) == 0
     out = capsys.readouterr().out
-    assert f"| accuracy({heading}) | Δ accuracy({heading}) (p) |" in out and f"| macro_f1({heading}) |" in out
+    assert f"| accuracy({heading}) [95% CI] | Δ vs echo [95% CI] (p Holm) |" in out
+    report = (run / "report.md").read_text()
+    assert f"<summary>accuracy({heading})</summary>" in report and f"| macro_f1({heading}) |" in report
     comparison = json.loads((run / "comparison.json").read_text())
     assert comparison["metric_headings"] == {
         "accuracy": f"accuracy({heading})",

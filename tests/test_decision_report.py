@@ -51,10 +51,13 @@ def test_compare_puts_the_decision_on_top_and_writes_decision_json(tmp_path: Pat
     head = report.split("| variant |")[0]  # everything above the table
     assert head.startswith("# tickets: r\n\n## Decision\n\n**Ship prompted (prompted)")
     assert "Rule: `prompting-meets-target`; ship: `prompted`; targets `accuracy[category] >= 0.7`" in head
-    assert "## Decision evidence" in report and "| before fine-tuning | status | evidence |" in report
+    assert "<summary>Decision evidence</summary>" in report and "| before fine-tuning | status | evidence |" in report
     assert "what prompting closed (accuracy[category], base -> prompted): +0.500" in report
+    # the evidence right below the scorecard, the conditions folded at the end
+    assert report.index("## Scorecard") < report.index("Decision evidence") < report.index("<summary>Minimum")
+    assert "**Ship prompted (prompted)" in captured.out and "## Scorecard: accuracy[category]" in captured.out
     html = (run / "report.html").read_text()
-    assert html.index('<section id="decision">') < html.index("<h2>Comparison</h2>")
+    assert html.index('<section id="decision">') < html.index("<h2>Scorecard</h2>")
     assert "<code>prompting-meets-target</code>" in html and "<summary>Evidence</summary>" in html
     assert f"decision: {run / 'decision.json'}" in captured.err
     # the same file `harness decide --out` writes, byte for byte

@@ -188,8 +188,8 @@ def test_report_in_headless_chromium(report: Path, tmp_path: Path) -> None:
         assert driver.execute_script("return typeof window.pwned") == "undefined"
         assert driver.title != "PWNED" and "support-triage" in driver.title
 
-        body_rows = driver.find_elements(By.CSS_SELECTOR, "table#comparison > tbody > tr")
-        assert [r.find_element(By.TAG_NAME, "td").text for r in body_rows] == VARIANTS
+        body_rows = driver.find_elements(By.CSS_SELECTOR, "table#scorecard > tbody > tr")
+        assert [r.find_element(By.TAG_NAME, "th").text for r in body_rows] == VARIANTS
         assert driver.find_elements(By.CSS_SELECTOR, "table#forgetting > tbody > tr")
 
         images = driver.find_elements(By.TAG_NAME, "img")
@@ -217,5 +217,60 @@ def test_report_in_headless_chromium(report: Path, tmp_path: Path) -> None:
         screenshot = tmp_path / "report.png"
         assert driver.save_screenshot(str(screenshot))
         assert screenshot.stat().st_size > 0
+    finally:
+        driver.quit()
+
+
+DECISION = {
+    "decision": {
+        "recommendation": "Ship rag: it meets accuracy[category] >= 0.8 at the lowest cost per 1k queries.",
+        "rule": "prompting-meets-target",
+        "ship": "rag",
+        "targets": [{"text": "accuracy[category] >= 0.8"}],
+        "evidence": [
+            "rag: accuracy[category] 0.830 [0.780, 0.880], +0.320 against base (p <0.001).",
+            "prompted: accuracy[category] 0.810 [0.760, 0.860], misses the target's lower bound.",
+            "finetuned and hybrid meet the target but cost more per 1k queries than rag.",
+            "Forgetting: finetuned within budget on mmlu (-0.010 [-0.030, +0.010]).",
+        ],
+        "conditions": [{"title": "Enough labelled data", "status": "met", "evidence": "1,200 items"}],
+    },
+    "error": None,
+}
+
+
+def test_scorecard_fits_1280_and_opens_above_the_fold(tmp_path: Path) -> None:
+    """The first screen of a 1280x900 window holds the decision and the whole scorecard, at 6 variants x
+    10 metrics, with no sideways scrolling; the screenshot is kept in tmp_path for a look."""
+    from test_report_plots import wide_comparison, wide_samples
+
+    report = write_html_report(wide_comparison(probe={"rag"}), wide_samples(), tmp_path, DECISION)
+    driver = chrome_or_skip()
+    try:
+        driver.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False},
+        )
+        driver.get(report.as_uri())
+        assert driver.execute_script("return [window.innerWidth, window.innerHeight]") == [1280, 900]
+        assert driver.execute_script("return document.scrollingElement.scrollWidth") <= 1280
+        box = driver.execute_script(
+            "var r = document.getElementById('scorecard').getBoundingClientRect();"
+            "var d = document.getElementById('decision').getBoundingClientRect();"
+            "return {right: r.right, top: r.top, bottom: r.bottom, dtop: d.top};"
+        )
+        assert box["right"] <= 1280
+        assert box["dtop"] < box["top"] < 900
+        assert box["bottom"] <= 900  # the whole scorecard, not only its first row
+        rows = driver.execute_script(
+            "return Array.from(document.querySelectorAll('#scorecard tbody th')).map(e => e.textContent)"
+        )
+        assert rows == ["base", "prompted", "rag", "finetuned", "hybrid", "echo"]  # the baseline, then as declared
+        folded = driver.execute_script(
+            "return Array.from(document.querySelectorAll('details.metric')).filter(d => !d.open).length"
+        )
+        assert folded == 10
+        screenshot = tmp_path / "first_screen.png"
+        assert driver.save_screenshot(str(screenshot)) and screenshot.stat().st_size > 0
     finally:
         driver.quit()

@@ -134,6 +134,14 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--baseline", default="base", help="the variant deltas are measured against (default: base)")
     compare.add_argument("--cost", metavar="FILE", help="TOML with a [cost] table (default: the suite's [cost])")
     compare.add_argument("--out", help="where report.md, comparison.csv/.json and report.html go (default: RUN_DIR)")
+    compare.add_argument(
+        "--primary",
+        metavar="METRIC",
+        help="the metric the scorecard and plots show, e.g. 'accuracy[category]' (default: the suite's primary)",
+    )
+    compare.add_argument(
+        "--full", action="store_true", help="print all of report.md (default: the decision and the scorecard)"
+    )
     compare.set_defaults(handler=_compare)
 
     decide = commands.add_parser(
@@ -171,6 +179,9 @@ def _parser() -> argparse.ArgumentParser:
         help="[[gate]] rules: metric, variants, min, max_drop, significant; exit 1 when one fails",
     )
     diff.add_argument("--top", type=_number(int, 0), default=5, help="flipped items shown per variant (default 5)")
+    diff.add_argument(
+        "--primary", metavar="METRIC", help="the metric whose rows lead the table (default: the suite's primary)"
+    )
     diff.add_argument("--json", action="store_true", help="print JSON instead of markdown")
     diff.add_argument("--out", help="also write diff.md and diff.json into this folder")
     diff.set_defaults(handler=_diff)

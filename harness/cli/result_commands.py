@@ -12,6 +12,7 @@ from harness.core.escaping import echo
 
 def _compare(args: argparse.Namespace) -> int:
     from harness.compare.cost import cost_model_from
+    from harness.compare.report_md import headline_markdown
     from harness.compare.table import compare_run, run_decision, write_comparison
     from harness.config.parse import read_toml
     from harness.results.read import load_run
@@ -23,12 +24,15 @@ def _compare(args: argparse.Namespace) -> int:
         cost = cost_model_from(
             result.run.get("suite", {}).get("config", {}).get("cost"), f"{result.dir / 'run.json'} suite.config"
         )
-    comparison = compare_run(result, args.baseline, cost)
+    comparison = compare_run(result, args.baseline, cost, primary=args.primary)
     decision = run_decision(result, cost)  # None without a [decision] target; --cost weighs it too
     samples = {variant: list(found.values()) for variant, found in result.samples.items()}
     paths = write_comparison(comparison, samples, Path(args.out) if args.out else result.dir, decision)
-    print(paths["markdown"].read_text(encoding="utf-8"))
-    echo(f"report: {paths['html']}", err=True)
+    if args.full:
+        print(paths["markdown"].read_text(encoding="utf-8"))
+    else:  # the headline: what a terminal shows without scrolling; the rest is a file away
+        print(headline_markdown(comparison, decision))
+    echo(f"report: {paths['markdown']} and {paths['html']}", err=True)
     if "decision" in paths:
         echo(f"decision: {paths['decision']}", err=True)
     return 0
@@ -44,7 +48,7 @@ def _diff(args: argparse.Namespace) -> int:
     from harness.results.write import json_text
 
     gates = load_gates(args.gate) if args.gate else None
-    found = diff_runs(load_run(args.old), load_run(args.new), gates, top=args.top)
+    found = diff_runs(load_run(args.old), load_run(args.new), gates, top=args.top, primary=args.primary)
     markdown = diff_markdown(found)
     if args.out:
         out = make_folder(args.out)

@@ -173,11 +173,7 @@ def _assess(
         "no budget" if budget is None else "unknown" if p95_ms is None else "over" if p95_ms > budget else "within"
     )
     forgetting = _forgetting(run.forgetting, variant)
-    statuses_f = {f.status for f in forgetting}
-    if forgetting:
-        forgot = "fail" if "fail" in statuses_f else "over" if "over" in statuses_f else "pass"
-    else:
-        forgot = "not checked" if result.kind(variant) in ("finetuned", "hybrid") else "same weights as base"
+    forgot = forgetting_status(result.kind(variant), [f.status for f in forgetting])
     return Assessment(
         variant,
         result.kind(variant),
@@ -191,6 +187,14 @@ def _assess(
         forgetting,
         forgot,
     )
+
+
+def forgetting_status(kind: str, statuses: Sequence[str | None]) -> str:
+    """One word for a variant's forgetting checks (the decision and the scorecard say it alike): the worst
+    benchmark's status; with no check, tuned weights are "not checked" and the others answer with base's."""
+    if statuses:
+        return "fail" if "fail" in statuses else "over" if "over" in statuses else "pass"
+    return "not checked" if kind in ("finetuned", "hybrid") else "same weights as base"
 
 
 def _forgetting(section: Mapping[str, Any], variant: str) -> tuple[Forgetting, ...]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from harness.compare import ALPHA
+from harness.config.settings import check_primary, primary_metric
 from harness.core.errors import ConfigError, HarnessError, UnknownNameError, did_you_mean
 from harness.core.hardware import describe_change
 from harness.core.ranges import ranged
@@ -71,9 +72,15 @@ def load_gates(path: str) -> list[Gate]:
 
 
 def diff_runs(
-    old: RunResult, new: RunResult, gates: list[Gate] | None = None, alpha: float = ALPHA, top: int = TOP_FLIPS
+    old: RunResult,
+    new: RunResult,
+    gates: list[Gate] | None = None,
+    alpha: float = ALPHA,
+    top: int = TOP_FLIPS,
+    primary: str | None = None,
 ) -> dict[str, Any]:
-    """The diff as plain data (diff.json); `diff_markdown` renders it for a PR comment."""
+    """The diff as plain data (diff.json); `diff_markdown` renders it for a PR comment, the primary metric's
+    rows first (`primary`, --primary; else the new run's suite's, config.settings.primary_metric)."""
     if old.suite_name != new.suite_name:
         raise HarnessError(
             f"different suites: {old.suite_name} vs {new.suite_name}",
@@ -86,6 +93,10 @@ def diff_runs(
         metrics = [m for m in new.metric_names(variant) if m in old.metric_names(variant)]
         for metric in metrics:
             rows.append(_metric_row(old, new, variant, metric))
+    metric_keys = list(dict.fromkeys(r["metric"] for r in rows))
+    if primary is not None:
+        check_primary(primary, metric_keys, "--primary")
+    primary = primary or primary_metric(new.run_json.suite_config, metric_keys)
     tested = [r for r in rows if r["p_value"] is not None]
     for row, adjusted in zip(tested, holm([r["p_value"] for r in tested])):
         row["p_holm"] = adjusted
@@ -101,6 +112,7 @@ def diff_runs(
         "new": {"dir": str(new.dir), "run_id": new.run_json.run_id, "created_at": new.run_json.created_at},
         "suite": new.suite_name,
         "alpha": alpha,
+        "primary_metric": primary,
         "only_old": [v for v in old.variants if v not in new.variants],
         "only_new": [v for v in new.variants if v not in old.variants],
         "metrics": rows,

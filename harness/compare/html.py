@@ -14,15 +14,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.compare.html_format import esc
-from harness.compare.html_plots import figure_html, make_plots
+from harness.compare.html_plot_base import figure_html
+from harness.compare.html_plots import make_plots
 from harness.compare.html_samples import sample_browser
 from harness.compare.html_tables import (
     break_even_html,
-    comparison_table,
     decision_html,
+    detail_html,
     forgetting_table,
     header_html,
+    scorecard_html,
 )
+from harness.compare.scorecard import ordered_rows
 from harness.core.files import make_folder, write_file
 
 CSS = """
@@ -30,6 +33,15 @@ body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.9em}
 th,td{border:1px solid #ccc;padding:.25em .5em;text-align:right;vertical-align:top}
 th:first-child,td:first-child{text-align:left}
+tbody th{font-weight:normal;overflow-wrap:anywhere;max-width:14em}
+h1{margin:.2em 0 .1em} h2{margin:.9em 0 .3em} p.facts{margin:0 0 .5em;color:#555;font-size:.85em}
+p.facts .fact{color:#222}
+#decision p{margin:.3em 0} #decision ul.evidence{margin:.2em 0;padding-left:1.4em;font-size:.9em}
+#scorecard{font-size:.95em;margin-bottom:.3em} #scorecard td{white-space:nowrap}
+#scorecard .src{display:block;font-size:.75em;color:#666}
+#scorecard .text{text-align:left;white-space:normal}
+details{margin:.25em 0} details>summary{cursor:pointer} details[open]>summary{margin-bottom:.2em}
+details.metric table,#usage table,#forgetting,#break-even{margin:.3em 0 .8em}
 thead th{background:#f2f2f2}
 td.sig{font-weight:bold}
 td.better{background:#e3f4e3} td.worse{background:#f8e0e0}
@@ -40,20 +52,47 @@ figcaption{font-size:.85em;max-width:60em}
 .variant{border:1px solid #ccc;padding:.5em;min-width:0} .variant h4{margin:.2em 0}
 pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f7f7f7;padding:.5em;max-height:30em;overflow:auto;margin:.3em 0}
 .note{color:#666;font-size:.85em}
+.flags .flag{display:inline-block;background:#fff3cd;border:1px solid #e0c060;border-radius:3px;padding:0 .4em;margin:0 .3em .2em 0;font-size:.85em}
+.wrong{color:#b00020;font-weight:bold;margin:.2em 0} mark.wrong{background:#f8d0d0;color:inherit}
+table.scores tr.fail td{color:#b00020;background:#fbe9e9}
 """
 
-# Only toggles visibility of server-rendered blocks; it reads no data and writes no markup.
+# Only toggles visibility of server-rendered blocks and options, and writes one count as text: it reads no
+# data (the filter compares fixed tokens in data-f, the item select compares integers) and writes no markup.
 JS = """
 (function () {
   var select = document.getElementById("item-select");
+  var filter = document.getElementById("sample-filter");
+  var count = document.getElementById("filter-count");
+  if (!select) return;
   function show() {
     var blocks = document.querySelectorAll("#samples .item");
     for (var i = 0; i < blocks.length; i++) {
       blocks[i].hidden = blocks[i].getAttribute("data-item") !== select.value;
     }
   }
+  function narrow() {
+    var want = filter ? filter.value : "all";
+    var first = null, current = null, shown = 0;
+    for (var i = 0; i < select.options.length; i++) {
+      var option = select.options[i];
+      var flags = " " + (option.getAttribute("data-f") || "") + " ";
+      var on = want === "all" || flags.indexOf(" " + want + " ") >= 0;
+      option.hidden = !on;
+      option.disabled = !on;
+      if (on) {
+        shown++;
+        if (first === null) first = option;
+        if (option.value === select.value) current = option;
+      }
+    }
+    select.value = current ? current.value : first ? first.value : "";
+    if (count) count.textContent = shown + " shown";
+    show();
+  }
   select.addEventListener("change", show);
-  show();
+  if (filter) filter.addEventListener("change", narrow);
+  narrow();
 })();
 """
 
@@ -75,10 +114,11 @@ def write_html_report(
         f"<title>Comparison: {esc(run.get('suite', ''))} {esc(run.get('run_id', ''))}</title>",
         f"<style>{CSS}</style></head><body>",
         header_html(comparison),
-        *([decision_html(decision)] if decision else []),  # no line at all without a target: the page as before
-        "<h2>Comparison</h2>",
-        comparison_table(comparison),
-        forgetting_table(comparison.get("rows") or []),
+        # The first screen: what to ship (when the suite sets a target), then the scorecard; the rest folds.
+        *([decision_html(decision)] if decision else []),
+        scorecard_html(comparison),
+        detail_html(comparison),
+        forgetting_table(list(ordered_rows(comparison)) if comparison.get("rows") else []),
         break_even_html(comparison.get("cost") or {}),
         "<h2>Plots</h2>",
         "".join(figure_html(p) for p in plots) or '<p class="note">No data to plot.</p>',

@@ -4,170 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+# the formatters live with the scorecard (one set for markdown and HTML); html_tables imports them from here
+from harness.compare.scorecard import NOT_AFTER_HOLM, fmt, heading, marker, p_text, with_ci
 from harness.core.escaping import escape_controls
 
 
-def fmt(value: float | None, signed: bool = False, digits: int = 3) -> str:
-    if value is None:
-        return "-"
-    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
-
-
-def with_ci(value: float | None, low: float | None, high: float | None, signed: bool = False) -> str:
-    text = fmt(value, signed)
-    if value is not None and low is not None and high is not None:
-        text += f" [{fmt(low, signed)}, {fmt(high, signed)}]"
-    return text
-
-
-def heading(c: dict[str, Any], metric: str | None) -> str:
-    """A metric's column name: accuracy(label) or accuracy(reference), as compare_run found it."""
-    return str((c.get("metric_headings") or {}).get(metric, metric))
-
-
-NOT_AFTER_HOLM = "†"
-
-
-def marker(m: dict[str, Any]) -> str:
-    """† on a delta whose own interval excludes 0 (p < alpha alone) but which Holm's correction leaves not
-    significant: one verdict per delta (the corrected one), and the reason the interval seems to disagree."""
-    low, high, p = m.get("delta_ci_low"), m.get("delta_ci_high"), m.get("p_value")
-    excludes_zero = low is not None and high is not None and (low > 0 or high < 0)
-    return f" {NOT_AFTER_HOLM}" if excludes_zero and not m.get("significant") and p is not None else ""
-
-
-def p_text(p: float | None) -> str:
-    return "-" if p is None else ("<0.001" if p < 0.001 else f"{p:.3f}")
-
-
 def comparison_markdown(c: dict[str, Any], decision: dict[str, Any] | None = None) -> str:
-    """The report; `decision` (table.run_decision's) adds the recommendation at the top and its evidence
-    at the end."""
-    run, baseline = c["run"], c["baseline"]
-    lines = [
-        f"# {run['suite']}: {run['run_id']}",
-        "",
-        *decision_head_lines(decision),
-        f"{run['items']} items. Each metric: value [95% CI: Wilson for 0/1 metrics, percentile bootstrap for the others]; "
-        f"Δ: the paired difference against `{baseline}` [95% CI from the test that gives its p: McNemar (exact "
-        f"below 25 changed items, else asymptotic with Tango's interval) for 0/1 metrics, the paired t-test otherwise]; "
-        f"p Holm-corrected across the table; **bold** where significant at alpha {c['alpha']:g}; "
-        f"{NOT_AFTER_HOLM} where the interval alone excludes 0 but Holm's correction for the table's many tests does not.",
-        "",
-    ]
-    header = ["variant"]
-    for metric in c["metrics"]:
-        header += [heading(c, metric), f"Δ {heading(c, metric)} (p)"]
-    benchmarks = list(dict.fromkeys(b for row in c["rows"] for b in row["forgetting"]))
-    header += [f"forgetting {b} Δ" for b in benchmarks]
-    header += ["TTFT p50 s", "latency p50 / p95 s", "prompt tok", "completion tok", "cost / 1k queries"]
-    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in c["rows"]:
-        cells = [row["variant"]]
-        for metric in c["metrics"]:
-            m = row["metrics"][metric]
-            cells.append(with_ci(m["value"], m["ci_low"], m["ci_high"]))
-            if m["delta"] is None:
-                cells.append("-")
-            else:
-                delta = (
-                    f"{with_ci(m['delta'], m['delta_ci_low'], m['delta_ci_high'], signed=True)} ({p_text(m['p_holm'])})"
-                )
-                cells.append(f"**{delta}**" if m["significant"] else delta + marker(m))
-        for bench in benchmarks:
-            f = row["forgetting"].get(bench)
-            cells.append(
-                "-"
-                if not f or f["delta"] is None
-                else with_ci(f["delta"], f["delta_ci_low"], f["delta_ci_high"], signed=True)
-            )
-        lat, tok = row["latency"], row["tokens"]
-        cells += [
-            fmt(lat["ttft_s_p50"], digits=2),
-            f"{fmt(lat['latency_s_p50'], digits=2)} / {fmt(lat['latency_s_p95'], digits=2)}",
-            fmt(tok["prompt_mean"], digits=1),
-            fmt(tok["completion_mean"], digits=1),
-            fmt(row["cost"]["per_1k_queries"], digits=4),
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    sources = sorted({row["latency"]["source"] for row in c["rows"]})
-    lines += [
-        "",
-        f"Latency measured {' / '.join(sources)}. Cost basis: {', '.join(sorted({r['cost']['basis'] for r in c['rows']}))}.",
-    ]
-    lines += _mde_lines(c) + _break_even_lines(c) + _decision_evidence_lines(decision)
-    return escape_controls("\n".join(lines) + "\n")  # ids and names are user data: printed, and a PR comment
+    """report.md (harness.compare.report_md): the decision and the scorecard first, the detail folded."""
+    from harness.compare.report_md import report_markdown
 
-
-def decision_head_lines(decision: dict[str, Any] | None) -> list[str]:
-    """What to ship, first: the recommendation, its rule and the targets (the evidence is at the end)."""
-    if decision is None:
-        return []
-    found = decision["decision"]
-    if found is None:
-        return [f"**Decision: not made.** {decision['error']}", ""]
-    ship = f"ship: `{found['ship']}`" if found["ship"] else "ship: nothing yet"
-    targets = ", ".join(f"`{t['text']}`" for t in found["targets"])
-    return [
-        "## Decision",
-        "",
-        f"**{found['recommendation']}**",
-        "",
-        f"Rule: `{found['rule']}`; {ship}; targets {targets}. Evidence at the end of this report; all of it in "
-        "decision.json (`harness decide`, docs/decide.md).",
-        "",
-    ]
-
-
-def _decision_evidence_lines(decision: dict[str, Any] | None) -> list[str]:
-    found = decision and decision["decision"]
-    if not found:
-        return []
-    lines = ["", "## Decision evidence", "", *(f"- {line}" for line in found["evidence"]), ""]
-    lines += ["| before fine-tuning | status | evidence |", "|---|---|---|"]
-    lines += [f"| {c['title']} | {c['status']} | {_cell(c['evidence'])} |" for c in found["conditions"]]
-    return lines
-
-
-def _cell(text: Any) -> str:
-    return str(text).replace("|", "\\|")  # a pipe in a value would end the table cell
-
-
-def _mde_lines(c: dict[str, Any]) -> list[str]:
-    rows = [r for r in c["rows"] if r["variant"] != c["baseline"]]
-    if not rows:
-        return []
-    lines = [
-        "",
-        f"Minimum detectable effect against `{c['baseline']}` (paired, 80% power, alpha {c['alpha']:g}, this many items):",
-        "",
-    ]
-    lines += [
-        "| variant | " + " | ".join(heading(c, m) for m in c["metrics"]) + " |",
-        "|" + "---|" * (len(c["metrics"]) + 1),
-    ]
-    for row in rows:
-        lines.append(f"| {row['variant']} | " + " | ".join(fmt(row["metrics"][m]["mde"]) for m in c["metrics"]) + " |")
-    return lines
-
-
-def _break_even_lines(c: dict[str, Any]) -> list[str]:
-    section = c["cost"]
-    lines = ["", "## Cost and break-even", ""] + [f"- {a}" for a in section["assumptions"]]
-    if section["break_even"]:
-        lines += [
-            "",
-            "| fine-tuned | against | queries to pay back | how | quality Δ ("
-            + heading(c, c["primary_metric"])
-            + ") |",
-            "|---|---|---|---|---|",
-        ]
-        for e in section["break_even"]:
-            queries = "-" if e["queries"] is None else f"{e['queries']:,.0f}"
-            lines.append(
-                f"| {e['finetuned']} | {e['against']} | {queries} | {e['note']} | {fmt(e['quality_delta'], signed=True)} |"
-            )
-    return lines
+    return report_markdown(c, decision)
 
 
 def comparison_csv(c: dict[str, Any]) -> str:
@@ -256,7 +102,8 @@ def diff_markdown(d: dict[str, Any]) -> str:
         "",
     ]
     lines += ["| variant | metric | old | new | Δ | p | flips -/+ |", "|---|---|---|---|---|---|---|"]
-    for r in d["metrics"]:
+    primary = d.get("primary_metric")  # its rows first: the metric that matters, then the rest as they were
+    for r in sorted(d["metrics"], key=lambda r: r["metric"] != primary):
         delta = with_ci(r["delta"], r["delta_ci_low"], r["delta_ci_high"], signed=True)
         flips = "-" if r["right_to_wrong"] is None else f"{r['right_to_wrong']} / {r['wrong_to_right']}"
         lines.append(

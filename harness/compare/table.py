@@ -9,7 +9,7 @@ from typing import Any
 
 from harness.compare import ALPHA
 from harness.compare.cost import break_even, finetune_cost, query_cost
-from harness.config.settings import CostModel, metric_key
+from harness.config.settings import CostModel, check_primary, primary_metric
 from harness.core.errors import DataError, HarnessError, UnknownNameError, did_you_mean
 from harness.results.read import RunJson, RunResult
 from harness.scoring.metrics import metric_headings
@@ -34,9 +34,14 @@ def _check_metrics(result: RunResult, metrics: list[str]) -> None:
 
 
 def compare_run(
-    result: RunResult, baseline: str = "base", cost: CostModel | None = None, alpha: float = ALPHA
+    result: RunResult,
+    baseline: str = "base",
+    cost: CostModel | None = None,
+    alpha: float = ALPHA,
+    primary: str | None = None,
 ) -> dict[str, Any]:
-    """The comparison as plain data (written as comparison.json; the markdown, CSV and HTML render it)."""
+    """The comparison as plain data (written as comparison.json; the markdown, CSV and HTML render it).
+    `primary` (--primary) overrides the suite's primary metric (config.settings.primary_metric)."""
     if baseline not in result.variants:
         raise UnknownNameError(
             f"baseline variant '{baseline}' is not in this run",
@@ -58,7 +63,18 @@ def compare_run(
             }
             cell.update(
                 dict.fromkeys(
-                    ("delta", "delta_ci_low", "delta_ci_high", "p_value", "p_holm", "test", "significant", "mde")
+                    (
+                        "delta",
+                        "delta_ci_low",
+                        "delta_ci_high",
+                        "p_value",
+                        "p_holm",
+                        "test",
+                        "significant",
+                        "mde",
+                        "right_to_wrong",
+                        "wrong_to_right",
+                    )
                 )
             )
             if variant != baseline and summary:
@@ -74,7 +90,9 @@ def compare_run(
         row["cost"] = _cost(cost, run, variant, usage, result)
         rows.append(row)
     _correct(rows, alpha)
-    primary = _primary(run, metrics)
+    if primary is not None:
+        check_primary(primary, metrics, "--primary")
+    primary = primary or primary_metric(run.suite_config, metrics)
     return {
         "run": {
             "dir": str(result.dir),
@@ -84,6 +102,7 @@ def compare_run(
             "items": run.data.get("eval_items"),
         },
         "baseline": baseline,
+        "variant_order": result.variants,  # as declared; rows keep the baseline first
         "alpha": alpha,
         "metrics": metrics,
         "metric_headings": _headings(result, metrics),
@@ -100,15 +119,6 @@ def _headings(result: RunResult, metrics: list[str]) -> dict[str, str]:
     return metric_headings(metrics, labels, str(label_field))
 
 
-def _primary(run: RunJson, metrics: list[str]) -> str | None:
-    """The suite's first metric: what its author put first is what the quality-vs-cost view shows."""
-    for spec in run.suite_config.get("metrics", []):
-        name = spec if isinstance(spec, str) else metric_key(spec.get("name"), spec.get("field"))
-        if name in metrics:
-            return name
-    return metrics[0] if metrics else None
-
-
 def _paired_cell(result: RunResult, baseline: str, variant: str, metric: str, alpha: float) -> dict[str, Any]:
     before, after = result.scores(baseline, metric), result.scores(variant, metric)
     ids = sorted(i for i in before.keys() & after.keys() if before[i] is not None and after[i] is not None)
@@ -123,6 +133,8 @@ def _paired_cell(result: RunResult, baseline: str, variant: str, metric: str, al
         "test": paired.test,
         "interval": paired.interval,
         "mde": minimum_detectable_effect(paired.sd_diff, paired.n, alpha),
+        "right_to_wrong": paired.right_to_wrong,  # 0/1 metrics only: the per-metric tables' flips
+        "wrong_to_right": paired.wrong_to_right,
     }
 
 

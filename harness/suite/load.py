@@ -23,6 +23,7 @@ from harness.config.settings import (
     MetricSpec,
     SuiteConfig,
     check_cost,
+    check_primary,
     parse_target,
 )
 from harness.core.errors import ConfigError, DataError, did_you_mean
@@ -205,6 +206,8 @@ def _check_settings(config: SuiteConfig, where: str) -> None:
     specs = tuple(m if isinstance(m, MetricSpec) else MetricSpec(m) for m in config.metrics)
     check_metric_specs(specs, config, where)
     _check_decision(config.decision, [spec.key for spec in specs], f"{where} [decision]")
+    if config.primary is not None:
+        check_primary(config.primary, [spec.key for spec in specs], f"{where} key 'primary'")
 
 
 def _check_decision(settings: DecisionSettings, metric_keys: list[str], where: str) -> None:
