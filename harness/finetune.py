@@ -23,6 +23,7 @@ from harness.config.parse import check_ranges
 from harness.core.errors import ConfigError, MissingDependencyError
 from harness.core.escaping import echo
 from harness.core.files import write_file
+from harness.core.hardware import native_bf16_cpu
 from harness.core.ranges import ranged
 from harness.engines.log import capture, engine_output
 from harness.engines.models import resolve_model
@@ -145,7 +146,7 @@ def _train(
         report_to="none",
         seed=config.seed,
         use_cpu=device == "cpu",
-        bf16=device == "cpu" and torch.backends.mkldnn.is_available(),
+        bf16=_cpu_bf16(device),
         disable_tqdm=True,  # the trainer then prints each log dict (PrinterCallback): replaced below
     )
     lora = LoraConfig(
@@ -223,6 +224,13 @@ def _point_adapter_at(out: Path, model_name: str) -> None:
     write_file(path, json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
+def _cpu_bf16(device: str) -> bool:
+    """bf16 autocast on a CPU that computes bf16 natively; float32 elsewhere (emulated bf16 is far slower)."""
+    import torch
+
+    return device == "cpu" and torch.backends.mkldnn.is_available() and native_bf16_cpu()
+
+
 def _write_training_record(out, suite, config, model_name, seconds, device, n, losses) -> None:  # noqa: ANN001
     record = {
         "suite": suite.name,
@@ -231,6 +239,7 @@ def _write_training_record(out, suite, config, model_name, seconds, device, n, l
         "train_data_sha256": {suite.config.data.train: suite.data_sha256[suite.config.data.train]},
         "config": asdict(config),
         "device": device,
+        "precision": "bf16 autocast" if _cpu_bf16(device) else "float32",
         "train_seconds": round(seconds, 1),
         "final_loss": losses[-1][1] if losses else None,
     }

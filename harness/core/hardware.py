@@ -61,6 +61,15 @@ def vllm_cpu_kernels(flags: list[str]) -> str:
     return "avx2"
 
 
+def native_bf16_cpu() -> bool:
+    """Whether this CPU computes bf16 in hardware (AMX or AVX-512 BF16 on x86, the bf16 feature on Arm).
+    Without it PyTorch emulates bf16 matmuls: a LoRA step on the demo model measured ~20x slower in bf16
+    autocast than in float32 on a 2-core AVX2 EPYC, against faster in bf16 on an AMX Xeon."""
+    info = _cpuinfo()
+    flags = set((info.get("flags") or info.get("Features") or "").split())
+    return bool(flags & {"amx_bf16", "avx512_bf16", "bf16"})
+
+
 def gpus() -> list[dict[str, Any]]:
     """NVIDIA GPUs by name, memory and driver, when nvidia-smi is there (no CUDA import)."""
     smi = shutil.which("nvidia-smi")
