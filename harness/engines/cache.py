@@ -27,7 +27,7 @@ from typing import Any, Generic, TypeVar
 
 from harness.config.settings import EngineSettings
 from harness.core.errors import HarnessWarning
-from harness.core.hardware import machine_kind
+from harness.core.hardware import effective_dtype, machine_kind
 from harness.core.types import Generation, GenerationParams, Request
 from harness.engines import Adapter, Engine, EngineHandle, TokenPair
 from harness.engines.models import ResolvedModel
@@ -268,7 +268,7 @@ def engine_identity(
         "packages": backend_packages(backend),
         "weights": model.identity,
         "adapter": adapter.sha256 if adapter is not None else None,
-        "dtype": settings.dtype,
+        "dtype": effective_dtype(settings.dtype),  # "auto" is float32 on a CPU without native bf16
         "max_model_len": settings.max_model_len,
         "seed": settings.seed,
         # another CPU or GPU picks other kernels, and greedy outputs can part at near-ties

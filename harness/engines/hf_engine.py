@@ -13,6 +13,7 @@ from typing import Any
 
 from harness.config.settings import EngineSettings
 from harness.core.errors import ConfigError
+from harness.core.hardware import effective_dtype
 from harness.core.ties import RUNNER_UPS, token_trace
 from harness.core.types import Generation, GenerationParams, Request
 from harness.engines import Adapter, TokenPair
@@ -32,7 +33,7 @@ class HfEngine:
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(model.path)
-            dtype = settings.dtype if settings.dtype != "auto" else "auto"
+            dtype = effective_dtype(settings.dtype)
             self.model: Any = AutoModelForCausalLM.from_pretrained(model.path, dtype=dtype).to(self.device)
         except (OSError, ValueError) as exc:
             raise ConfigError(

@@ -13,6 +13,7 @@ from typing import Any
 
 from harness.config.settings import EngineSettings
 from harness.core.errors import ConfigError
+from harness.core.hardware import effective_dtype
 from harness.core.ties import RUNNER_UPS, token_trace
 from harness.core.types import Generation, GenerationParams, Request
 from harness.engines import Adapter, TokenPair
@@ -61,7 +62,7 @@ class VllmEngine:
         eager = settings.enforce_eager if settings.enforce_eager is not None else self.on_cpu
         kwargs: dict[str, Any] = {
             "model": model.path,
-            "dtype": settings.dtype,
+            "dtype": effective_dtype(settings.dtype),
             "max_model_len": settings.max_model_len,
             "enforce_eager": eager,
             "seed": settings.seed,

@@ -18,6 +18,7 @@ from harness.config.parse import to_plain
 from harness.config.settings import MetricSpec
 from harness.core.errors import GenerationFailed, HarnessError
 from harness.core.escaping import echo
+from harness.core.hardware import effective_dtype
 from harness.core.paths import cache_root
 from harness.core.types import Generation, Request, Variant, variant_describe, variant_serving_note
 from harness.engines.cache import CACHE_FILE, CacheStats, GenerationCache
@@ -127,6 +128,8 @@ def _generate(
             )
         loads = context.engines.loads if "engines" in context.resources else 0
         engine_record = {"settings": to_plain(plan.engine), "loads": loads, "start_s": _engine_start_s(context)}
+        if loads:  # what dtype = "auto" meant on this machine (harness.core.hardware.effective_dtype)
+            engine_record["dtype"] = effective_dtype(plan.engine.dtype)
     finally:
         context.close()
     return outcomes, engine_record, forgetting, checked
