@@ -58,7 +58,7 @@ def test_compare_puts_the_decision_on_top_and_writes_decision_json(tmp_path: Pat
     assert "**Ship prompted (prompted)" in captured.out and "## Scorecard: accuracy[category]" in captured.out
     html = (run / "report.html").read_text()
     assert html.index('<section id="decision">') < html.index("<h2>Scorecard</h2>")
-    assert "<code>prompting-meets-target</code>" in html and "<summary>Evidence</summary>" in html
+    assert "<code>prompting-meets-target</code>" in html and "<summary>Evidence (" in html
     assert f"decision: {run / 'decision.json'}" in captured.err
     # the same file `harness decide --out` writes, byte for byte
     assert main(["decide", str(run), "--out", str(tmp_path / "d")]) == 0
@@ -207,16 +207,19 @@ def test_decision_gate_errors(tmp_path: Path, capsys, text: str, message: str) -
 
 
 def test_the_nightly_gates_skip_the_decision_against_the_old_baseline(tmp_path: Path, capsys) -> None:
-    """make regress diffs the baseline in git (from before [decision]) with the suite's gates: the decision
-    gate must be skipped, not fail, when only the new run sets targets."""
-    baseline = REPO / "results" / "baselines" / "support-triage"
+    """make regress diffs a baseline in git with the suite's gates; one written before [decision] existed
+    (the baseline was, until it was regenerated) sets no targets: the decision gate must be skipped, not
+    fail, when only the new run sets them."""
+    new = REPO / "results" / "baselines" / "support-triage"
     gates = REPO / "suites" / "support-triage" / "gates.toml"
-    assert "decision" not in json.loads((baseline / "run.json").read_text())["suite"]["config"]
+    assert "decision" in json.loads((new / "run.json").read_text())["suite"]["config"]
     assert "decision = true" in gates.read_text()
-    new = tmp_path / "new"
-    shutil.copytree(baseline, new)
-    set_decision(new, {"target": ["accuracy[category] >= 0.8", "json_schema >= 0.95"], "queries_per_day": 5000})
-    code, found, markdown = diff(baseline, new, gates, tmp_path / "d")
+    old = tmp_path / "old"
+    shutil.copytree(new, old)
+    record = json.loads((old / "run.json").read_text())
+    del record["suite"]["config"]["decision"]
+    (old / "run.json").write_text(json.dumps(record))
+    code, found, markdown = diff(old, new, gates, tmp_path / "d")
     assert code == 0, markdown
     gate = next(g for g in found["gates"] if g["metric"] == "decision")
     assert gate["skipped"] and gate["why"] == "the old run sets no [decision] target"

@@ -232,6 +232,11 @@ DECISION = {
             "prompted: accuracy[category] 0.810 [0.760, 0.860], misses the target's lower bound.",
             "finetuned and hybrid meet the target but cost more per 1k queries than rag.",
             "Forgetting: finetuned within budget on mmlu (-0.010 [-0.030, +0.010]).",
+            # as many lines as the demo's real decision has: they must not push the scorecard down
+            *(
+                f"finetuned: forgetting benchmark-{i} (finetuned) -0.010 [-0.030, 0.010] vs base: pass"
+                for i in range(26)
+            ),
         ],
         "conditions": [{"title": "Enough labelled data", "status": "met", "evidence": "1,200 items"}],
     },

@@ -170,7 +170,7 @@ def test_report_orders_decision_then_scorecard(tmp_path: Path) -> None:
     }
     text = write_html_report(wide_comparison(), wide_samples(), tmp_path, decision).read_text()
     assert text.index('id="decision"') < text.index('id="scorecard"') < text.index('id="comparison"')
-    assert "<details open><summary>Evidence</summary>" in text
+    assert '<details id="decision-evidence"><summary>Evidence (1)</summary>' in text  # folded
 
 
 @pytest.mark.parametrize("name", ["a$b$", "<x>"])

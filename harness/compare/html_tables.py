@@ -259,7 +259,9 @@ def decision_html(decision: dict | None) -> str:
         f"{esc(found.get('recommendation'))}</strong></p>"
         f"<p>Rule: <code>{esc(found.get('rule'))}</code>; ship: {ship}; targets: {targets}. "
         "All of it in decision.json (<code>harness decide</code>).</p>"
-        f'<details open><summary>Evidence</summary><ul class="evidence">{evidence}</ul></details>'
+        # Folded: a real decision has ~30 evidence lines, which would push the scorecard off the first screen.
+        f'<details id="decision-evidence"><summary>Evidence ({len(found.get("evidence") or [])})</summary>'
+        f'<ul class="evidence">{evidence}</ul></details>'
         '<details><summary>Before fine-tuning</summary><table id="decision-conditions"><thead><tr>'
         f"<th>Condition</th><th>Status</th><th>Evidence</th></tr></thead><tbody>{conditions}</tbody></table>"
         "</details></section>"
