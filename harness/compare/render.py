@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 # the formatters live with the scorecard (one set for markdown and HTML); html_tables imports them from here
-from harness.compare.scorecard import NOT_AFTER_HOLM, fmt, heading, marker, p_text, with_ci
+from harness.compare.scorecard import NOT_AFTER_HOLM, PAIRED_KEYS, SUMMARY_KEYS, fmt, heading, marker, p_text, with_ci
 from harness.core.escaping import escape_controls
 
 
@@ -39,24 +39,7 @@ def comparison_csv(c: dict[str, Any]) -> str:
                     **common,
                     "metric": metric,
                     "metric_heading": heading(c, metric),
-                    **{
-                        k: m.get(k)
-                        for k in (
-                            "value",
-                            "ci_low",
-                            "ci_high",
-                            "interval",
-                            "n",
-                            "delta",
-                            "delta_ci_low",
-                            "delta_ci_high",
-                            "p_value",
-                            "p_holm",
-                            "test",
-                            "significant",
-                            "mde",
-                        )
-                    },
+                    **{k: m.get(k) for k in (*SUMMARY_KEYS, *PAIRED_KEYS)},
                 }
             )
         for bench, f in row["forgetting"].items():

@@ -8,6 +8,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+# A comparison cell's keys (compare_run writes them, the CSV and the reports read them): the metric's own
+# summary, then the paired test against the baseline.
+SUMMARY_KEYS = ("value", "ci_low", "ci_high", "interval", "n")
+PAIRED_KEYS = ("delta", "delta_ci_low", "delta_ci_high", "p_value", "p_holm", "test", "significant", "mde")
+
 
 @dataclass(frozen=True)
 class ScoreRow:

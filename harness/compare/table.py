@@ -9,6 +9,7 @@ from typing import Any
 
 from harness.compare import ALPHA
 from harness.compare.cost import break_even, finetune_cost, query_cost
+from harness.compare.scorecard import PAIRED_KEYS, SUMMARY_KEYS
 from harness.config.settings import CostModel, check_primary, primary_metric
 from harness.core.errors import DataError, HarnessError, UnknownNameError, did_you_mean
 from harness.results.read import RunJson, RunResult
@@ -58,25 +59,8 @@ def compare_run(
         row: dict[str, Any] = {"variant": variant, "kind": result.kind(variant), "metrics": {}}
         for metric in metrics:
             summary = dict(run.metric(variant, metric))
-            cell = {
-                key: summary.get(key) for key in ("value", "ci_low", "ci_high", "interval", "n", "higher_is_better")
-            }
-            cell.update(
-                dict.fromkeys(
-                    (
-                        "delta",
-                        "delta_ci_low",
-                        "delta_ci_high",
-                        "p_value",
-                        "p_holm",
-                        "test",
-                        "significant",
-                        "mde",
-                        "right_to_wrong",
-                        "wrong_to_right",
-                    )
-                )
-            )
+            cell = {key: summary.get(key) for key in (*SUMMARY_KEYS, "higher_is_better")}
+            cell.update(dict.fromkeys((*PAIRED_KEYS, "right_to_wrong", "wrong_to_right")))
             if variant != baseline and summary:
                 cell.update(_paired_cell(result, baseline, variant, metric, alpha))
             row["metrics"][metric] = cell
