@@ -5,6 +5,11 @@ Each train item becomes the exact conversation the `base` and `finetuned` varian
 completion only. The output is a peft adapter directory plus `training.json` (config, data hash, time)
 and the loss curve (`loss_curve.csv`, `loss_curve.png`).
 
+`--with-retrieval [VARIANT]` trains on the prompts a rag or hybrid variant sends instead: each train
+item's query searches the suite's knowledge base (the variant's index, retriever and top_k; never the eval
+items) and the hits go into the prompt through the variant's own templates and code (`render_context`,
+`with_context` in harness.variants.rag), so the adapter behind a hybrid has seen context before.
+
 Defaults follow the LoRA guides (r=16, alpha=32) except the learning rate: the guides' 2e-5 is tuned for
 7B+ models and barely moves a 135M model in a few epochs; 1e-3 trains the demo adapter in 2 epochs.
 """
@@ -15,20 +20,27 @@ import io
 import json
 import sys
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.config.parse import check_ranges
-from harness.core.errors import ConfigError, MissingDependencyError
+from harness.core.errors import ConfigError, MissingDependencyError, UnknownNameError, did_you_mean
 from harness.core.escaping import echo
 from harness.core.files import write_file
 from harness.core.hardware import native_bf16_cpu
 from harness.core.ranges import ranged
+from harness.core.types import Request
 from harness.engines.log import capture, engine_output
 from harness.engines.models import resolve_model
-from harness.suite.load import Suite
-from harness.suite.prompts import build_request
+from harness.retrieval.index import Hit
+from harness.suite.items import Item
+from harness.suite.load import SUITE_FILE, Suite
+from harness.suite.prompts import Template, build_request
+from harness.variants import BuildContext, parse_variant
+from harness.variants.rag import RETRIEVING_KINDS, RagVariant, render_context, with_context
 
 DEFAULT_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
@@ -50,24 +62,119 @@ class FinetuneConfig:
     limit: int | None = ranged(None, 1, example="100")  # the first N train items
 
 
-def default_adapter_dir(suite: Suite, model_name: str) -> Path:
+@dataclass(frozen=True)
+class TrainRetrieval:
+    """What `--with-retrieval` puts into the train prompts: one rag/hybrid variant's settings and its index."""
+
+    variant: str
+    config: RagVariant.Config
+    index: Any  # harness.retrieval.index.Index
+    index_info: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class TrainRow:
+    item: Item
+    request: Request  # what the model is trained on: the eval conversation, context included
+    hits: tuple[Hit, ...] = ()
+
+
+def default_adapter_dir(suite: Suite, model_name: str, with_retrieval: bool = False) -> Path:
+    """SUITE/adapters/<model>-lora; `-rag-lora` when trained with context, so neither overwrites the other."""
     slug = model_name.split(":")[-1].split("/")[-1].lower()
-    return suite.dir / "adapters" / f"{slug}-lora"
+    return suite.dir / "adapters" / f"{slug}{'-rag' if with_retrieval else ''}-lora"
 
 
-def training_examples(suite: Suite, limit: int | None = None) -> list[dict[str, Any]]:
-    """Prompt-completion conversations, built exactly as the eval requests are."""
+def training_examples(
+    suite: Suite, limit: int | None = None, retrieval: TrainRetrieval | None = None
+) -> list[dict[str, Any]]:
+    """Prompt-completion conversations, built exactly as the eval requests are (with `retrieval`: as that
+    variant sends them)."""
+    return [_example(row) for row in train_rows(suite, limit, retrieval)]
+
+
+def train_rows(suite: Suite, limit: int | None = None, retrieval: TrainRetrieval | None = None) -> list[TrainRow]:
+    """Each train item's request as `build_request` makes it for eval; with `retrieval`, its query's top-k
+    hits wrapped into the last user message by the rag variant's own functions."""
     items = suite.train_items[:limit] if limit else suite.train_items
-    examples = []
+    rows = []
     for item in items:
         request = build_request(item, suite.prompt, suite.params)
-        examples.append(
-            {
-                "prompt": [m.to_dict() for m in request.messages],
-                "completion": [{"role": "assistant", "content": item.reference}],
-            }
+        if retrieval is None:
+            rows.append(TrainRow(item, request))
+            continue
+        hits = tuple(retrieval.index.search(request.query, retrieval.config.top_k))
+        context = render_context(hits, Template(retrieval.config.chunk_template))
+        rows.append(TrainRow(item, with_context(request, context, Template(retrieval.config.template)), hits))
+    return rows
+
+
+def _example(row: TrainRow) -> dict[str, Any]:
+    return {
+        "prompt": [m.to_dict() for m in row.request.messages],
+        "completion": [{"role": "assistant", "content": row.item.reference}],
+    }
+
+
+def retrieval_variant(suite: Suite, name: str | None = None) -> tuple[str, RagVariant.Config]:
+    """The rag/hybrid variant whose prompts `--with-retrieval` trains on: `name`, or the suite's only hybrid."""
+    tables = suite.config.variants
+    where = str(suite.dir / SUITE_FILE)
+    if name is None:
+        hybrids = [n for n, table in tables.items() if table.get("kind") == "hybrid"]
+        if len(hybrids) != 1:
+            raise ConfigError(
+                f"--with-retrieval: the suite declares {len(hybrids) or 'no'} hybrid variants"
+                + (f" ({', '.join(hybrids)})" if hybrids else ""),
+                f"{where} [variants]",
+                f"name one: --with-retrieval {hybrids[0]}" if hybrids else "declare one, or name a rag variant",
+            )
+        name = hybrids[0]
+    if name not in tables:
+        raise UnknownNameError(f"--with-retrieval: unknown variant '{name}'", where, did_you_mean(name, tables))
+    kind = tables[name].get("kind")
+    if kind not in RETRIEVING_KINDS:
+        retrieving = [n for n, table in tables.items() if table.get("kind") in RETRIEVING_KINDS]
+        raise ConfigError(
+            f"--with-retrieval: variant '{name}' is kind '{kind}', not rag or hybrid",
+            f"{where} [variants.{name}]",
+            f"name one of {', '.join(retrieving)}" if retrieving else "declare a rag or hybrid variant",
         )
-    return examples
+    _, config = parse_variant(name, tables[name], where, suite.dir, warn=False)
+    return name, config
+
+
+@contextmanager
+def open_retrieval(suite: Suite, name: str | None = None) -> Iterator[TrainRetrieval]:
+    """The variant's index over the suite's knowledge base (built or read from the cache as a run does),
+    closed when the block ends."""
+    variant, config = retrieval_variant(suite, name)
+    context = BuildContext(suite, suite.config.variants, str(suite.dir / SUITE_FILE), suite.dir)
+    try:
+        index, info = context.retrieval_index(config.retriever)
+        yield TrainRetrieval(variant, config, index, info)
+    finally:
+        context.close()
+
+
+def retrieval_record(retrieval: TrainRetrieval, rows: Sequence[TrainRow]) -> dict[str, Any]:
+    """training.json `retrieval`: what the adapter saw, and how often its gold documents were in it (recall@k
+    as the eval metric defines it, over the train items that carry doc_ids; None when none do)."""
+    recalls = [
+        len(set(row.item.doc_ids) & {h.doc_id for h in row.hits}) / len(set(row.item.doc_ids))
+        for row in rows
+        if row.item.doc_ids
+    ]
+    return {
+        "variant": retrieval.variant,
+        "retriever": retrieval.config.retriever,
+        "top_k": retrieval.config.top_k,
+        "template": retrieval.config.template,
+        "chunk_template": retrieval.config.chunk_template,
+        "index": retrieval.index_info,
+        "items_with_doc_ids": len(recalls),
+        "train_recall_at_k": round(sum(recalls) / len(recalls), 4) if recalls else None,
+    }
 
 
 def finetune(
@@ -76,9 +183,13 @@ def finetune(
     config: FinetuneConfig = FinetuneConfig(),
     model: str | None = None,
     verbose: bool = False,
+    with_retrieval: bool | str = False,
 ) -> Path:
     """Train a LoRA adapter on the suite's train split; returns the adapter directory. The libraries'
-    logs go to OUT/.trainer/finetune.log (removed with the trainer's folder on success), unless `verbose`."""
+    logs go to OUT/.trainer/finetune.log (removed with the trainer's folder on success), unless `verbose`.
+
+    `with_retrieval`: True trains on the prompts of the suite's only hybrid variant, a name on that rag or
+    hybrid variant's (module docstring); the default OUT is then SUITE/adapters/<model>-rag-lora."""
     check_ranges(config, "harness finetune options")
     if config.max_steps == 0:
         raise ConfigError(
@@ -90,6 +201,8 @@ def finetune(
         raise ConfigError(
             "the suite has no train split", f"{suite.dir / 'suite.toml'} [data]", "add train = 'train.jsonl'"
         )
+    if with_retrieval:
+        retrieval_variant(suite, _name(with_retrieval))  # a wrong name is told before anything else
     from importlib.util import find_spec
 
     missing = next(
@@ -98,9 +211,9 @@ def finetune(
     if missing:  # found without importing: their import-time warnings belong in the log below
         raise MissingDependencyError(f"fine-tuning needs {missing}", "", "pip install 'harness[finetune]'")
 
+    examples, retrieved = _train_data(suite, config.limit, with_retrieval)  # before any folder is made
     resolved = resolve_model(model or suite.config.engine.model)
-    out = Path(out) if out else default_adapter_dir(suite, resolved.name)
-    examples = training_examples(suite, config.limit)
+    out = Path(out) if out else default_adapter_dir(suite, resolved.name, bool(with_retrieval))
     (out / ".trainer").mkdir(parents=True, exist_ok=True)
     with capture(out / ".trainer" / "finetune.log", verbose):
         with engine_output():
@@ -113,12 +226,31 @@ def finetune(
     _point_adapter_at(out, resolved.name)
     compact_adapter_weights(out)
     losses = [(e["step"], e["loss"]) for e in trainer.state.log_history if "loss" in e]
-    _write_training_record(out, suite, config, resolved.name, seconds, device, len(examples), losses)
+    record = _training_record(suite, config, resolved.name, seconds, device, len(examples), losses)
+    _write_training_record(out, record if retrieved is None else {**record, "retrieval": retrieved}, losses)
     _remove_tree(out / ".trainer")
     (out / "README.md").unlink(missing_ok=True)  # peft's empty model card, naming this machine's cache path
     final = f", final loss {losses[-1][1]:.4f}" if losses else ""
     echo(f"harness: adapter written to {out} ({seconds:.0f} s{final})", err=True)
     return out
+
+
+def _train_data(
+    suite: Suite, limit: int | None, with_retrieval: bool | str
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """The training examples, and training.json's `retrieval` record when they carry retrieved context."""
+    if not with_retrieval:
+        return training_examples(suite, limit), None
+    with open_retrieval(suite, _name(with_retrieval)) as retrieval:
+        rows = train_rows(suite, limit, retrieval)
+        record = retrieval_record(retrieval, rows)
+    recall = "no doc_ids" if record["train_recall_at_k"] is None else f"recall@k {record['train_recall_at_k']:.3f}"
+    echo(f"harness: train prompts with {record['variant']}'s context (top {record['top_k']}, {recall})", err=True)
+    return [_example(row) for row in rows], record
+
+
+def _name(with_retrieval: bool | str) -> str | None:
+    return None if with_retrieval is True else str(with_retrieval)
 
 
 def _train(
@@ -158,6 +290,7 @@ def _train(
     )
     with engine_output():  # loading and tokenizing talk (bars, notes) into the log
         tokenizer = AutoTokenizer.from_pretrained(model_path)
+        check_lengths([_token_count(tokenizer, e) for e in examples], config.max_length)
         base = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
         trainer = SFTTrainer(
             model=base,
@@ -172,6 +305,24 @@ def _train(
     started = time.perf_counter()
     trainer.train()
     return trainer, time.perf_counter() - started
+
+
+def check_lengths(lengths: Sequence[int], max_length: int) -> None:
+    """Refuse examples longer than max_length: the trainer keeps their start and cuts the completion, the
+    only part with a loss, so they would train on nothing (retrieved context makes prompts that long)."""
+    longer = [n for n in lengths if n > max_length]
+    if longer:
+        raise ConfigError(
+            f"{len(longer)} of {len(lengths)} train examples are longer than max_length {max_length} tokens "
+            f"(longest {max(longer)}): their completions would be cut off",
+            "harness finetune options key 'max_length'",
+            f"pass --max-length {-(-(max(longer) + 8) // 64) * 64}, or retrieve fewer or shorter chunks",
+        )
+
+
+def _token_count(tokenizer: Any, example: dict[str, Any]) -> int:
+    conversation = example["prompt"] + example["completion"]
+    return len(tokenizer.apply_chat_template(conversation, tokenize=True, return_dict=True)["input_ids"])
 
 
 def progress_callback() -> Any:
@@ -231,8 +382,8 @@ def _cpu_bf16(device: str) -> bool:
     return device == "cpu" and torch.backends.mkldnn.is_available() and native_bf16_cpu()
 
 
-def _write_training_record(out, suite, config, model_name, seconds, device, n, losses) -> None:  # noqa: ANN001
-    record = {
+def _training_record(suite, config, model_name, seconds, device, n, losses) -> dict[str, Any]:  # noqa: ANN001
+    return {
         "suite": suite.name,
         "model": model_name,
         "train_items": n,
@@ -243,6 +394,9 @@ def _write_training_record(out, suite, config, model_name, seconds, device, n, l
         "train_seconds": round(seconds, 1),
         "final_loss": losses[-1][1] if losses else None,
     }
+
+
+def _write_training_record(out: Path, record: dict[str, Any], losses: list[tuple[int, float]]) -> None:
     write_file(out / "training.json", json.dumps(record, indent=2, sort_keys=True) + "\n")
     write_file(out / "loss_curve.csv", "step,loss\n" + "".join(f"{s},{loss:.6f}\n" for s, loss in losses))
     try:
@@ -254,7 +408,7 @@ def _write_training_record(out, suite, config, model_name, seconds, device, n, l
         return
     figure, axis = plt.subplots(figsize=(6, 3.5))
     axis.plot([s for s, _ in losses], [v for _, v in losses])
-    axis.set(xlabel="step", ylabel="training loss", title=f"LoRA SFT on {suite.name}")
+    axis.set(xlabel="step", ylabel="training loss", title=f"LoRA SFT on {record['suite']}")
     figure.tight_layout()
     image = io.BytesIO()
     figure.savefig(image, format="png", dpi=100)

@@ -4,6 +4,7 @@ LoRA variants on a handful of demo items. One vLLM engine for the whole test ses
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 from harness.config.settings import EngineSettings
 from harness.core.errors import ConfigError
 from harness.core.ties import compare
-from harness.core.types import Request
+from harness.core.types import Constraint, Request
 from harness.engines import EnginePool
 from harness.engines.models import resolve_model
 from harness.run.probe import latency_probe
@@ -310,3 +311,76 @@ def test_first_use_conversion_and_merge_talk_goes_to_the_engine_log(tmp_path: Pa
     assert "serve" in next(line for line in lines if line.startswith("finetuned: adapter merged"))
     talk = (out / "engine.log").read_text()
     assert "Converting and de-quantizing GGUF tensors" in talk and "Writing model shards" in talk
+
+
+@pytest.mark.parametrize("backend", ["vllm", "hf"])
+def test_constrained_decoding_keeps_every_finished_output_inside_the_schema(
+    demo, vllm_pool, hf_pool, demo_requests, backend: str
+) -> None:
+    """The base prompt alone gives no valid JSON on this model; under the suite's schema every output that
+    ended before max_tokens is schema-valid, with category and priority from the schema's enums."""
+    import jsonschema
+
+    pool = vllm_pool if backend == "vllm" else hf_pool
+    free = build(demo, pool, "base").generate(demo_requests)
+    held = build(demo, pool, "held", {"kind": "base", "constrain": "schema"}).generate(demo_requests)
+    finished = [g for g in held if g.completion_tokens < demo.params.max_tokens]
+    print(f"\n{backend}: {len(finished)} of {len(held)} constrained outputs finished; e.g. {held[0].text!r}")
+    assert len(finished) >= N_ITEMS // 2
+    for generation in finished:
+        jsonschema.validate(json.loads(generation.text), demo.schema)
+        assert generation.metadata["constraint"] == "schema"
+    valid = lambda gs: sum(_is_json(g.text) for g in gs)  # noqa: E731
+    assert valid(held) >= len(finished) > valid(free)
+
+
+@pytest.mark.parametrize("backend", ["vllm", "hf"])
+def test_choice_and_regex_constraints_on_both_engines(demo, vllm_pool, hf_pool, demo_requests, backend) -> None:
+    pool = vllm_pool if backend == "vllm" else hf_pool
+    labels = ["billing", "technical", "shipping", "returns", "account", "feature_request"]
+    chosen = build(demo, pool, "pick", {"kind": "base", "constrain": "choice", "choices": labels})
+    assert all(g.text in labels for g in chosen.generate(demo_requests))
+    numbers = build(demo, pool, "n", {"kind": "base"})
+    numbers.constraint = Constraint("regex", pattern="[0-9]{1,3}")  # the suite has no [output] pattern
+    assert all(re.fullmatch("[0-9]{1,3}", g.text) for g in numbers.generate(demo_requests))
+
+
+def test_a_schema_the_engine_cannot_compile_is_a_one_line_error(demo, hf_pool, demo_requests) -> None:
+    broken = build(demo, hf_pool, "b", {"kind": "base"})
+    broken.constraint = Constraint("schema", schema='{"type": "object", "properties": {"a": {"$ref": "#/nowhere"}}}')
+    with pytest.raises(ConfigError) as caught:
+        broken.generate(demo_requests[:1])
+    assert "cannot compile" in caught.value.what and caught.value.where == "[variants.b] constrain"
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+def test_similar_few_shot_on_vllm_never_shows_an_eval_item(demo, vllm_pool, demo_requests) -> None:
+    """Leakage, on the real demo: each ticket's examples are train tickets, never itself or another eval item."""
+    generations = build(demo, vllm_pool, "similar-shots").generate(demo_requests)
+    train = {item.id: item for item in demo.train_items}
+    evals = {item.id for item in demo.eval_items}
+    for request, generation in zip(demo_requests, generations):
+        ids = generation.metadata["few_shot_ids"]
+        assert len(ids) == 3 and set(ids) <= set(train) and not set(ids) & evals
+        shown = [m.content for m in generation.messages[1:-1] if m.role == "user"]
+        assert request.messages[-1].content not in shown
+        assert shown == [generation.messages[1 + 2 * i].content for i in range(3)]
+    assert len({tuple(g.metadata["few_shot_ids"]) for g in generations}) > 1  # chosen per ticket
+
+
+def test_a_few_shot_sweep_runs_on_one_engine_load(demo, vllm_pool, tmp_path: Path) -> None:
+    names = ("shots@k0", "shots@k1", "shots@k3")
+    variants = {name: build(demo, vllm_pool, name) for name in names}
+    out = run_suite(demo, RunOptions(limit=3, out=tmp_path / "run", progress=False), variants)
+    assert vllm_pool.loads == 1  # the session's one engine: every k (and every other variant) shares it
+    run = json.loads((out / "run.json").read_text())
+    tokens = [run["variants"][n]["usage"]["prompt_tokens_mean"] for n in names]
+    assert tokens == sorted(tokens) and tokens[0] < tokens[-1]
+    assert [run["variants"][n]["engine"]["sweep"] for n in names] == [{"of": "shots", "few_shot": k} for k in (0, 1, 3)]

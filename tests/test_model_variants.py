@@ -61,8 +61,8 @@ def test_prompted_few_shot_is_seeded(tiny_suite: Path) -> None:
     for seed in range(6):
         context = BuildContext(suite, {"p": {"kind": "prompted", "few_shot": 1, "seed": seed}}, "suite.toml", suite.dir)
         context.engine = lambda model=None, backend=None: RecordingEngine()  # type: ignore[method-assign]
-        first = build_variant("p", context).examples[0].content
-        again = build_variant("p", context).examples[0].content
+        first = build_variant("p", context).shots.shots.turns[0].content
+        again = build_variant("p", context).shots.shots.turns[0].content
         assert first == again
         picks.add(first)
     assert len(picks) == 2  # different seeds reach both train items

@@ -120,6 +120,7 @@ def _finetune(args: argparse.Namespace) -> int:
             "max_steps": args.max_steps,
             "limit": args.limit,
             "seed": args.seed,
+            "max_length": args.max_length,
         }.items()
         if value is not None
     }
@@ -129,6 +130,7 @@ def _finetune(args: argparse.Namespace) -> int:
         FinetuneConfig(**overrides),
         args.model,
         args.verbose,
+        args.with_retrieval,
     )
     echo(out)
     return 0

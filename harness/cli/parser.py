@@ -239,7 +239,9 @@ def _parser() -> argparse.ArgumentParser:
 
     tune = commands.add_parser("finetune", help="train a LoRA adapter on a suite's train split (TRL + peft)")
     tune.add_argument("suite", help="suite folder (holding suite.toml)")
-    tune.add_argument("--out", help="adapter directory (default: SUITE/adapters/<model>-lora)")
+    tune.add_argument(
+        "--out", help="adapter directory (default: SUITE/adapters/<model>-lora, <model>-rag-lora with --with-retrieval)"
+    )
     tune.add_argument("--model", help="base model (default: [engine] model)")
     tune.add_argument("--rank", type=_number(int, 1), help="LoRA rank r (default 16)")
     tune.add_argument("--alpha", type=_number(int, 1), help="LoRA alpha (default 32)")
@@ -249,6 +251,18 @@ def _parser() -> argparse.ArgumentParser:
     tune.add_argument("--max-steps", type=_number(int, 1), help="stop after N optimizer steps (overrides epochs)")
     tune.add_argument("--limit", type=_number(int, 1), help="train on the first N items only")
     tune.add_argument("--seed", type=_number(int, 0, 2**32 - 1), help="random seed (default 0)")
+    tune.add_argument(
+        "--max-length", type=_number(int, 1), help="longest train example in tokens, prompt and answer (default 512)"
+    )
+    tune.add_argument(
+        "--with-retrieval",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="VARIANT",
+        help="train on the prompts a rag/hybrid variant sends: each train item's retrieved context in its prompt"
+        " (default VARIANT: the suite's only hybrid variant)",
+    )
     tune.add_argument(
         "--verbose",
         action="store_true",

@@ -4,7 +4,7 @@ forgetting flips, each rendered with matplotlib's Agg canvas to PNG bytes and em
 Every plot gives a variant the same colour (a fixed palette indexed by the suite's declared variant order),
 so a reader who found "rag" in orange in one plot finds it in orange in the next. The latency, forest and
 flips plots live in html_plot_panels, what every plot shares in html_plot_base; here: the quality-vs-cost
-plot and its label placement."""
+plot, one quality-vs-prompt-tokens plot per few-shot sweep, and their label placement."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from harness.compare.html_plot_base import Plot, colours, label, new_figure, ren
 from harness.compare.html_plot_panels import delta_forest, flips, latency_plot
 from harness.compare.render import heading
 from harness.compare.scorecard import ordered_rows
+from harness.config.sweep import SWEPT_KIND, expansion_name, parse_expansion
 
 LABEL_GAP_PX = 2.0  # the least vertical space between two point labels
 LABEL_OFFSET_PX = 7.0  # a label's distance from its point
@@ -25,6 +26,7 @@ def make_plots(comparison: dict, samples: dict[str, list[dict]]) -> list[Plot]:
     palette = colours(comparison, list(samples))
     made = [
         quality_vs_cost(comparison, palette),
+        *sweep_plots(comparison, samples, palette),
         latency_plot(comparison, samples, palette),
         delta_forest(comparison, palette),
         flips(comparison, palette),
@@ -148,3 +150,83 @@ def quality_vs_cost(comparison: dict, palette: dict[str, str]) -> Plot | None:
     return Plot(
         "quality_vs_cost", f"Scatter plot of {metric} against cost per 1k queries per variant", caption, render(fig)
     )
+
+
+def sweeps(comparison: dict) -> dict[str, list[tuple[int, dict]]]:
+    """Sweep name -> (k, row) of its expansions (prompted variants named NAME@kK), in k order; only sweeps
+    of two or more k: one point draws no trade-off."""
+    found: dict[str, list[tuple[int, dict]]] = {}
+    for row in ordered_rows(comparison) if comparison.get("rows") else []:
+        parsed = parse_expansion(str(row.get("variant")))
+        if parsed is not None and row.get("kind") == SWEPT_KIND:
+            found.setdefault(parsed[0], []).append((parsed[1], dict(row)))
+    return {name: sorted(points, key=lambda p: p[0]) for name, points in found.items() if len(points) > 1}
+
+
+def prompt_tokens(row: dict, samples: list[dict]) -> float | None:
+    """Mean prompt tokens per item: the run's usage summary, else the mean of the samples' prompt_tokens."""
+    mean = number((row.get("tokens") or {}).get("prompt_mean"))
+    if mean is not None:
+        return mean
+    counts = [x for s in samples if (x := number(s.get("prompt_tokens"))) is not None]
+    return sum(counts) / len(counts) if counts else None
+
+
+def sweep_figure(
+    comparison: dict, sweep: str, points: list[tuple[int, dict]], samples: dict[str, list[dict]], palette: dict
+) -> tuple[Any, list[Any], list[str]] | None:
+    """One sweep's primary metric (95% CI bars) against mean prompt tokens, points labelled kK and joined in
+    k order; its labels and the k left out for lack of a number; None when no k has both."""
+    key = comparison.get("primary_metric")
+    drawn, skipped = [], []
+    for k, row in points:
+        name = str(row.get("variant"))
+        m = (row.get("metrics") or {}).get(key) or {}
+        value, tokens = number(m.get("value")), prompt_tokens(row, samples.get(name) or [])
+        if value is None or tokens is None:
+            skipped.append(f"k{k}")
+            continue
+        low, high = number(m.get("ci_low")), number(m.get("ci_high"))
+        down, up = (
+            max(value - low, 0.0) if low is not None else 0.0,
+            max(high - value, 0.0) if high is not None else 0.0,
+        )
+        drawn.append((f"k{k}", tokens, value, down, up, palette.get(name, "0.3")))
+    if not drawn:
+        return None
+    metric = heading(comparison, key)
+    fig = new_figure(6.5, 4.5)
+    ax = fig.add_subplot()
+    ax.plot([d[1] for d in drawn], [d[2] for d in drawn], color="0.6", linewidth=1, zorder=1)  # k order
+    for _, tokens, value, down, up, colour in drawn:
+        ax.errorbar([tokens], [value], yerr=[[down], [up]], fmt="o", capsize=4, color=colour, zorder=2)
+    ax.margins(x=0.2, y=0.12)
+    ax.set_xlabel("Mean prompt tokens per item")
+    ax.set_ylabel(label(metric))
+    ax.set_title(label(f"Few-shot sweep {sweep}: {metric} (primary metric) vs prompt tokens"))
+    ax.grid(alpha=0.3)
+    ax.set_xlim(ax.get_xlim())  # frozen before the labels are measured, as in quality_figure
+    ax.set_ylim(ax.get_ylim())
+    fig.tight_layout()
+    texts = place_labels(ax, [(k, tokens, value, colour) for k, tokens, value, _, _, colour in drawn])
+    return fig, texts, skipped
+
+
+def sweep_plots(comparison: dict, samples: dict[str, list[dict]], palette: dict[str, str]) -> list[Plot]:
+    """One plot per few-shot sweep in the run (harness.config.sweep), in declared order."""
+    plots = []
+    metric = heading(comparison, comparison.get("primary_metric"))
+    for sweep, points in sweeps(comparison).items():
+        found = sweep_figure(comparison, sweep, points, samples, palette)
+        if found is None:
+            continue
+        fig, _, skipped = found
+        caption = (
+            f"Few-shot sweep {sweep}: {metric} (primary metric, 95% CI error bars) against mean prompt tokens per "
+            f"item, one point per k ({', '.join(expansion_name(sweep, k) for k, _ in points)}), joined in k order."
+        )
+        if skipped:
+            caption += f" Left out for lack of a prompt-token count or {metric} value: {', '.join(skipped)}."
+        alt = f"Line plot of {metric} against mean prompt tokens for each k of the few-shot sweep {sweep}"
+        plots.append(Plot(f"sweep_{sweep}", alt, caption, render(fig)))
+    return plots

@@ -17,6 +17,10 @@ from harness.core.redact import contains_secret, find_secrets
 MAX_NAME_LENGTH = 100
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 NAME_RULE = f"use letters, digits, '.', '_' and '-' (at most {MAX_NAME_LENGTH}), starting with a letter or digit"
+# A variant name may also hold '@', safe in a file name: a few-shot sweep's expansions are NAME@kK
+# (harness.config.sweep).
+_SAFE_VARIANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]*")
+VARIANT_NAME_RULE = NAME_RULE.replace("'_' and '-'", "'_', '-' and '@'")
 
 
 def shown(value: str, limit: int = 60) -> str:
@@ -28,8 +32,9 @@ def shown(value: str, limit: int = 60) -> str:
 def check_name(name: str, what: str, where: str, key: str) -> None:
     """Refuse a name that is not a plain file name (`what`: "suite", "variant"), declared in file `where`
     at `key` (e.g. "key 'name'", '[variants."a/b"]')."""
-    if not isinstance(name, str) or len(name) > MAX_NAME_LENGTH or not _SAFE_NAME.fullmatch(name):
-        raise ConfigError(f"invalid {what} name {shown(str(name))}", f"{where} {key}", NAME_RULE)
+    pattern, rule = (_SAFE_VARIANT_NAME, VARIANT_NAME_RULE) if what == "variant" else (_SAFE_NAME, NAME_RULE)
+    if not isinstance(name, str) or len(name) > MAX_NAME_LENGTH or not pattern.fullmatch(name):
+        raise ConfigError(f"invalid {what} name {shown(str(name))}", f"{where} {key}", rule)
     if contains_secret(name):  # it would be a file name and a column of summary.md; never echo it
         raise ConfigError(f"a {what} name looks like an API key", where, "choose another name")
 

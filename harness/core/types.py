@@ -44,6 +44,26 @@ class GenerationParams:
     seed: int = ranged(0, 0, example="0")
 
 
+ConstraintKind = Literal["schema", "regex", "choice"]
+CONSTRAINT_KINDS: tuple[str, ...] = ("schema", "regex", "choice")
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """What decoding may produce (vLLM structured outputs, xgrammar on the hf backend): output matching a
+    JSON schema, a regular expression, or exactly one of a list of strings."""
+
+    kind: ConstraintKind
+    schema: str = ""  # kind "schema": the schema as canonical JSON text (hashable, one cache key per schema)
+    pattern: str = ""  # kind "regex"
+    choices: tuple[str, ...] = ()  # kind "choice"
+
+    def to_dict(self) -> dict[str, Any]:
+        """What a cache key and a sample record hold of it."""
+        value: Any = {"schema": self.schema, "regex": self.pattern, "choice": list(self.choices)}[self.kind]
+        return {"kind": self.kind, "value": value}
+
+
 @dataclass(frozen=True)
 class Request:
     """One prompt for a variant: the chat messages to send and how to sample.
@@ -57,6 +77,7 @@ class Request:
     params: GenerationParams = GenerationParams()
     query: str = ""
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    constraint: Constraint | None = None  # None: free decoding
 
 
 @dataclass(frozen=True)

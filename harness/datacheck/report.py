@@ -153,9 +153,11 @@ def _read_suite(folder: Path, options: CheckOptions, findings: Findings) -> tupl
     if not toml.is_file():
         raise DataError(f"no {SUITE_FILE} in {folder}", "", "pass JSONL files, or a suite folder")
     config = parse_table(SuiteConfig, read_toml(toml), str(toml))
+    from harness.config.sweep import expand_sweeps
     from harness.variants import parse_variant
 
-    for name, table in config.variants.items():  # as load_suite: every key of the suite, variants included
+    # as load_suite: every key of the suite, variants included (a few_shot list as its NAME@kK variants)
+    for name, table in expand_sweeps(config.variants, str(toml)).items():
         parse_variant(name, table, str(toml), folder, warn=False)
     layout = suite_layout(config)
     files = []

@@ -291,7 +291,10 @@ def backend_packages(backend: str) -> dict[str, str]:
 
 def request_payload(request: Request) -> dict[str, Any]:
     """What an engine sees of a request: the messages and how to sample (not its id or query)."""
-    return {"messages": [m.to_dict() for m in request.messages], "params": params_payload(request.params)}
+    payload = {"messages": [m.to_dict() for m in request.messages], "params": params_payload(request.params)}
+    if request.constraint is not None:  # only then: unconstrained keys stay what they were (KEY_VERSION 2)
+        payload["constraint"] = request.constraint.to_dict()
+    return payload
 
 
 def params_payload(params: GenerationParams) -> dict[str, Any]:

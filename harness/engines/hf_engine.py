@@ -7,6 +7,7 @@ so base and fine-tuned variants share one copy of the weights, as on vLLM.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -15,7 +16,7 @@ from harness.config.settings import EngineSettings
 from harness.core.errors import ConfigError
 from harness.core.hardware import effective_dtype
 from harness.core.ties import RUNNER_UPS, token_trace
-from harness.core.types import Generation, GenerationParams, Request
+from harness.core.types import Constraint, Generation, GenerationParams, Request
 from harness.engines import Adapter, TokenPair
 from harness.engines.models import ResolvedModel
 
@@ -47,12 +48,20 @@ class HfEngine:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         torch.manual_seed(settings.seed)
         self._adapters: dict[str, str] = {}  # sha256 -> peft adapter name
+        self._compiler: Any = None  # xgrammar's, made on the first constrained request
+        self._grammars: dict[Constraint, Any] = {}
 
     def generate(self, requests: Sequence[Request], adapter: Adapter | None = None) -> list[Generation]:
-        results: list[Generation] = []
-        for start in range(0, len(requests), MICRO_BATCH):
-            results.extend(self._generate_group(list(requests[start : start + MICRO_BATCH]), adapter))
-        return results
+        by_constraint: dict[Constraint | None, list[int]] = {}  # one grammar (or none) per padded batch
+        for index, request in enumerate(requests):
+            by_constraint.setdefault(request.constraint, []).append(index)
+        results: list[Generation | None] = [None] * len(requests)
+        for indexes in by_constraint.values():
+            for start in range(0, len(indexes), MICRO_BATCH):
+                group = indexes[start : start + MICRO_BATCH]
+                for index, generation in zip(group, self._generate_group([requests[i] for i in group], adapter)):
+                    results[index] = generation
+        return [g for g in results if g is not None]
 
     def _generate_group(self, requests: list[Request], adapter: Adapter | None) -> list[Generation]:
         texts = [
@@ -63,13 +72,21 @@ class HfEngine:
         ]
         inputs = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
         params = requests[0].params  # the runner sends one suite's params per batch
+        constraint = requests[0].constraint  # generate groups requests by constraint
+        kwargs = _generate_kwargs(params, self.tokenizer)
+        if constraint is not None:
+            from xgrammar.contrib.hf import LogitsProcessor
+
+            kwargs["logits_processor"] = [LogitsProcessor([self._grammar(constraint)] * len(requests))]
         started = time.perf_counter()
         with self._weights(adapter), self.torch.inference_mode():
             output = self.model.generate(
-                **inputs, **_generate_kwargs(params, self.tokenizer), return_dict_in_generate=True, output_logits=True
+                **inputs, **kwargs, return_dict_in_generate=True, output_logits=True, output_scores=True
             )
-            # per step, the top log-probs of every row: the token trace of harness.core.ties
-            tops = [step.float().log_softmax(-1).topk(RUNNER_UPS + 1, dim=-1) for step in output.logits]
+            # per step, the top log-probs of every row: the token trace of harness.core.ties. Constrained,
+            # from the masked scores: a token the grammar forbids is no near-tie.
+            steps = output.scores if constraint is not None else output.logits
+            tops = [step.float().log_softmax(-1).topk(RUNNER_UPS + 1, dim=-1) for step in steps]
         wall = time.perf_counter() - started
         new_tokens = output.sequences[:, inputs["input_ids"].shape[1] :]
         generations = []
@@ -157,6 +174,33 @@ class HfEngine:
                 self.model.eval()
             self._adapters[adapter.sha256] = name
         self.model.set_adapter(name)
+
+    def _grammar(self, constraint: Constraint) -> Any:
+        """The constraint compiled for this tokenizer by xgrammar (vLLM's default grammar backend, so both
+        engines read a schema alike), once per constraint."""
+        if constraint not in self._grammars:
+            import xgrammar as xgr
+
+            if self._compiler is None:
+                info = xgr.TokenizerInfo.from_huggingface(self.tokenizer, vocab_size=self.model.config.vocab_size)
+                self._compiler = xgr.GrammarCompiler(info)
+            try:
+                if constraint.kind == "schema":
+                    compiled = self._compiler.compile_json_schema(constraint.schema)
+                elif constraint.kind == "regex":
+                    compiled = self._compiler.compile_regex(constraint.pattern)
+                else:  # an EBNF of string literals, as vLLM turns a choice into for xgrammar
+                    compiled = self._compiler.compile_grammar(
+                        "root ::= " + " | ".join(json.dumps(c, ensure_ascii=False) for c in constraint.choices)
+                    )
+            except (RuntimeError, ValueError) as exc:
+                raise ConfigError(
+                    f"xgrammar cannot compile this constraint: {str(exc).splitlines()[0][:300]}",
+                    "",
+                    "simplify the schema or pattern",
+                ) from None
+            self._grammars[constraint] = compiled
+        return self._grammars[constraint]
 
     def close(self) -> None:
         self.model = None

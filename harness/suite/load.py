@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from harness.config.settings import (
     check_primary,
     parse_target,
 )
+from harness.config.sweep import expand_sweeps
 from harness.core.errors import ConfigError, DataError, did_you_mean
 from harness.core.hashing import file_sha256
 from harness.core.types import GenerationParams
@@ -82,6 +83,8 @@ def read_suite(path: str | Path) -> Suite:
         raise ConfigError(f"no {SUITE_FILE} in {suite_dir}", "", "pass a suite folder, e.g. suites/support-triage")
     config = parse_table(SuiteConfig, read_toml(toml_path), str(toml_path))
     where = str(toml_path)
+    # A few_shot list stands for one variant per k, named NAME@kK: every later check sees those.
+    config = replace(config, variants=expand_sweeps(config.variants, where))
     check_name(config.name, "suite", where, "key 'name'")
     for variant in config.variants:  # their names become samples/<variant>.jsonl
         check_name(variant, "variant", where, f"[variants.{json.dumps(variant)[:60]}]")

@@ -41,7 +41,11 @@ VARIANT_KINDS: dict[str, str] = {
 }
 # Settings checked when the config is read, before a run starts: files must lie inside the config's
 # folder, templates may hold only plain {field} placeholders. The kinds check them again when built.
-PATH_SETTINGS: dict[str, tuple[str, ...]] = {"fake": ("outputs",), "finetuned": ("adapter",)}
+PATH_SETTINGS: dict[str, tuple[str, ...]] = {
+    "fake": ("outputs",),
+    "finetuned": ("adapter",),
+    "prompted": ("system_file",),
+}
 TEMPLATE_SETTINGS: dict[str, tuple[str, ...]] = {
     "rag": ("template", "chunk_template"),
     "hybrid": ("template", "chunk_template"),

