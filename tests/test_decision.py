@@ -433,3 +433,15 @@ def test_a_suites_decision_table_reaches_run_json_and_harness_decide(
     assert main(["decide", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: no variant to decide between")
+
+
+def test_one_run_that_tries_three_prompts_has_iterated_without_history(tmp_path: Path) -> None:
+    """A sweep, similar examples and a constrained prompt in one run count; fewer stay unknown, never
+    'not met', because earlier runs the decision was not shown may have tried more."""
+    prompts = {f"p{k}": variant("prompted", 50 + k, config={"few_shot": k}) for k in (0, 1, 3)}
+    run = make_run(tmp_path / "three", {"base": variant("base", 40), **prompts})
+    found = next(c for c in decide(load_run(run), settings()).conditions if c.id == "prompts-iterated")
+    assert found.status == "met" and found.evidence.startswith("3 distinct prompted configurations in this run")
+    two = make_run(tmp_path / "two", {"base": variant("base", 40), "p0": prompts["p0"], "p1": prompts["p1"]})
+    found = next(c for c in decide(load_run(two), settings()).conditions if c.id == "prompts-iterated")
+    assert found.status == "unknown" and "no history given" in found.evidence

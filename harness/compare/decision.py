@@ -333,13 +333,15 @@ def _payback(
     return tuple(found)
 
 
-def _prompt_iterations(run: RunJson, history: Sequence[RunJson] | None) -> tuple[int | None, float | None, int]:
-    """(distinct prompted configurations run and scored, days between the first and last, runs read);
-    None without history. A configuration is the suite's [prompt] with the variant's own table, less the
-    model it ran on: a new model with the same prompt is no prompt iteration."""
-    if history is None:
-        return None, None, 0
-    runs = {str(r.run_id): r for r in [*history, run] if r.has_metrics}
+def _prompt_iterations(
+    run: RunJson, history: Sequence[RunJson] | None
+) -> tuple[int, float | None, int, bool]:
+    """(distinct prompted configurations run and scored, days between the first and last, runs read,
+    whether history was given). Without history only this run's own variants count (a run that tries a
+    few-shot sweep, similar examples and a constrained prompt has iterated within itself). A configuration
+    is the suite's [prompt] with the variant's own table, less the model it ran on: a new model with the
+    same prompt is no prompt iteration."""
+    runs = {str(r.run_id): r for r in [*(history or ()), run] if r.has_metrics}
     seen: dict[str, list[Any]] = {}
     for one in runs.values():
         for name, described in one.variants.items():
@@ -353,7 +355,7 @@ def _prompt_iterations(run: RunJson, history: Sequence[RunJson] | None) -> tuple
                 seen.setdefault(key, [])
     moments = [m for found in seen.values() for m in found]
     days = (max(moments) - min(moments)).total_seconds() / 86400 if moments else None
-    return len(seen), days, len(runs)
+    return len(seen), days, len(runs), history is not None
 
 
 def _task(

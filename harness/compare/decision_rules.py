@@ -62,13 +62,21 @@ def conditions(
     assessments: Sequence[Assessment],
     targets: Sequence[Target],
     recall: Sequence[Recall],
-    prompts: tuple[int | None, float | None, int],
+    prompts: tuple[int, float | None, int, bool],
     task: tuple[str | None, str],
 ) -> tuple[Condition, ...]:
     """The four that must all hold before fine-tuning, each with its status and the evidence for it."""
-    count, days, runs = prompts
-    if count is None:
-        first = Condition("prompts-iterated", "prompts were iterated", "unknown", "no history given: unknown")
+    count, days, runs, with_history = prompts
+    if not with_history:
+        # this run alone can show iteration, never its absence: earlier runs may have tried more
+        status = "met" if count >= PROMPT_ITERATIONS_MIN else "unknown"
+        first = Condition(
+            "prompts-iterated",
+            "prompts were iterated",
+            status,
+            f"{count} distinct prompted configurations in this run (no history given: --history RESULTS_DIR "
+            f"adds earlier runs); at least {PROMPT_ITERATIONS_MIN} count",
+        )
     else:
         span = "-" if days is None else f"{days:.1f}"
         text = f"{count} distinct prompted configurations run and scored over {span} days ({runs} runs)"

@@ -20,27 +20,45 @@ import io
 import json
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.config.parse import check_ranges
-from harness.core.errors import ConfigError, MissingDependencyError, UnknownNameError, did_you_mean
+from harness.core.errors import ConfigError, MissingDependencyError
 from harness.core.escaping import echo
 from harness.core.files import write_file
 from harness.core.hardware import native_bf16_cpu
 from harness.core.ranges import ranged
-from harness.core.types import Request
 from harness.engines.log import capture, engine_output
 from harness.engines.models import resolve_model
-from harness.retrieval.index import Hit
-from harness.suite.items import Item
-from harness.suite.load import SUITE_FILE, Suite
-from harness.suite.prompts import Template, build_request
-from harness.variants import BuildContext, parse_variant
-from harness.variants.rag import RETRIEVING_KINDS, RagVariant, render_context, with_context
+from harness.finetune.data import (
+    TrainRetrieval,
+    TrainRow,
+    check_lengths,
+    example,
+    open_retrieval,
+    retrieval_record,
+    retrieval_variant,
+    token_count,
+    train_rows,
+    training_examples,
+)
+from harness.suite.load import Suite
+
+__all__ = [
+    "FinetuneConfig",
+    "TrainRetrieval",
+    "TrainRow",
+    "check_lengths",
+    "default_adapter_dir",
+    "finetune",
+    "open_retrieval",
+    "retrieval_record",
+    "retrieval_variant",
+    "train_rows",
+    "training_examples",
+]
 
 DEFAULT_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
@@ -62,119 +80,10 @@ class FinetuneConfig:
     limit: int | None = ranged(None, 1, example="100")  # the first N train items
 
 
-@dataclass(frozen=True)
-class TrainRetrieval:
-    """What `--with-retrieval` puts into the train prompts: one rag/hybrid variant's settings and its index."""
-
-    variant: str
-    config: RagVariant.Config
-    index: Any  # harness.retrieval.index.Index
-    index_info: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class TrainRow:
-    item: Item
-    request: Request  # what the model is trained on: the eval conversation, context included
-    hits: tuple[Hit, ...] = ()
-
-
 def default_adapter_dir(suite: Suite, model_name: str, with_retrieval: bool = False) -> Path:
     """SUITE/adapters/<model>-lora; `-rag-lora` when trained with context, so neither overwrites the other."""
     slug = model_name.split(":")[-1].split("/")[-1].lower()
     return suite.dir / "adapters" / f"{slug}{'-rag' if with_retrieval else ''}-lora"
-
-
-def training_examples(
-    suite: Suite, limit: int | None = None, retrieval: TrainRetrieval | None = None
-) -> list[dict[str, Any]]:
-    """Prompt-completion conversations, built exactly as the eval requests are (with `retrieval`: as that
-    variant sends them)."""
-    return [_example(row) for row in train_rows(suite, limit, retrieval)]
-
-
-def train_rows(suite: Suite, limit: int | None = None, retrieval: TrainRetrieval | None = None) -> list[TrainRow]:
-    """Each train item's request as `build_request` makes it for eval; with `retrieval`, its query's top-k
-    hits wrapped into the last user message by the rag variant's own functions."""
-    items = suite.train_items[:limit] if limit else suite.train_items
-    rows = []
-    for item in items:
-        request = build_request(item, suite.prompt, suite.params)
-        if retrieval is None:
-            rows.append(TrainRow(item, request))
-            continue
-        hits = tuple(retrieval.index.search(request.query, retrieval.config.top_k))
-        context = render_context(hits, Template(retrieval.config.chunk_template))
-        rows.append(TrainRow(item, with_context(request, context, Template(retrieval.config.template)), hits))
-    return rows
-
-
-def _example(row: TrainRow) -> dict[str, Any]:
-    return {
-        "prompt": [m.to_dict() for m in row.request.messages],
-        "completion": [{"role": "assistant", "content": row.item.reference}],
-    }
-
-
-def retrieval_variant(suite: Suite, name: str | None = None) -> tuple[str, RagVariant.Config]:
-    """The rag/hybrid variant whose prompts `--with-retrieval` trains on: `name`, or the suite's only hybrid."""
-    tables = suite.config.variants
-    where = str(suite.dir / SUITE_FILE)
-    if name is None:
-        hybrids = [n for n, table in tables.items() if table.get("kind") == "hybrid"]
-        if len(hybrids) != 1:
-            raise ConfigError(
-                f"--with-retrieval: the suite declares {len(hybrids) or 'no'} hybrid variants"
-                + (f" ({', '.join(hybrids)})" if hybrids else ""),
-                f"{where} [variants]",
-                f"name one: --with-retrieval {hybrids[0]}" if hybrids else "declare one, or name a rag variant",
-            )
-        name = hybrids[0]
-    if name not in tables:
-        raise UnknownNameError(f"--with-retrieval: unknown variant '{name}'", where, did_you_mean(name, tables))
-    kind = tables[name].get("kind")
-    if kind not in RETRIEVING_KINDS:
-        retrieving = [n for n, table in tables.items() if table.get("kind") in RETRIEVING_KINDS]
-        raise ConfigError(
-            f"--with-retrieval: variant '{name}' is kind '{kind}', not rag or hybrid",
-            f"{where} [variants.{name}]",
-            f"name one of {', '.join(retrieving)}" if retrieving else "declare a rag or hybrid variant",
-        )
-    _, config = parse_variant(name, tables[name], where, suite.dir, warn=False)
-    return name, config
-
-
-@contextmanager
-def open_retrieval(suite: Suite, name: str | None = None) -> Iterator[TrainRetrieval]:
-    """The variant's index over the suite's knowledge base (built or read from the cache as a run does),
-    closed when the block ends."""
-    variant, config = retrieval_variant(suite, name)
-    context = BuildContext(suite, suite.config.variants, str(suite.dir / SUITE_FILE), suite.dir)
-    try:
-        index, info = context.retrieval_index(config.retriever)
-        yield TrainRetrieval(variant, config, index, info)
-    finally:
-        context.close()
-
-
-def retrieval_record(retrieval: TrainRetrieval, rows: Sequence[TrainRow]) -> dict[str, Any]:
-    """training.json `retrieval`: what the adapter saw, and how often its gold documents were in it (recall@k
-    as the eval metric defines it, over the train items that carry doc_ids; None when none do)."""
-    recalls = [
-        len(set(row.item.doc_ids) & {h.doc_id for h in row.hits}) / len(set(row.item.doc_ids))
-        for row in rows
-        if row.item.doc_ids
-    ]
-    return {
-        "variant": retrieval.variant,
-        "retriever": retrieval.config.retriever,
-        "top_k": retrieval.config.top_k,
-        "template": retrieval.config.template,
-        "chunk_template": retrieval.config.chunk_template,
-        "index": retrieval.index_info,
-        "items_with_doc_ids": len(recalls),
-        "train_recall_at_k": round(sum(recalls) / len(recalls), 4) if recalls else None,
-    }
 
 
 def finetune(
@@ -246,7 +155,7 @@ def _train_data(
         record = retrieval_record(retrieval, rows)
     recall = "no doc_ids" if record["train_recall_at_k"] is None else f"recall@k {record['train_recall_at_k']:.3f}"
     echo(f"harness: train prompts with {record['variant']}'s context (top {record['top_k']}, {recall})", err=True)
-    return [_example(row) for row in rows], record
+    return [example(row) for row in rows], record
 
 
 def _name(with_retrieval: bool | str) -> str | None:
@@ -290,7 +199,7 @@ def _train(
     )
     with engine_output():  # loading and tokenizing talk (bars, notes) into the log
         tokenizer = AutoTokenizer.from_pretrained(model_path)
-        check_lengths([_token_count(tokenizer, e) for e in examples], config.max_length)
+        check_lengths([token_count(tokenizer, e) for e in examples], config.max_length)
         base = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
         trainer = SFTTrainer(
             model=base,
@@ -305,24 +214,6 @@ def _train(
     started = time.perf_counter()
     trainer.train()
     return trainer, time.perf_counter() - started
-
-
-def check_lengths(lengths: Sequence[int], max_length: int) -> None:
-    """Refuse examples longer than max_length: the trainer keeps their start and cuts the completion, the
-    only part with a loss, so they would train on nothing (retrieved context makes prompts that long)."""
-    longer = [n for n in lengths if n > max_length]
-    if longer:
-        raise ConfigError(
-            f"{len(longer)} of {len(lengths)} train examples are longer than max_length {max_length} tokens "
-            f"(longest {max(longer)}): their completions would be cut off",
-            "harness finetune options key 'max_length'",
-            f"pass --max-length {-(-(max(longer) + 8) // 64) * 64}, or retrieve fewer or shorter chunks",
-        )
-
-
-def _token_count(tokenizer: Any, example: dict[str, Any]) -> int:
-    conversation = example["prompt"] + example["completion"]
-    return len(tokenizer.apply_chat_template(conversation, tokenize=True, return_dict=True)["input_ids"])
 
 
 def progress_callback() -> Any:
