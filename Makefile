@@ -39,7 +39,8 @@ BENCH_DATA ?= ../shared/benchmarks
 comma := ,
 FORGETTING := $(if $(wildcard $(BENCH_DATA)/mmlu),--forgetting mmlu$(comma)hellaswag --bench-data $(BENCH_DATA))
 
-DEMO := suites/support-triage --variants echo,base,prompted,finetuned,rag,hybrid --latency-probe 3 $(FORGETTING)
+DEMO_VARIANTS := echo,base,prompted,constrained,similar-shots,shots,reasoning,finetuned,rag,hybrid,hybrid-plain
+DEMO := suites/support-triage --variants $(DEMO_VARIANTS) --latency-probe 3 $(FORGETTING)
 
 ifndef DEMO_OUT
 DEMO_OUT := results/demo-$(shell date -u +%Y%m%d-%H%M%S)

@@ -24,7 +24,9 @@ sys.path.insert(0, str(ROOT))
 
 from harness.core.paths import cache_root  # noqa: E402
 
-DEMO_VARIANTS = "echo,base,prompted,finetuned,rag,hybrid"  # as `make demo`
+DEMO_VARIANTS = (
+    "echo,base,prompted,constrained,similar-shots,shots,reasoning,finetuned,rag,hybrid,hybrid-plain"  # as `make demo`
+)
 SHARED = ("models", "merged", "indexes", "bench-tasks")
 
 

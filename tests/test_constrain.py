@@ -144,3 +144,14 @@ def test_a_rag_variant_and_its_inner_cannot_both_constrain(tiny_suite: Path) -> 
         check_variants(suite, tables, "suite.toml", suite.dir)
     assert "both this variant and its inner 'p' set constrain" in caught.value.what
     check_variants(suite, {**tables, "r": {"kind": "rag", "inner": "p"}}, "suite.toml", suite.dir)
+
+
+def test_the_scorecard_says_how_a_prompted_variant_differs() -> None:
+    from harness.compare.table import variant_setup
+
+    assert variant_setup("prompted", {"few_shot": 3, "constrain": "schema"}) == "3 shots, schema"
+    assert variant_setup("prompted", {"few_shot": 3, "few_shot_select": "similar"}) == "3 similar shots"
+    assert variant_setup("prompted", {"few_shot": 0, "reasoning": True}) == "0 shots, reasoning"
+    assert variant_setup("prompted", {}) == "3 shots"  # the default few_shot
+    assert variant_setup("rag", {"inner": "prompted", "retriever": "bm25", "top_k": 3}) == "bm25 top 3 over prompted"
+    assert variant_setup("base", {}) == "" and variant_setup("base", {"constrain": "choice"}) == "choice"

@@ -268,3 +268,11 @@ def test_harness_errors_stay_one_line(tiny_suite: Path) -> None:
     with pytest.raises(HarnessError) as caught:
         load_suite(tiny_suite)
     assert "\n" not in str(caught.value)
+
+
+def test_check_data_reads_a_suite_that_declares_a_sweep(tiny_suite: Path) -> None:
+    """`harness check-data SUITE` checks the variant tables as load_suite does, a few_shot list included."""
+    append(tiny_suite / "suite.toml", '\n[variants.p]\nkind = "prompted"\nfew_shot = [0, 1]\n')
+    assert main(["check-data", str(tiny_suite), "--estimate-tokens"]) in (0, 1)  # findings, not a config error
+    append(tiny_suite / "suite.toml", '\n[variants.q]\nkind = "base"\nfew_shot = [0, 1]\n')
+    assert main(["check-data", str(tiny_suite), "--estimate-tokens"]) == 2

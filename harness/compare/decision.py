@@ -333,9 +333,7 @@ def _payback(
     return tuple(found)
 
 
-def _prompt_iterations(
-    run: RunJson, history: Sequence[RunJson] | None
-) -> tuple[int, float | None, int, bool]:
+def _prompt_iterations(run: RunJson, history: Sequence[RunJson] | None) -> tuple[int, float | None, int, bool]:
     """(distinct prompted configurations run and scored, days between the first and last, runs read,
     whether history was given). Without history only this run's own variants count (a run that tries a
     few-shot sweep, similar examples and a constrained prompt has iterated within itself). A configuration

@@ -122,7 +122,7 @@ def scorecard(comparison: Mapping[str, Any]) -> list[ScoreRow]:
         found.append(
             ScoreRow(
                 variant=row["variant"],
-                kind=str(row.get("kind", "?")),
+                kind=str(row.get("kind", "?")) + (f" ({row['setup']})" if row.get("setup") else ""),
                 is_baseline=row["variant"] == comparison.get("baseline"),
                 metric=str(metric or "-"),
                 value=cell.get("value"),

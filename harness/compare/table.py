@@ -56,7 +56,13 @@ def compare_run(
     rows = []
     # The baseline first, then the others as the suite declares them (RunResult.variants).
     for variant in [baseline, *(v for v in result.variants if v != baseline)]:
-        row: dict[str, Any] = {"variant": variant, "kind": result.kind(variant), "metrics": {}}
+        described = run.variants[variant]
+        row: dict[str, Any] = {
+            "variant": variant,
+            "kind": result.kind(variant),
+            "setup": variant_setup(result.kind(variant), described.get("config") or {}),
+            "metrics": {},
+        }
         for metric in metrics:
             summary = dict(run.metric(variant, metric))
             cell = {key: summary.get(key) for key in (*SUMMARY_KEYS, "higher_is_better")}
@@ -277,3 +283,22 @@ def write_comparison(
 
     paths["html"] = write_html_report(comparison, samples, out_dir, decision)
     return paths
+
+
+def variant_setup(kind: str, config: dict[str, Any]) -> str:
+    """What sets a variant apart from others of its kind, in a few words for the scorecard's kind column:
+    "3 shots, schema", "3 similar shots", "0 shots, reasoning", "bm25 top 3" ("" when nothing does)."""
+    parts = []
+    if kind == "prompted":
+        shots = config.get("few_shot", 3)
+        similar = config.get("few_shot_select") == "similar"
+        parts.append(f"{shots} {'similar ' if similar else ''}shot{'' if shots == 1 else 's'}")
+    if kind in ("rag", "hybrid"):
+        parts.append(
+            f"{config.get('retriever', 'hybrid')} top {config.get('top_k', 3)} over {config.get('inner', '?')}"
+        )
+    if config.get("reasoning"):
+        parts.append("reasoning")
+    if config.get("constrain", "none") != "none":
+        parts.append(str(config["constrain"]))
+    return ", ".join(parts)

@@ -62,8 +62,9 @@ class BaseVariant(VariantBase):
 
 
 class PromptedVariant(VariantBase):
-    """A system prompt and k few-shot examples from the train split: drawn once with a seed, or per item
-    the k nearest (harness.variants.shots); optionally reasoning before the answer (harness.variants.reasoning)."""
+    """A system prompt plus k train examples (seeded, or the k most similar per item); may reason first.
+
+    Examples: harness.variants.shots; reasoning: harness.variants.reasoning; constrain: .constrain."""
 
     @dataclass(frozen=True)
     class Config:
