@@ -39,7 +39,7 @@ BENCH_DATA ?= ../shared/benchmarks
 comma := ,
 FORGETTING := $(if $(wildcard $(BENCH_DATA)/mmlu),--forgetting mmlu$(comma)hellaswag --bench-data $(BENCH_DATA))
 
-DEMO_VARIANTS := echo,base,prompted,constrained,similar-shots,shots,reasoning,finetuned,rag,hybrid,hybrid-plain
+DEMO_VARIANTS := echo,base,prompted,constrained,similar-shots,similar-constrained,shots,reasoning,finetuned,rag,hybrid,hybrid-plain
 DEMO := suites/support-triage --variants $(DEMO_VARIANTS) --latency-probe 3 $(FORGETTING)
 
 ifndef DEMO_OUT

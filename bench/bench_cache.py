@@ -24,8 +24,10 @@ sys.path.insert(0, str(ROOT))
 
 from harness.core.paths import cache_root  # noqa: E402
 
-DEMO_VARIANTS = (
-    "echo,base,prompted,constrained,similar-shots,shots,reasoning,finetuned,rag,hybrid,hybrid-plain"  # as `make demo`
+# as `make demo` (its DEMO_VARIANTS)
+DEMO_VARIANTS = ",".join(
+    ("echo", "base", "prompted", "constrained", "similar-shots", "similar-constrained", "shots", "reasoning")
+    + ("finetuned", "rag", "hybrid", "hybrid-plain")
 )
 SHARED = ("models", "merged", "indexes", "bench-tasks")
 

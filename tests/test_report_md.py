@@ -70,18 +70,23 @@ def test_the_demo_report_renders_with_tables_inside_details(demo: tuple[dict[str
         if summary != "Decision evidence":
             assert "<table>" in body and "|---" not in body, summary  # a table, not raw markdown
     scorecard_html = html.split("<h2>Scorecard: accuracy[category]</h2>")[1].split("</table>")[0]
-    assert scorecard_html.count("<tr>") == 1 + 6 and "<th>p95 latency s</th>" in scorecard_html
+    assert scorecard_html.count("<tr>") == 1 + len(comparison["rows"]) and "<th>p95 latency s</th>" in scorecard_html
     assert len(markdown) < COMMENT_LIMIT
 
 
 def test_the_first_screen_holds_the_decision_and_the_scorecard(demo: tuple[dict[str, Any], str]) -> None:
     _, markdown = demo
     first = "\n".join(markdown.splitlines()[:40])
-    assert "## Decision" in first and "**Fine-tune: ship finetuned" in first and "Rule: `finetune-pays-back`" in first
+    assert "## Decision" in first and "**Ship similar-constrained (prompted)" in first
+    assert "Rule: `prompting-meets-target`" in first
     assert "## Scorecard: accuracy[category]" in first
     rows = [line for line in first.splitlines() if line.startswith("| ") and "---" not in line]
     # the baseline first, then as the demo declares them
-    assert [row.split("|")[1].strip() for row in rows[1:]] == ["base", "echo", "prompted", "finetuned", "rag", "hybrid"]
+    shots = [f"shots@k{k}" for k in (0, 1, 3, 5, 8)]
+    assert [row.split("|")[1].strip() for row in rows[1:]] == [
+        *("base", "echo", "prompted", "constrained", "similar-shots", "similar-constrained", *shots, "reasoning"),
+        *("finetuned", "rag", "hybrid", "hybrid-plain"),
+    ]
     finetuned = next(row for row in rows if row.startswith("| finetuned |"))
     # value [CI], bold significant delta with Holm p, cost per 1k, probe p95 latency, forgetting status
     assert "| 0.973 [0.933, 0.990] | **+0.967 [+0.918, +0.986] (<0.001)** |" in finetuned
