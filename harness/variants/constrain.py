@@ -9,7 +9,7 @@ records it, and the generation cache keys by it.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Literal
@@ -72,6 +72,18 @@ def mark(generations: Sequence[Generation], constraint: Constraint | None) -> li
     if constraint is None:
         return list(generations)
     return [replace(g, metadata={**g.metadata, "constraint": constraint.kind}) for g in generations]
+
+
+def decode(
+    generate: Callable[[list[Request]], list[Generation]],
+    requests: Sequence[Request],
+    constraint: Constraint | None,
+    variant: str,
+) -> list[Generation]:
+    """`generate` (an engine's, or an inner variant's) on the requests under `constraint`: what every kind
+    that can constrain does, so each sample is marked and an engine's refusal names the variant."""
+    with constraint_errors(variant):
+        return mark(generate(constrained(requests, constraint)), constraint)
 
 
 @contextmanager

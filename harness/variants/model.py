@@ -17,7 +17,7 @@ from harness.core.types import Constraint, Generation, Message, Request, Variant
 from harness.engines import Adapter, EngineHandle
 from harness.engines.adapters import check_adapter_effect, is_merged_model, load_adapter, merged_model
 from harness.suite.load import inside
-from harness.variants.constrain import ConstrainSetting, constrained, constraint_errors, mark, suite_constraint
+from harness.variants.constrain import ConstrainSetting, decode, suite_constraint
 from harness.variants.reasoning import split_answer, with_reasoning
 from harness.variants.shots import FewShotSelect, FixedShots, SelectRetriever, Shots, SimilarShots, similar_shots
 
@@ -50,8 +50,7 @@ class BaseVariant(VariantBase):
         return cls(name, context.engine(config.model, config.backend), variant_constraint(name, config, context))
 
     def generate(self, requests: Sequence[Request]) -> list[Generation]:
-        with constraint_errors(self.name):
-            return mark(self.engine.generate(constrained(requests, self.constraint)), self.constraint)
+        return decode(self.engine.generate, requests, self.constraint, self.name)
 
     def weights(self) -> tuple[EngineHandle, Adapter | None]:
         """The weights that answer for this variant (forgetting checks measure these)."""
@@ -136,9 +135,8 @@ class PromptedVariant(VariantBase):
 
     def generate(self, requests: Sequence[Request]) -> list[Generation]:
         chosen = [self.shots.choose(r) for r in requests]
-        prepared = constrained([self.prepare(r, shots) for r, shots in zip(requests, chosen)], self.constraint)
-        with constraint_errors(self.name):
-            generations = mark(self.engine.generate(prepared), self.constraint)
+        prepared = [self.prepare(r, shots) for r, shots in zip(requests, chosen)]
+        generations = decode(self.engine.generate, prepared, self.constraint, self.name)
         if self.reasoning_max_tokens is not None:
             generations = [split_answer(g) for g in generations]
         return [
@@ -236,8 +234,7 @@ class FinetunedVariant(VariantBase):
             assert self.adapter is not None
             check_adapter_effect(self.engine, self.adapter, requests)  # free decoding: the adapter's own effect
             self._checked = True
-        with constraint_errors(self.name):
-            return mark(self.engine.generate(constrained(requests, self.constraint), self.adapter), self.constraint)
+        return decode(lambda sent: self.engine.generate(sent, self.adapter), requests, self.constraint, self.name)
 
     def weights(self) -> tuple[EngineHandle, Adapter | None]:
         return self.engine, self.adapter

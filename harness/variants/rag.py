@@ -24,7 +24,7 @@ from harness.core.types import (
 )
 from harness.retrieval.index import Hit, RetrieverKind
 from harness.suite.prompts import Template
-from harness.variants.constrain import ConstrainSetting, constrained, constraint_errors, mark, suite_constraint
+from harness.variants.constrain import ConstrainSetting, decode, suite_constraint
 
 if TYPE_CHECKING:
     from harness.engines import Adapter, EngineHandle
@@ -126,9 +126,7 @@ class RagVariant(VariantBase):
             prepared.append(self.with_context(request, context))
             retrieved.append((hits, seconds, context))
         context_tokens = self._count_tokens([text for _, _, text in retrieved])
-        prepared = constrained(prepared, self.constraint)
-        with constraint_errors(self.name):
-            generations = mark(self.inner.generate(prepared), self.constraint)
+        generations = decode(self.inner.generate, prepared, self.constraint, self.name)
         results = []
         for generation, request, (hits, seconds, _), tokens in zip(generations, prepared, retrieved, context_tokens):
             metadata = {
