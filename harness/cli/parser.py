@@ -41,7 +41,7 @@ def _number(cast: type, low: float | None = None, high: float | None = None, low
     return parse
 
 
-def _forgetting_arguments(parser: argparse.ArgumentParser, tasks: str, limit: str, max_drop: str) -> None:
+def _forgetting_arguments(parser: argparse.ArgumentParser, tasks: str, limit: str, max_drop: str, scorer: str) -> None:
     parser.add_argument(
         tasks,
         dest="forgetting",
@@ -61,6 +61,13 @@ def _forgetting_arguments(parser: argparse.ArgumentParser, tasks: str, limit: st
         type=_number(float, 0, 100),
         metavar="POINTS",
         help="fail (exit 1) when a variant loses more accuracy points than this, significantly",
+    )
+    parser.add_argument(
+        scorer,
+        dest="forgetting_scorer",
+        choices=("auto", "packed", "engine"),
+        help="what computes the log-likelihoods: packed prefix trees on a transformers forward, the variants'"
+        " own engine, or auto (packed, but vLLM on a GPU: engine); default: [forgetting] scorer",
     )
     parser.add_argument(
         "--bench-data",
@@ -115,7 +122,7 @@ def _parser() -> argparse.ArgumentParser:
         help="after the run, replay a few requests of each variant alone and compare them, tie-aware, with the "
         "run's answers; fails the run when they differ (default: on when one engine serves LoRA and non-LoRA variants)",
     )
-    _forgetting_arguments(run, "--forgetting", "--forgetting-limit", "--forgetting-max-drop")
+    _forgetting_arguments(run, "--forgetting", "--forgetting-limit", "--forgetting-max-drop", "--forgetting-scorer")
     run.set_defaults(handler=_run)
 
     alone = commands.add_parser(
@@ -124,7 +131,7 @@ def _parser() -> argparse.ArgumentParser:
     alone.add_argument("suite", help="suite folder (its [engine], [forgetting] and variants)")
     _run_target_arguments(alone)
     alone.set_defaults(limit=None)
-    _forgetting_arguments(alone, "--tasks", "--limit", "--max-drop")
+    _forgetting_arguments(alone, "--tasks", "--limit", "--max-drop", "--scorer")
     alone.set_defaults(handler=_forgetting)
 
     compare = commands.add_parser(

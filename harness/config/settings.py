@@ -62,6 +62,9 @@ class ForgettingSettings:
     num_fewshot: int | None = ranged(None, 0, 1000, example="0")
     # bootstrap resamples for the intervals of metrics that are not 0/1 per item
     bootstrap: int = ranged(2000, 0, 100_000, example="2000")
+    # what computes the log-likelihoods: "packed" (a transformers forward of prefix trees over the same
+    # weights), "engine" (the variants' own engine), "auto" (packed, except vLLM on a GPU: engine)
+    scorer: Literal["auto", "packed", "engine"] = "auto"
 
     @property
     def enabled(self) -> bool:

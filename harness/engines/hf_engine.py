@@ -109,26 +109,14 @@ class HfEngine:
         return generations
 
     def loglikelihood(self, pairs: Sequence[TokenPair], adapter: Adapter | None = None) -> list[tuple[float, bool]]:
-        """Right-padded batches of context + continuation, longest first (so padding stays small)."""
-        torch = self.torch
+        """Requests packed into prefix trees (harness.engines.packed): a shared context or few-shot block is
+        computed once, the output head runs only where a continuation token is predicted."""
+        from harness.engines.packed import score_packed
+
         results: list[tuple[float, bool]] = [(0.0, False)] * len(pairs)
-        order = sorted(range(len(pairs)), key=lambda i: -(len(pairs[i][0]) + len(pairs[i][1])))
-        pad = self.tokenizer.pad_token_id
-        with self._weights(adapter), torch.inference_mode():
-            for start in range(0, len(order), MICRO_BATCH):
-                group = order[start : start + MICRO_BATCH]
-                inputs = [[*pairs[i][0], *pairs[i][1]][:-1] for i in group]  # the last token predicts nothing
-                width = max(len(x) for x in inputs)
-                ids = torch.tensor([x + [pad] * (width - len(x)) for x in inputs], device=self.device)
-                mask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x in inputs], device=self.device)
-                logprobs = self.model(input_ids=ids, attention_mask=mask).logits.float().log_softmax(-1)
-                for row, index in enumerate(group):
-                    context, continuation = pairs[index]
-                    positions = torch.arange(len(context) - 1, len(context) - 1 + len(continuation), device=self.device)
-                    rows = logprobs[row, positions]
-                    target = torch.tensor(list(continuation), device=self.device)
-                    chosen = rows.gather(1, target[:, None]).squeeze(1)
-                    results[index] = (float(chosen.sum()), bool((rows.argmax(-1) == target).all()))
+        with self._weights(adapter), self.torch.inference_mode():
+            for index, logprob, greedy in score_packed(self.model, pairs, self.device):
+                results[index] = (logprob, greedy)
         return results
 
     def complete(

