@@ -59,6 +59,24 @@ def lm_eval_hf(lm, benchmarks, selections, shots):  # noqa: ANN001, ANN201 - ben
     }
 
 
+class Timed:
+    """Seconds spent inside one method: the scoring itself, apart from lm-eval's request building and metrics
+    (the same for both sides)."""
+
+    def __init__(self, owner, method: str) -> None:  # noqa: ANN001 - any object
+        self.seconds = 0.0
+        inner = getattr(owner, method)
+
+        def timed(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            started = time.perf_counter()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - started
+
+        setattr(owner, method, timed)
+
+
 def agreement(ours: list[dict], theirs: list[dict]) -> tuple[int, int, int]:
     """(same answer, different but a near-tie, different)."""
     by_id = {r["id"]: r for r in theirs}
@@ -106,6 +124,8 @@ def main() -> None:
     for target in ours.values():
         evaluate(target, benchmarks, warmup, settings, pool.settings.max_model_len, False)
     lm_eval_hf(hf, benchmarks, warmup, 0)
+    scoring = {label: Timed(target.engine, "loglikelihood") for label, target in ours.items()}
+    scoring["lm-eval hf"] = Timed(hf, "_loglikelihood_tokens")
 
     hardware = machine()
     print(f"machine: {hardware['cpu_model']}, {hardware['cpus_usable']} cores, flags {' '.join(hardware['cpu_flags'])}")
@@ -122,20 +142,26 @@ def main() -> None:
             run_settings = ForgettingSettings(tasks=(name,), bench_data=settings.bench_data, num_fewshot=shots)
             scope = plan_benchmarks(run_settings)
             chosen = {b.name: select_items(b, counts[b.name], 0) for b in scope}
+            for timer in scoring.values():
+                timer.seconds = 0.0
             timed = {}
             for label, target in ours.items():
                 started = time.perf_counter()
-                timed[label] = (evaluate(target, scope, chosen, run_settings, pool.settings.max_model_len, False), 0.0)
-                timed[label] = (timed[label][0], time.perf_counter() - started)
+                found = evaluate(target, scope, chosen, run_settings, pool.settings.max_model_len, False)
+                timed[label] = (found, time.perf_counter() - started)
             hf_s, theirs = lm_eval_hf(hf, scope, chosen, shots)
+            hf_scoring = scoring["lm-eval hf"].seconds
             requests = timed["harness packed"][0][name].requests
             print(f"{name} {shots}-shot: {len(theirs[name])} items, {requests} log-likelihood requests")
-            print(f"  lm-eval hf backend    {hf_s:7.1f} s  {requests / hf_s:6.1f} req/s")
+            print(
+                f"  lm-eval hf backend    {hf_s:7.1f} s whole  {hf_scoring:7.1f} s scoring  {requests / hf_s:6.1f} req/s"
+            )
             for label, (scores, seconds) in timed.items():
-                ratio = hf_s / seconds
+                ratio, scoring_ratio = hf_s / seconds, hf_scoring / scoring[label].seconds
                 same, ties, other = agreement(scores[name].records, theirs[name])
                 print(
-                    f"  {label:<21} {seconds:7.1f} s  {requests / seconds:6.1f} req/s  {ratio:.2f}x lm-eval hf"
+                    f"  {label:<21} {seconds:7.1f} s whole  {scoring[label].seconds:7.1f} s scoring"
+                    f"  {requests / seconds:6.1f} req/s  {ratio:.2f}x lm-eval hf whole, {scoring_ratio:.2f}x scoring"
                     f" (goal >= 2x: {'met' if ratio >= 2 else 'NOT met'}); same answer {same}/{same + ties + other},"
                     f" near-tie {ties}, other {other} ({(same + ties) / max(1, same + ties + other):.1%})"
                 )

@@ -1,4 +1,4 @@
-"""Log-likelihoods with the least forward work: requests packed into prefix trees, one forward per tree.
+"""Log-likelihoods with the least forward work: requests packed into prefix trees, padded batches of trees.
 
 Where the time goes when each (context, continuation) is its own sequence (docs/engine-notes.md, "Where
 log-likelihood time goes"): a 4-ending HellaSwag item computes its context four times, a 5-shot MMLU
