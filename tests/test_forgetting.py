@@ -395,3 +395,27 @@ def test_settings_defaults_are_off() -> None:
         from harness.suite.load import check_forgetting
 
         check_forgetting(ForgettingSettings(tasks=("mmlu",), limit=-3), "x")
+
+
+def test_the_scorer_setting_picks_packed_trees_or_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a CPU "auto" scores vLLM weights with packed trees on a transformers engine over the same files;
+    "engine" keeps vLLM (a LoRA-free engine); on a GPU "auto" keeps vLLM. Handles are lazy: nothing starts."""
+    from harness.core import hardware
+    from harness.engines import EnginePool
+    from harness.engines.models import resolve_model
+    from harness.forgetting.check import scoring_engine
+
+    pool = EnginePool()
+    served = pool.handle(resolve_model(), "vllm")
+    served.require_lora(16)  # the run's engine serves an adapter: scoring must not use it
+    monkeypatch.setattr(hardware, "machine", lambda: {"gpus": []})
+    engine, adapter, how = scoring_engine(pool, served, None, "auto")
+    assert engine.backend == "hf" and engine.model is served.model and adapter is None
+    assert how.startswith("transformers forward, packed prefix trees")
+    engine, _, how = scoring_engine(pool, served, None, "engine")
+    assert engine.backend == "vllm" and engine.lora_free and engine is not served
+    assert how.startswith("vllm log-probs") and "LoRA-free engine beside" in how
+    monkeypatch.setattr(hardware, "machine", lambda: {"gpus": [{"name": "H200"}]})
+    assert scoring_engine(pool, served, None, "auto")[0].backend == "vllm"
+    assert scoring_engine(pool, served, None, "packed")[0].backend == "hf"
+    assert pool.loads == 0

@@ -133,7 +133,7 @@ def test_lora_served_adapter_is_scored_on_its_merged_weights(run_dir: Path, tmp_
     assert done.returncode == 0, done.stderr[-3000:]
     forgetting = json.loads((out / "run.json").read_text())["forgetting"]
     scored = forgetting["weights"]["finetuned-lora"]["scored_with"]
-    assert "merged into the weights" in scored and "LoRA-free" in scored and "vllm prompt log-probs" in scored
+    assert "merged into the weights" in scored and "LoRA-free" in scored and "vllm log-probs" in scored
     assert forgetting["weights"]["finetuned-lora"]["backend"] == "vllm"
     assert "LoRA-free engine beside" in forgetting["weights"]["base"]["scored_with"]
     assert not (out / "samples").exists()  # forgetting alone generates nothing for the task

