@@ -50,7 +50,17 @@ def lm_eval_hf(lm, benchmarks, selections, shots):  # noqa: ANN001, ANN201 - ben
     started = time.perf_counter()
     with _no_request_building_bars():
         output = simple_evaluate(
-            model=lm, tasks=tasks, samples=samples, num_fewshot=shots, log_samples=True, bootstrap_iters=0
+            model=lm,
+            tasks=tasks,
+            samples=samples,
+            num_fewshot=shots,
+            log_samples=True,
+            bootstrap_iters=0,
+            # the seeds the harness's evaluate() passes: the same few-shot examples (HellaSwag draws them)
+            random_seed=0,
+            numpy_random_seed=0,
+            torch_random_seed=0,
+            fewshot_random_seed=0,
         )
     seconds = time.perf_counter() - started
     return seconds, {
