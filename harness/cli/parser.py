@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import typing
 from typing import Any, NoReturn
 
 from harness.cli.commands import _check_data, _finetune, _forgetting, _list, _run
 from harness.cli.result_commands import _compare, _decide, _diff, _history
+from harness.config.settings import Scorer
 from harness.core.escaping import echo
 
 EXIT_USAGE = 2
@@ -65,7 +67,7 @@ def _forgetting_arguments(parser: argparse.ArgumentParser, tasks: str, limit: st
     parser.add_argument(
         scorer,
         dest="forgetting_scorer",
-        choices=("auto", "packed", "engine"),
+        choices=typing.get_args(Scorer),
         help="what computes the log-likelihoods: packed prefix trees on a transformers forward, the variants'"
         " own engine, or auto (packed, but vLLM on a GPU: engine); default: [forgetting] scorer",
     )

@@ -28,6 +28,7 @@ BACKENDS: dict[str, str] = {
 }
 
 ExtractMethod = Literal["text", "json", "regex", "first_line", "last_line"]
+Scorer = Literal["auto", "packed", "engine"]  # [forgetting] scorer; the command line offers the same
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ class ForgettingSettings:
     bootstrap: int = ranged(2000, 0, 100_000, example="2000")
     # what computes the log-likelihoods: "packed" (a transformers forward of prefix trees over the same
     # weights), "engine" (the variants' own engine), "auto" (packed, except vLLM on a GPU: engine)
-    scorer: Literal["auto", "packed", "engine"] = "auto"
+    scorer: Scorer = "auto"
 
     @property
     def enabled(self) -> bool:
