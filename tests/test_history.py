@@ -41,6 +41,8 @@ def _write_run(folder: Path, created_at: str, value: float, edit: Any = None) ->
     """A copy of the golden run.json (samples left out: history never reads them), edited."""
     run = json.loads((GOLDEN / "run.json").read_text(encoding="utf-8"))
     run["run_id"], run["created_at"] = folder.name, created_at
+    # The commit is the fixture's own, not whatever commit the golden run was last regenerated at.
+    run["environment"]["git"] = {"commit": "b42ee86579f9a251915eed01233e9af20f6d03eb", "dirty": False}
     run["metrics"]["canned"]["exact_match"].update(value=value, ci_low=value - 0.1, ci_high=value + 0.1)
     run["variants"]["canned"]["engine"] = _engine(BASE, AD1)
     if edit:
