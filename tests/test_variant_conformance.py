@@ -17,6 +17,7 @@ from harness.suite.prompts import build_request
 from harness.variants import VARIANT_KINDS, BuildContext, build_variant, variant_class
 
 ENGINE_KINDS = ("base", "prompted", "finetuned")
+ENDPOINT_KINDS = ("api",)  # an HTTP endpoint: tests/test_api_variant.py runs it against a server of its own
 # How to declare each kind with no engine behind it: the retrieving kinds answer with a fake inner
 # over BM25 (the dense and hybrid retrievers load an embedding model).
 WITHOUT_ENGINE = {
@@ -28,7 +29,7 @@ WITHOUT_ENGINE = {
 
 
 def test_every_kind_is_covered() -> None:
-    assert set(VARIANT_KINDS) == set(ENGINE_KINDS) | set(WITHOUT_ENGINE)
+    assert set(VARIANT_KINDS) == set(ENGINE_KINDS) | set(WITHOUT_ENGINE) | set(ENDPOINT_KINDS)
 
 
 @pytest.mark.parametrize("kind", sorted(VARIANT_KINDS))

@@ -41,6 +41,32 @@ def query_cost(
     return QueryCost(None, "no [cost] prices")
 
 
+def variant_query_cost(
+    model: CostModel,
+    engine: Mapping[str, Any],
+    prompt_tokens: float | None,
+    completion_tokens: float | None,
+    seconds_per_query: float | None,
+) -> QueryCost:
+    """A variant's cost of 1,000 queries. One answered by an api endpoint (kind api, or prompted over one:
+    run.json `engine.backend` "api") is priced by the endpoint's own token prices (`engine.prices`), never by
+    [cost]: the run's GPU-hours and the local model's token prices are not what the provider charges."""
+    if engine.get("backend") != "api":
+        return query_cost(model, prompt_tokens, completion_tokens, seconds_per_query)
+    prices = engine.get("prices") or {}
+    own = CostModel(
+        input_per_mtok=prices.get("input_per_mtok"),
+        output_per_mtok=prices.get("output_per_mtok"),
+        currency=model.currency,
+    )
+    if not own.priced:
+        return QueryCost(None, "the api variant sets no input_per_mtok/output_per_mtok")
+    found = query_cost(own, prompt_tokens, completion_tokens, None)
+    return QueryCost(
+        found.per_1k_queries, "the endpoint's token prices" if found.per_1k_queries is not None else found.basis
+    )
+
+
 def finetune_cost(model: CostModel, adapter_path: str | None) -> tuple[float | None, str]:
     """The one-time cost of training an adapter, and where the number came from."""
     if model.finetune is not None:

@@ -16,7 +16,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from harness.compare.cost import break_even, cost_model_from, finetune_cost, query_cost
+from harness.compare.cost import break_even, cost_model_from, finetune_cost, variant_query_cost
 from harness.compare.decision_render import decision_dict, decision_markdown
 from harness.compare.decision_rules import best_on, choose
 from harness.compare.decision_types import (
@@ -48,6 +48,7 @@ ROLES = ("base", "prompted", "rag", "finetuned", "hybrid")  # the ladder, cheape
 EXCLUDED_KINDS = {
     "fake": "a fake variant (canned outputs): no model to ship",
     "echo": "the echo baseline: a floor, not a candidate",
+    "api": "a hosted or served model (kind api): a reference to compare against, not a rung; prompt it to make one",
 }
 RECALL_METRIC = "recall@k"
 STEP_LABELS = {
@@ -161,7 +162,10 @@ def _assess(
     generate_s = (run.timings.get("variants") or {}).get(variant, {}).get("generate_s")
     items = len(result.samples.get(variant, {})) or None
     per_query_s = generate_s / items if isinstance(generate_s, int | float) and items else None
-    priced = query_cost(cost, usage.get("prompt_tokens_mean"), usage.get("completion_tokens_mean"), per_query_s)
+    engine = described.get("engine") or {}
+    priced = variant_query_cost(
+        cost, engine, usage.get("prompt_tokens_mean"), usage.get("completion_tokens_mean"), per_query_s
+    )
     probe = described.get("latency_probe")
     if probe:
         p95, source = probe.get("latency_s_p95"), f"one request at a time ({probe.get('n')} requests)"
@@ -194,6 +198,8 @@ def forgetting_status(kind: str, statuses: Sequence[str | None]) -> str:
     benchmark's status; with no check, tuned weights are "not checked" and the others answer with base's."""
     if statuses:
         return "fail" if "fail" in statuses else "over" if "over" in statuses else "pass"
+    if kind == "api":
+        return "no weights here"  # a hosted or served model: nothing local to check
     return "not checked" if kind in ("finetuned", "hybrid") else "same weights as base"
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.compare import ALPHA
-from harness.compare.cost import break_even, finetune_cost, query_cost
+from harness.compare.cost import break_even, finetune_cost, variant_query_cost
 from harness.compare.scorecard import PAIRED_KEYS, SUMMARY_KEYS
 from harness.config.settings import CostModel, check_primary, primary_metric
 from harness.core.errors import DataError, HarnessError, UnknownNameError, did_you_mean
@@ -193,7 +193,10 @@ def _cost(cost: CostModel, run: RunJson, variant: str, usage: Mapping[str, Any],
     generate_s = run.timings.get("variants", {}).get(variant, {}).get("generate_s")
     items = len(result.samples.get(variant, {})) or None
     per_query_s = generate_s / items if generate_s is not None and items else None
-    found = query_cost(cost, usage.get("prompt_tokens_mean"), usage.get("completion_tokens_mean"), per_query_s)
+    engine = run.variants[variant].get("engine") or {}
+    found = variant_query_cost(
+        cost, engine, usage.get("prompt_tokens_mean"), usage.get("completion_tokens_mean"), per_query_s
+    )
     return {"per_1k_queries": found.per_1k_queries, "basis": found.basis}
 
 

@@ -38,7 +38,11 @@ VARIANT_KINDS: dict[str, str] = {
     "finetuned": "harness.variants.model:FinetunedVariant",
     "rag": "harness.variants.rag:RagVariant",
     "hybrid": "harness.variants.rag:HybridVariant",
+    "api": "harness.variants.api:ApiVariant",
 }
+# `backend = "api"` on a base or prompted variant: its `model` names an api variant, whose endpoint answers
+# (harness.variants.api). Not an engine backend: no [engine] table may name it.
+API_BACKEND = "api"
 # Settings checked when the config is read, before a run starts: files must lie inside the config's
 # folder, templates may hold only plain {field} placeholders. The kinds check them again when built.
 PATH_SETTINGS: dict[str, tuple[str, ...]] = {
@@ -77,7 +81,9 @@ class BuildContext:
 
     def engine(self, model: str | None = None, backend: str | None = None) -> EngineHandle:
         """The shared engine for a model (default: the run's model); resolving converts the embedded
-        model on first use."""
+        model on first use. With backend "api", `model` names an api variant, handed out as the engine."""
+        if backend == API_BACKEND:  # by name, as every kind: this package never imports a kind's module
+            return variant_class(API_BACKEND).endpoint(model, self)  # an EngineHandle's interface
         from harness.engines.models import resolve_model
 
         return self.engines.handle(resolve_model(model or self.engines.settings.model), backend)
@@ -148,7 +154,7 @@ def parse_variant(
             inside(folder, getattr(config, key), f"{where} {key}")
     for key in TEMPLATE_SETTINGS.get(kind, ()):
         Template(getattr(config, key)).fields(f"{where} {key}")
-    if getattr(config, "backend", None) is not None:  # base, prompted, finetuned
+    if getattr(config, "backend", None) not in (None, API_BACKEND):  # base, prompted, finetuned
         check_backend(config.backend, f"{where} key 'backend'")
     return cls, config
 
@@ -178,6 +184,8 @@ def check_variants(
     }
     context = BuildContext(suite, tables, where, folder)
     for name, (cls, config) in parsed.items():
+        if getattr(config, "backend", None) == API_BACKEND:
+            variant_class(API_BACKEND).check_over(name, str(tables[name]["kind"]), config, context)
         check = getattr(cls, "check", None)
         if check is not None:
             check(name, config, context)

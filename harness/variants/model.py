@@ -52,9 +52,10 @@ class BaseVariant(VariantBase):
     def generate(self, requests: Sequence[Request]) -> list[Generation]:
         return decode(self.engine.generate, requests, self.constraint, self.name)
 
-    def weights(self) -> tuple[EngineHandle, Adapter | None]:
-        """The weights that answer for this variant (forgetting checks measure these)."""
-        return self.engine, None
+    def weights(self) -> tuple[EngineHandle, Adapter | None] | None:
+        """The weights that answer for this variant (forgetting checks measure these); none here behind an
+        api endpoint (backend = "api")."""
+        return None if self.engine.backend == "api" else (self.engine, None)
 
     def describe(self) -> dict[str, object]:
         return describe_engine(self.engine, self.constraint)
@@ -155,8 +156,8 @@ class PromptedVariant(VariantBase):
             described["reasoning"] = {"max_tokens": self.reasoning_max_tokens}
         return {**described, "sweep": self.sweep} if self.sweep else described
 
-    def weights(self) -> tuple[EngineHandle, Adapter | None]:
-        return self.engine, None
+    def weights(self) -> tuple[EngineHandle, Adapter | None] | None:
+        return None if self.engine.backend == "api" else (self.engine, None)
 
     def prepare(self, request: Request, shots: Shots | None = None) -> Request:
         """The request with this variant's system prompt and examples (default: those it would choose)."""
@@ -304,6 +305,9 @@ def describe_engine(engine: EngineHandle, constraint: Constraint | None = None) 
         "model": engine.model.name,
         "model_identity": engine.model.identity,
     }
+    endpoint = getattr(engine, "describe_endpoint", None)  # an api variant as the engine: its URL and prices
+    if endpoint is not None:
+        described.update(endpoint())
     if constraint is not None:
         described["constrain"] = constraint.to_dict()
     return described
