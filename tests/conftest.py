@@ -33,3 +33,22 @@ def tiny_suite(tmp_path: Path) -> Path:
     target = tmp_path / "tiny"
     shutil.copytree(FIXTURES / "tiny", target)
     return target
+
+
+@pytest.fixture(scope="session")
+def vllm_pool():
+    """One in-process vLLM engine pool for the session (the embedded model, LoRA rank 16 declared before it
+    starts: the demo adapter and the canary's zeroed copy), shared by the real-engine test files, as one
+    pool is shared by the variants of a run."""
+    # As in a run whose RAG variant loaded its index first: bm25s imports numba (and llvmlite) before the
+    # engine starts, and vLLM's start-up scan of every module must get past llvmlite's library wrapper.
+    import bm25s  # noqa: F401
+
+    from harness.config.settings import EngineSettings
+    from harness.engines import EnginePool
+    from harness.engines.models import resolve_model
+
+    pool = EnginePool(EngineSettings(backend="vllm"))
+    pool.handle(resolve_model()).require_lora(16)
+    yield pool
+    pool.close()

@@ -255,13 +255,34 @@ def test_a_failed_attempt_is_retried(tiny_suite: Path, tmp_path: Path, server: C
 
 
 def test_concurrency_after_a_first_request_alone(tiny_suite: Path, tmp_path: Path, server: ChatServer, capsys) -> None:
-    """Batches of 4 at concurrency 3: the run's first request alone, then 3 in flight, never more."""
+    """Concurrency 3: the run's first request alone, then 3 in flight, never more."""
     server.delay_s = 0.1
     code, err = run(capsys, tiny_suite, config(tmp_path, server, concurrency=3), "--out", str(tmp_path / "out"))
     assert code == 0, err
     assert server.max_inflight == 3 and server.countries()[0] == "France"
     first, second = (r["at"] for r in server.received[:2])
     assert second - first >= server.delay_s * 0.9  # the second was sent once the first had been answered
+
+
+def test_an_endpoint_and_a_wrapper_over_it_get_batches_of_many_rounds(
+    tiny_suite: Path, tmp_path: Path, server: ChatServer, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The suite's batch_size is 4; at concurrency 2 the runner hands the endpoint 16 x 2 = 32 at a time, so
+    the 6 items go as one batch for the api variant and for a prompted variant over it (4 + 2 before)."""
+    from harness.variants.api import ApiVariant
+
+    sizes: list[int] = []
+    send = ApiVariant.generate
+
+    def counted(self: ApiVariant, requests, adapter=None):  # noqa: ANN001, ANN202 - a spy on the real method
+        sizes.append(len(requests))
+        return send(self, requests, adapter)
+
+    monkeypatch.setattr(ApiVariant, "generate", counted)
+    extra = '\n[variants.remote-prompted]\nkind = "prompted"\nbackend = "api"\nmodel = "remote"\nfew_shot = 1\n'
+    code, err = run(capsys, tiny_suite, config(tmp_path, server, extra), "--out", str(tmp_path / "out"))
+    assert code == 0, err
+    assert sizes == [6, 6] and len(server.received) == 12
 
 
 def test_a_wrong_key_fails_at_once_on_one_request(tiny_suite: Path, tmp_path: Path, server: ChatServer, capsys) -> None:
@@ -295,19 +316,19 @@ def test_a_missing_key_variable_stops_the_run_before_any_request(
 def test_retries_exhausted_keep_the_answers_and_resume_sends_only_the_rest(
     tiny_suite: Path, tmp_path: Path, server: ChatServer, capsys
 ) -> None:
-    """Batches of 4: fr, de, it, es are kept in progress/; in the second batch `at` is answered and `pt`
-    fails three times. The resume sends `pt` alone: `at` comes from the generation cache."""
+    """All six go in one batch (an endpoint's batches hold many rounds of `concurrency`): five are answered
+    and `pt` fails three times, so no batch completes and progress/ keeps nothing, but every answer was
+    cached as it arrived. The resume sends `pt` alone."""
     server.broken = {"Portugal"}
     cfg = config(tmp_path, server, max_retries=2)
     out = tmp_path / "out"
     code, err = run(capsys, tiny_suite, cfg, "--out", str(out))
     assert code == 2, err
     last = err.strip().splitlines()[-1]
-    assert last.startswith("error: variant 'remote' failed after 4 of 6 samples: ApiRequestFailed: request 'pt'")
+    assert last.startswith("error: variant 'remote' failed after 0 of 6 samples: ApiRequestFailed: request 'pt'")
     assert "failed 3 times" in last and "HTTP 500" in last and f"--resume {out}" in last, last
-    assert server.countries().count("Portugal") == 3 and server.countries().count("Austria") == 1
-    kept = [json.loads(line)["id"] for line in (out / PROGRESS_DIR / "remote.jsonl").read_text().splitlines()]
-    assert kept == ["fr", "de", "it", "es"] and not (out / "run.json").exists()
+    assert server.countries().count("Portugal") == 3 and len(server.received) == 5 + 3
+    assert not (out / "run.json").exists()
 
     server.broken = set()
     before = len(server.received)

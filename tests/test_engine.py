@@ -44,15 +44,7 @@ def make_pool(backend: str) -> EnginePool:
     return pool
 
 
-@pytest.fixture(scope="session")
-def vllm_pool():
-    # As in a run whose RAG variant loaded its index first: bm25s imports numba (and llvmlite) before the
-    # engine starts, and vLLM's start-up scan of every module must get past llvmlite's library wrapper.
-    import bm25s  # noqa: F401
-
-    pool = make_pool("vllm")
-    yield pool
-    pool.close()
+# vllm_pool: the session-wide pool of tests/conftest.py, shared with tests/test_api_serve.py (one engine start).
 
 
 @pytest.fixture(scope="session")

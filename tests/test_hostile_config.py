@@ -87,6 +87,10 @@ TABLES = [
     ("[engine]\ngpu_memory_utilization = 1.5\n", "gpu_memory_utilization must be in (0, 1]"),
     ("[engine]\nkv_cache_gib = 0\n", "kv_cache_gib must be in [1,"),
     ("[engine]\nmax_model_len = -5\n", "max_model_len must be in [1,"),
+    ("[engine]\ntensor_parallel_size = 0\n", "tensor_parallel_size must be in [1, 1024], got 0"),
+    ("[engine]\npipeline_parallel_size = 2000\n", "pipeline_parallel_size must be in [1, 1024]"),
+    ('[engine]\ntensor_parallel_size = "2"\n', "expected an integer, got a string '2'"),
+    ("[engine]\ntensor_parallel_size = 2.0\n", "expected an integer, got float 2.0"),
     ("[knowledge]\nchunk_size = 0\n", "chunk_size must be in [1,"),
     ("[knowledge]\nchunk_overlap = -1\n", "chunk_overlap must be at least 0"),
     ("[forgetting]\nmax_drop = 200.0\n", "max_drop must be in [0, 100]"),
@@ -258,3 +262,65 @@ def test_check_data_names_null_as_json_does(tmp_path: Path, capsys) -> None:
     main(["check-data", str(data), "--estimate-tokens"])
     text = capsys.readouterr().out
     assert "'input' must be a string, got null" in text and "NoneType" not in text, text
+
+
+# --- [engine] parallelism: parsed, range-checked, refused where it cannot run, passed to vLLM ------------
+
+
+def test_parallel_sizes_parse_and_reach_the_vllm_arguments() -> None:
+    from harness.config.parse import parse_table
+    from harness.config.settings import EngineSettings
+    from harness.engines.vllm_engine import llm_kwargs
+
+    settings = parse_table(EngineSettings, {"tensor_parallel_size": 4, "pipeline_parallel_size": 2}, "s.toml", "engine")
+    assert (settings.tensor_parallel_size, settings.pipeline_parallel_size) == (4, 2)
+    kwargs = llm_kwargs("/m", settings, on_cpu=False)
+    assert kwargs["tensor_parallel_size"] == 4 and kwargs["pipeline_parallel_size"] == 2
+    # one device: vLLM is started exactly as before the settings existed
+    plain = llm_kwargs("/m", EngineSettings(dtype="bfloat16"), on_cpu=True, max_lora_rank=8)
+    assert "tensor_parallel_size" not in plain and "pipeline_parallel_size" not in plain
+    assert plain == {
+        "model": "/m",
+        "dtype": "bfloat16",
+        "max_model_len": 2048,
+        "enforce_eager": True,
+        "seed": 0,
+        "disable_log_stats": False,
+        "gpu_memory_utilization": 0.4,  # on CPU: cpu_memory_utilization
+        "enable_lora": True,
+        "max_lora_rank": 8,
+        "max_loras": 1,
+    }
+    assert "data_parallel_size" not in llm_kwargs("/m", settings, on_cpu=False)  # raises offline (vLLM #27282)
+
+
+@pytest.mark.parametrize("flag", [(), ("--backend", "hf")])
+def test_parallel_sizes_with_the_hf_backend_are_refused_at_load(
+    tiny_suite: Path, out: Path, capsys, flag: tuple[str, ...]
+) -> None:
+    backend = "" if flag else 'backend = "hf"\n'
+    append(tiny_suite / "suite.toml", f"\n[engine]\n{backend}tensor_parallel_size = 2\npipeline_parallel_size = 3\n")
+    line = one_error(*run(capsys, tiny_suite, out, *flag), "tensor_parallel_size = 2 and pipeline_parallel_size = 3")
+    assert "the hf backend runs a model on one device" in line and '[engine] backend - use backend = "vllm"' in line
+    assert not out.exists()
+
+
+def test_parallel_sizes_are_recorded_and_keyed_like_dtype(tiny_suite: Path, out: Path, capsys) -> None:
+    from harness.config.settings import EngineSettings
+    from harness.engines.cache import engine_identity
+    from harness.engines.models import ResolvedModel
+
+    append(tiny_suite / "suite.toml", "\n[engine]\ntensor_parallel_size = 2\n")
+    code, err = run(capsys, tiny_suite, out)
+    assert code == 0, err
+    record = json.loads((out / "run.json").read_text())
+    assert record["engine"]["settings"]["tensor_parallel_size"] == 2
+    assert record["engine"]["settings"]["pipeline_parallel_size"] == 1
+    assert record["suite"]["config"]["engine"]["tensor_parallel_size"] == 2
+
+    model = ResolvedModel("m", "/m", "sha256:00")
+    one = engine_identity(EngineSettings(), "vllm", model, None)
+    assert "tensor_parallel_size" not in one  # a one-device engine's cache keys are what they were
+    split = engine_identity(EngineSettings(tensor_parallel_size=2), "vllm", model, None)
+    assert split == {**one, "tensor_parallel_size": 2}
+    assert engine_identity(EngineSettings(pipeline_parallel_size=2), "vllm", model, None) != one

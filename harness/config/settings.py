@@ -31,6 +31,10 @@ ExtractMethod = Literal["text", "json", "regex", "first_line", "last_line"]
 Scorer = Literal["auto", "packed", "engine"]  # [forgetting] scorer; the command line offers the same
 
 
+MAX_PARALLEL = 1024  # devices one model is split over: beyond any node or cluster, a typo
+PARALLEL_SETTINGS = ("tensor_parallel_size", "pipeline_parallel_size")
+
+
 @dataclass(frozen=True)
 class EngineSettings:
     """How engines are started ([engine] in suite.toml; --model / --backend override)."""
@@ -46,6 +50,24 @@ class EngineSettings:
     cpu_memory_utilization: float = ranged(0.4, 0, 1, low_open=True, example="0.4")
     enforce_eager: bool | None = None  # None: eager on CPU (no compile time), graphs on GPU
     seed: int = ranged(0, 0, example="0")
+    # vLLM only. tensor_parallel_size: GPUs each layer's matrices are split over; pipeline_parallel_size:
+    # stages the layers are cut into (more GPUs or nodes). Replicas for throughput are `vllm serve
+    # --data-parallel-size` (docs/scale-out.md): offline LLM(data_parallel_size > 1) raises in recent vLLM
+    # (PR #27282), so there is no data_parallel_size here.
+    tensor_parallel_size: int = ranged(1, 1, MAX_PARALLEL, example="2")
+    pipeline_parallel_size: int = ranged(1, 1, MAX_PARALLEL, example="2")
+
+    def __post_init__(self) -> None:
+        # Here, not when the engine starts: every way a setting arrives (a suite, --backend, code) builds
+        # one, and the hf backend would otherwise run on one device without a word.
+        split = [n for n in PARALLEL_SETTINGS if getattr(self, n) != 1]
+        if self.backend == "hf" and split:
+            raise ConfigError(
+                " and ".join(f"{n} = {getattr(self, n)}" for n in split)
+                + ": the hf backend runs a model on one device",
+                "[engine] backend",
+                f'use backend = "vllm" (or "auto" with vLLM installed), or {" and ".join(split)} = 1',
+            )
 
 
 @dataclass(frozen=True)

@@ -137,6 +137,11 @@ class VariantBase(ABC):
         """One line for the run's progress on how its weights are served; "" for nothing to say."""
         return ""
 
+    def batch_size(self, run_batch_size: int) -> int:
+        """Requests per generate call: [run] batch_size, or more where the answering side needs more in
+        flight than one batch holds (an api endpoint: the next batch starts only when the last is answered)."""
+        return run_batch_size
+
 
 def variant_describe(variant: Variant) -> dict[str, object]:
     return variant.describe() if isinstance(variant, VariantBase) else _structural(variant, "describe", {})
@@ -148,6 +153,13 @@ def variant_weights(variant: Variant) -> Weights | None:
 
 def variant_serving_note(variant: Variant) -> str:
     return variant.serving_note() if isinstance(variant, VariantBase) else _structural(variant, "serving_note", "")
+
+
+def variant_batch_size(variant: Variant, run_batch_size: int) -> int:
+    if isinstance(variant, VariantBase):
+        return variant.batch_size(run_batch_size)
+    found = getattr(variant, "batch_size", None)
+    return found(run_batch_size) if callable(found) else run_batch_size
 
 
 def _structural(variant: object, method: str, default: Any) -> Any:

@@ -2,8 +2,9 @@
 
 `ApiEngine.generate(requests)` answers a batch as the in-process engines do (a list of the same length and
 order), each request streamed (time to first token; token usage from the final usage chunk), at most
-`concurrency` in flight. The first request of a run goes alone: a wrong key, model or URL then costs one
-request, not `concurrency` of them.
+`concurrency` in flight. The first request of a run goes alone until the server accepts it (a 2xx status,
+which arrives before the answer streams): a wrong key, model or URL then costs one request, not
+`concurrency` of them, and a good one holds the rest back no longer than that.
 
 Retries are the harness's own (the client's are off, so this policy is the one that runs and is tested):
 on 408, 409, 429, 5xx, a timeout, a dropped connection or a malformed chunk, wait `Retry-After` (seconds)
@@ -91,7 +92,8 @@ class ApiEngine:
     def __init__(self, endpoint: Endpoint, api_key: str) -> None:
         self.endpoint = endpoint
         self._api_key = api_key
-        self.proven_ = False  # a request has succeeded: the rest may go `concurrency` at a time
+        self.proven_ = False  # the server has accepted a request: the rest may go `concurrency` at a time
+        self.accepted_: asyncio.Event | None = None  # set with proven_, for the batch waiting on it
         self.loop_: asyncio.AbstractEventLoop | None = None
         self.client_: Any = None
 
@@ -135,16 +137,21 @@ class ApiEngine:
                 except Exception as exc:
                     failures.append(exc)
                     return
-            self.proven_ = True
             results[i] = answer
             if on_answer is not None:
                 on_answer(i, answer)
 
         rest = range(len(requests))
+        first: list[asyncio.Future[None]] = []  # the run's first request, sent ahead of the rest
         if not self.proven_:
-            await one(0)
-            rest = range(1, len(requests))
-        await asyncio.gather(*(one(i) for i in rest))
+            # Waiting for the whole first answer instead would cost every run one answer's time.
+            self.accepted_ = asyncio.Event()
+            first = [asyncio.ensure_future(one(0))]
+            accepted = asyncio.ensure_future(self.accepted_.wait())
+            await asyncio.wait([first[0], accepted], return_when=asyncio.FIRST_COMPLETED)
+            accepted.cancel()
+            rest = range(1, len(requests))  # after a failure, these return without a request
+        await asyncio.gather(*first, *(one(i) for i in rest))
         if failures:
             # the user's mistake (a key, a model) before a transient failure: that is what to fix first
             raise next((f for f in failures if isinstance(f, HarnessError)), failures[0])
@@ -173,7 +180,10 @@ class ApiEngine:
         first: float | None = None
         parts: list[str] = []
         usage = fingerprint = model = finish = None
-        stream = await client.chat.completions.create(**body)
+        stream = await client.chat.completions.create(**body)  # returns on a 2xx status; raises on others
+        self.proven_ = True  # the key, the model and the URL are good
+        if self.accepted_ is not None:
+            self.accepted_.set()
         async with stream:
             async for chunk in stream:
                 fingerprint = getattr(chunk, "system_fingerprint", None) or fingerprint

@@ -25,7 +25,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from harness.config.settings import EngineSettings
+from harness.config.settings import PARALLEL_SETTINGS, EngineSettings
 from harness.core.errors import HarnessWarning
 from harness.core.hardware import effective_dtype, machine_kind
 from harness.core.types import Generation, GenerationParams, Request
@@ -263,7 +263,7 @@ def engine_identity(
     settings: EngineSettings, backend: str, model: ResolvedModel, adapter: Adapter | None
 ) -> dict[str, Any]:
     """Everything about the engine that can change an answer (not its memory settings)."""
-    return {
+    identity = {
         "backend": backend,
         "packages": backend_packages(backend),
         "weights": model.identity,
@@ -274,6 +274,10 @@ def engine_identity(
         # another CPU or GPU picks other kernels, and greedy outputs can part at near-ties
         "machine": machine_kind(),
     }
+    # A model split over devices sums in another order (all-reduce), as another dtype rounds otherwise;
+    # named only when split, so the keys of a one-device engine stay what they were.
+    identity.update({name: getattr(settings, name) for name in PARALLEL_SETTINGS if getattr(settings, name) != 1})
+    return identity
 
 
 @functools.cache  # asked on every engine call; installed versions do not change within a run

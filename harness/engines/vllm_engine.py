@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from harness.config.settings import EngineSettings
+from harness.config.settings import PARALLEL_SETTINGS, EngineSettings
 from harness.core.errors import ConfigError
 from harness.core.hardware import effective_dtype
 from harness.core.ties import RUNNER_UPS, token_trace
@@ -67,6 +67,27 @@ def structured_outputs(constraint: Constraint | None) -> dict[str, Any]:
     return {"structured_outputs": params}
 
 
+def llm_kwargs(path: str, settings: EngineSettings, on_cpu: bool, max_lora_rank: int = 0) -> dict[str, Any]:
+    """vllm.LLM's arguments for a model folder and the [engine] settings (pure: testable without vLLM)."""
+    eager = settings.enforce_eager if settings.enforce_eager is not None else on_cpu
+    kwargs: dict[str, Any] = {
+        "model": path,
+        "dtype": effective_dtype(settings.dtype),
+        "max_model_len": settings.max_model_len,
+        "enforce_eager": eager,
+        "seed": settings.seed,
+        "disable_log_stats": False,  # keeps per-request metrics (TTFT, token timestamps)
+        "gpu_memory_utilization": settings.cpu_memory_utilization if on_cpu else settings.gpu_memory_utilization,
+    }
+    # Only when split: an engine on one device is started exactly as before these settings existed.
+    for name in PARALLEL_SETTINGS:
+        if getattr(settings, name) > 1:
+            kwargs[name] = getattr(settings, name)
+    if max_lora_rank:
+        kwargs.update(enable_lora=True, max_lora_rank=max_lora_rank, max_loras=1)
+    return kwargs
+
+
 class VllmEngine:
     backend = "vllm"
 
@@ -84,24 +105,10 @@ class VllmEngine:
         _answer_dict_lookups_plainly()
         self.model = model
         self.on_cpu = current_platform.is_cpu()
-        eager = settings.enforce_eager if settings.enforce_eager is not None else self.on_cpu
-        kwargs: dict[str, Any] = {
-            "model": model.path,
-            "dtype": effective_dtype(settings.dtype),
-            "max_model_len": settings.max_model_len,
-            "enforce_eager": eager,
-            "seed": settings.seed,
-            "disable_log_stats": False,  # keeps per-request metrics (TTFT, token timestamps)
-        }
-        kwargs["gpu_memory_utilization"] = (
-            settings.cpu_memory_utilization if self.on_cpu else settings.gpu_memory_utilization
-        )
-        if max_lora_rank:
-            kwargs.update(enable_lora=True, max_lora_rank=max_lora_rank, max_loras=1)
         self.lora_enabled = bool(max_lora_rank)
         self._adapter_ids: dict[str, int] = {}
         try:
-            self.llm = vllm.LLM(**kwargs)
+            self.llm = vllm.LLM(**llm_kwargs(model.path, settings, self.on_cpu, max_lora_rank))
         except OSError as exc:
             # A model id that is not in the local cache (offline) or unreadable weights; anything else
             # (engine crashes, bad settings) is not the user's to fix and keeps its traceback.

@@ -20,7 +20,14 @@ from harness.core.errors import GenerationFailed, HarnessError
 from harness.core.escaping import echo
 from harness.core.hardware import effective_dtype
 from harness.core.paths import cache_root
-from harness.core.types import Generation, Request, Variant, variant_describe, variant_serving_note
+from harness.core.types import (
+    Generation,
+    Request,
+    Variant,
+    variant_batch_size,
+    variant_describe,
+    variant_serving_note,
+)
 from harness.engines.cache import CACHE_FILE, CacheStats, GenerationCache
 from harness.engines.log import ENGINE_LOG, capture
 from harness.results.write import RunRecord, SampleRecord, VariantRecord, write_run
@@ -181,7 +188,7 @@ def _variant_outcome(
             variant,
             name,
             todo,
-            plan.suite.config.run.batch_size,
+            variant_batch_size(variant, plan.suite.config.run.batch_size),
             options.progress,
             on_batch=lambda batch, produced: progress.append(name, [r.id for r in batch], produced),
         )

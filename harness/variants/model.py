@@ -57,6 +57,9 @@ class BaseVariant(VariantBase):
         api endpoint (backend = "api")."""
         return None if self.engine.backend == "api" else (self.engine, None)
 
+    def batch_size(self, run_batch_size: int) -> int:
+        return endpoint_batch_size(self.engine, run_batch_size)
+
     def describe(self) -> dict[str, object]:
         return describe_engine(self.engine, self.constraint)
 
@@ -158,6 +161,9 @@ class PromptedVariant(VariantBase):
 
     def weights(self) -> tuple[EngineHandle, Adapter | None] | None:
         return None if self.engine.backend == "api" else (self.engine, None)
+
+    def batch_size(self, run_batch_size: int) -> int:
+        return endpoint_batch_size(self.engine, run_batch_size)
 
     def prepare(self, request: Request, shots: Shots | None = None) -> Request:
         """The request with this variant's system prompt and examples (default: those it would choose)."""
@@ -295,6 +301,11 @@ def system_prompt(name: str, config: PromptedVariant.Config, context: BuildConte
 
 
 ConstrainedConfig = BaseVariant.Config | PromptedVariant.Config | FinetunedVariant.Config
+
+
+def endpoint_batch_size(engine: EngineHandle, run_batch_size: int) -> int:
+    """Behind an api endpoint (backend = "api", the engine being the api variant), the endpoint's batch size."""
+    return engine.batch_size(run_batch_size) if engine.backend == "api" else run_batch_size  # type: ignore[attr-defined]
 
 
 def describe_engine(engine: EngineHandle, constraint: Constraint | None = None) -> dict[str, object]:

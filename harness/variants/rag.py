@@ -19,6 +19,7 @@ from harness.core.types import (
     Request,
     Variant,
     VariantBase,
+    variant_batch_size,
     variant_describe,
     variant_weights,
 )
@@ -145,6 +146,9 @@ class RagVariant(VariantBase):
     def weights(self) -> tuple[EngineHandle, Adapter | None] | None:
         """The inner variant's weights: retrieval changes the prompt, not the model (None over a fake)."""
         return variant_weights(self.inner)
+
+    def batch_size(self, run_batch_size: int) -> int:
+        return variant_batch_size(self.inner, run_batch_size)
 
     def describe(self) -> dict[str, object]:
         return {
