@@ -8,6 +8,7 @@ from typing import Any, NoReturn
 
 from harness.cli.commands import _check_data, _finetune, _forgetting, _list, _run
 from harness.cli.result_commands import _compare, _decide, _diff, _history
+from harness.cli.review_commands import _review_export, _review_import
 from harness.config.settings import Scorer
 from harness.core.escaping import echo
 
@@ -214,6 +215,8 @@ def _parser() -> argparse.ArgumentParser:
     history.add_argument("--json", action="store_true", help="print JSON instead of markdown")
     history.set_defaults(handler=_history)
 
+    _review_parser(commands)
+
     check = commands.add_parser(
         "check-data", help="check eval and train data: parse errors, duplicates, leakage, balance, lengths"
     )
@@ -284,3 +287,23 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--suites-dir", default="suites")
     listing.set_defaults(handler=_list)
     return parser
+
+
+def _review_parser(commands: Any) -> None:
+    review = commands.add_parser("review", help="human review: blinded export for raters, ratings imported as metrics")
+    actions = review.add_subparsers(required=True, metavar="ACTION", dest="action")
+    export = actions.add_parser(
+        "export", help="a blinded, stratified sample of outputs: a CSV and an HTML form per rater"
+    )
+    export.add_argument("run_dir", help="a result directory written by harness run")
+    export.add_argument("--n", type=_number(int, 1), default=60, help="items to review (default 60)")
+    export.add_argument("--variants", help="comma-separated variants whose outputs are rated (default: all)")
+    export.add_argument("--pairs", metavar="A,B", help="pairwise: A's and B's outputs side by side, pick one or a tie")
+    export.add_argument("--raters", type=_number(int, 1, 100), default=1, help="forms to write, one per rater")
+    export.add_argument("--seed", type=_number(int, 0, 2**32 - 1), default=0, help="sample and shuffle seed")
+    export.add_argument("--out", help="folder for the reviewers' files (default: RUN_DIR/review/<export id>)")
+    export.set_defaults(handler=_review_export)
+    imported = actions.add_parser("import", help="validate and unblind ratings CSVs, store them in the run folder")
+    imported.add_argument("run_dir", help="the result directory the export came from")
+    imported.add_argument("files", nargs="+", metavar="RATINGS.csv", help="CSVs the forms saved or filled sheets")
+    imported.set_defaults(handler=_review_import)

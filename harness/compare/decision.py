@@ -11,6 +11,7 @@ directory alone; decision_rules picks the rule; decision_render writes decision.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -70,6 +71,9 @@ def decide(
 ) -> Decision:
     """What to ship, and why, from one result directory (and the suite's earlier runs, when given).
     `cost` defaults to the run's own [cost] table, as `harness compare` does without --cost."""
+    from harness.review.metrics import judge_gate, with_ratings
+
+    result = with_ratings(result)  # human ratings (harness review import) decide like any metric
     run = result.run_json
     where = str(result.dir / "run.json")
     targets = settings.targets
@@ -87,9 +91,10 @@ def decide(
             "run base, prompted, rag, finetuned or hybrid variants",
         )
     _check_targets(result, candidates, targets, where)
+    targets, judged = judge_gate(result, targets, settings.judge_min_alpha)
     assessments = tuple(_assess(result, v, targets, cost, settings) for v in candidates)
     task, task_evidence = _task(settings, targets, result, candidates)
-    return choose(
+    decision = choose(
         run_id=str(run.run_id or result.dir.name),
         run_dir=str(result.dir),
         suite=result.suite_name,
@@ -105,6 +110,7 @@ def decide(
         prompts=_prompt_iterations(run, history),
         task=(task, task_evidence),
     )
+    return dataclasses.replace(decision, evidence=(*judged, *decision.evidence)) if judged else decision
 
 
 def _check_targets(result: RunResult, candidates: list[str], targets: tuple[Target, ...], where: str) -> None:
@@ -262,7 +268,7 @@ def _paired(result: RunResult, step: str, metric: str, before: str, after: str) 
     if len(ids) < 2:
         note = "no per-sample scores (a corpus-level metric)" if not ids else "fewer than 2 items scored by both"
         return cell | dict.fromkeys(("delta", "ci_low", "ci_high", "p_value", "test", "interval")) | {"note": note}
-    paired = compare_paired([a[i] for i in ids], [b[i] for i in ids])  # type: ignore[misc]
+    paired = compare_paired([a[i] for i in ids], [b[i] for i in ids], result.paired_binary(metric))  # type: ignore[misc]
     return cell | {
         "delta": paired.delta,
         "ci_low": paired.ci_low,

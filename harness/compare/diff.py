@@ -87,6 +87,9 @@ def diff_runs(
             f"{old.dir} / {new.dir}",
             "diff two runs of the same suite",
         )
+    from harness.review.metrics import with_ratings
+
+    old, new = with_ratings(old), with_ratings(new)  # human ratings diff like any metric (both runs rated)
     variants = [v for v in new.variants if v in old.variants]
     rows = []
     for variant in variants:
@@ -185,7 +188,8 @@ def _metric_row(old: RunResult, new: RunResult, variant: str, metric: str) -> di
         "wrong_to_right": None,
     }
     if len(ids) >= 2:
-        paired = compare_paired([before[i] for i in ids], [after[i] for i in ids])  # type: ignore[misc]
+        binary = False if False in (old.paired_binary(metric), new.paired_binary(metric)) else None
+        paired = compare_paired([before[i] for i in ids], [after[i] for i in ids], binary)  # type: ignore[misc]
         row.update(
             delta=paired.delta,
             delta_ci_low=paired.ci_low,

@@ -36,6 +36,7 @@ def report_markdown(c: dict[str, Any], decision: dict[str, Any] | None = None, l
         _folded("Minimum detectable effect", _mde_lines(c)),
         _folded("Cost and break-even", _break_even_lines(c)),
         _folded("Decision: conditions before fine-tuning", _condition_lines(decision)),
+        _folded("Human review: agreement across raters, the judge against people", _review_lines(c)),
     ]
     metrics = [(metric, _folded(heading(c, metric), _metric_lines(c, metric))) for metric in _metric_order(c)]
     return _fit(head + _evidence_block(decision), metrics, [t for t in tail if t], limit - MARGIN)
@@ -225,6 +226,12 @@ def _break_even_lines(c: dict[str, Any]) -> list[str]:
                 f"| {e['finetuned']} | {e['against']} | {queries} | {e['note']} | {fmt3(e['quality_delta'], signed=True)} |"
             )
     return lines
+
+
+def _review_lines(c: dict[str, Any]) -> list[str]:
+    from harness.review.metrics import summary_lines
+
+    return [f"- {_cell(line)}" for line in summary_lines(c.get("review"))]
 
 
 def _folded(summary: str, lines: list[str]) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 from harness.compare import ALPHA
 from harness.compare.cost import break_even, finetune_cost, variant_query_cost
 from harness.compare.scorecard import PAIRED_KEYS, SUMMARY_KEYS
-from harness.config.settings import CostModel, check_primary, primary_metric
+from harness.config.settings import CostModel, DecisionSettings, check_primary, primary_metric
 from harness.core.errors import DataError, HarnessError, UnknownNameError, did_you_mean
 from harness.results.read import RunJson, RunResult
 from harness.scoring.metrics import metric_headings
@@ -49,6 +49,9 @@ def compare_run(
             str(result.dir),
             did_you_mean(baseline, result.variants) or f"one of: {', '.join(result.variants)}",
         )
+    from harness.review.metrics import review_summary, with_ratings
+
+    result = with_ratings(result)  # `harness review import`'s ratings: human_* metrics with CIs and deltas
     run = result.run_json
     cost = cost or CostModel()
     metrics = list(dict.fromkeys(m for v in result.variants for m in result.metric_names(v)))
@@ -99,7 +102,15 @@ def compare_run(
         "primary_metric": primary,
         "rows": rows,
         "cost": _break_even_section(cost, rows, run, primary),
+        "review": review_summary(result, judge_min_alpha(run)),
     }
+
+
+def judge_min_alpha(run: RunJson) -> float:
+    """[decision] judge_min_alpha as the run recorded it (checked when the suite was read), else the default."""
+    table = run.suite_config.get("decision")
+    found = table.get("judge_min_alpha") if isinstance(table, Mapping) else None
+    return float(found) if isinstance(found, int | float) else DecisionSettings().judge_min_alpha
 
 
 def _headings(result: RunResult, metrics: list[str]) -> dict[str, str]:
@@ -114,7 +125,7 @@ def _paired_cell(result: RunResult, baseline: str, variant: str, metric: str, al
     ids = sorted(i for i in before.keys() & after.keys() if before[i] is not None and after[i] is not None)
     if len(ids) < 2:
         return {}
-    paired = compare_paired([before[i] for i in ids], [after[i] for i in ids])  # type: ignore[misc]
+    paired = compare_paired([before[i] for i in ids], [after[i] for i in ids], result.paired_binary(metric))  # type: ignore[misc]
     return {
         "delta": paired.delta,
         "delta_ci_low": paired.ci_low,

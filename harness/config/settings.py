@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from harness.config.guards import shown
-from harness.config.parse import check_ranges
+from harness.config.parse import check_ranges, to_plain
 from harness.core.errors import ConfigError, did_you_mean
 from harness.core.ranges import ranged
 from harness.core.types import GenerationParams
@@ -177,16 +177,40 @@ def metric_key(name: str, field: str | None = None) -> str:
     return f"{name}[{field}]" if field else name
 
 
+JUDGE_METRIC = "judge"
+# The judge metric's own keys: recorded in run.json only when set, so a suite without a judge records its
+# metrics as before (and an interrupted run started before they existed still resumes).
+JUDGE_KEYS = ("rubric", "judge", "judge_self")
+
+
 @dataclass(frozen=True)
 class MetricSpec:
-    """A metric by registered name; `field` scores one key of a JSON answer instead of the whole answer."""
+    """A metric by registered name; `field` scores one key of a JSON answer instead of the whole answer.
+
+    The judge metric (`{ name = "judge", rubric = "...", judge = "VARIANT" }`) names the variant that grades
+    each output by the rubric; `judge_self = true` also grades the judge's own outputs when it is evaluated.
+    harness.scoring.metrics.check_metric_specs checks these, harness.run.plan that the variant is declared."""
 
     name: str
     field: str | None = None
+    rubric: str | None = None
+    judge: str | None = None
+    judge_self: bool | None = None
 
     @property
     def key(self) -> str:
         return metric_key(self.name, self.field)
+
+
+def plain_suite_config(config: SuiteConfig) -> dict[str, Any]:
+    """The suite config as run.json and fingerprints record it: to_plain, with the judge keys of every
+    metric that does not set them left out."""
+    plain = to_plain(config)
+    plain["metrics"] = [
+        {k: v for k, v in m.items() if k not in JUDGE_KEYS or v is not None} if isinstance(m, dict) else m
+        for m in plain["metrics"]
+    ]
+    return plain
 
 
 @dataclass(frozen=True)
@@ -218,6 +242,9 @@ class DecisionSettings:
     latency_p95_ms: float | None = ranged(None, 0, low_open=True, example="800")
     knowledge_changes: KnowledgeChanges | None = None  # how often the facts the answers need change
     task: Task | None = None  # narrow: classification, extraction, a fixed format; else inferred from metrics
+    # A judge metric's targets count only when its Krippendorff's alpha with human ratings of the same
+    # outputs reaches this (0.667: Krippendorff's line for tentative conclusions); unknown counts as below.
+    judge_min_alpha: float = ranged(0.667, 0, 1, example="0.8")
 
     @property
     def targets(self) -> tuple[Target, ...]:

@@ -131,6 +131,14 @@ class RunResult:
     def metric_names(self, variant: str) -> list[str]:
         return list(self.run_json.metrics.get(variant, {}))
 
+    def paired_binary(self, metric: str) -> bool | None:
+        """compare_paired's `binary` for this metric: False where the run recorded its intervals as other than
+        Wilson's (a metric that is never a proportion, as the judge's 1-5 grades and people's ratings, then
+        gets the paired t-test even when every value happens to be 1); None (decide from the values) where it
+        recorded Wilson's, or no interval at all (runs written before intervals were named)."""
+        recorded = [found["interval"] for v in self.variants if "interval" in (found := self.run_json.metric(v, metric))]
+        return False if recorded and "wilson" not in recorded else None
+
     def scores(self, variant: str, metric: str) -> dict[str, float | None]:
         """Per-item values of one metric (None where undefined for that item)."""
         return {item: sample.get("scores", {}).get(metric) for item, sample in self.samples[variant].items()}

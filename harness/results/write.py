@@ -17,7 +17,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from harness.config.parse import to_plain
+from harness.config.settings import plain_suite_config
 from harness.core.codec import generation_to_dict
 from harness.core.errors import HarnessError
 from harness.core.escaping import escape_controls
@@ -61,6 +61,7 @@ class SampleRecord:
     doc_ids: Sequence[str]
     scores: dict[str, float | None]
     generation: Generation
+    judge: dict[str, Any] | None = None  # the judge's prompt, raw verdict and score (harness.run.judge)
 
     def to_dict(self) -> dict[str, Any]:
         return redact_secrets(
@@ -75,6 +76,7 @@ class SampleRecord:
                 "scores": self.scores,
                 # The measurements and metadata; the output and messages are the sample's own, above.
                 **generation_to_dict(self.generation, text=False),
+                **({"judge": self.judge} if self.judge is not None else {}),
             }
         )
 
@@ -119,6 +121,7 @@ class RunRecord:
     engine: dict[str, Any] = field(default_factory=dict)
     forgetting: Any = None  # harness.forgetting.check.ForgettingResult, when the run had forgetting checks
     self_test: dict[str, Any] | None = None  # harness.scoring.selftest's result, when the run had one
+    judge: dict[str, Any] | None = None  # the judge's section (harness.run.judge.judge_section), with a judge
 
     @property
     def failed(self) -> bool:
@@ -135,7 +138,7 @@ class RunRecord:
                 "schema_version": SCHEMA_VERSION,
                 "run_id": self.run_id,
                 "created_at": self.created_at,
-                "suite": {"name": suite.name, "dir": str(suite.dir), "config": to_plain(suite.config)},
+                "suite": {"name": suite.name, "dir": str(suite.dir), "config": plain_suite_config(suite.config)},
                 "data": {
                     "sha256": dict(sorted(suite.data_sha256.items())),
                     "eval_items": len(self.variants[0].samples) if self.variants else 0,
@@ -163,6 +166,7 @@ class RunRecord:
                 "status": "failed" if self.failed else "passed",
                 **({"forgetting": _forgetting_dict(self.forgetting)} if self.forgetting is not None else {}),
                 **({"self_test": self.self_test} if self.self_test is not None else {}),
+                **({"judge": self.judge} if self.judge is not None else {}),
             }
         )
 
@@ -236,7 +240,31 @@ def summary_markdown(record: RunRecord) -> str:
         from harness.scoring.selftest import markdown
 
         lines += markdown(record.self_test)
+    if record.judge is not None:
+        lines += _judge_markdown(record.judge)
     return escape_controls("\n".join(lines) + "\n")  # the run id comes from --out: printed, and markdown
+
+
+def _judge_markdown(section: dict[str, Any]) -> list[str]:
+    """The judge's line per judged variant: how many verdicts gave no score (left out of `judge`, never
+    guessed), and what the judging cost, apart from the variant's own columns above."""
+    lines = ["", f"## Judge: {section['variant']}", ""]
+    lines += [
+        "| judged variant | verdicts | unparsed (no score) | judge prompt tok | judge completion tok | judge cost |"
+    ]
+    lines += ["|---|---|---|---|---|---|"]
+    for name, judged in section["judged"].items():
+        cost = judged["cost"]
+        cells = [
+            name,
+            str(judged["verdicts"]),
+            str(judged["unparsed"]),
+            "-" if judged["prompt_tokens"] is None else str(judged["prompt_tokens"]),
+            "-" if judged["completion_tokens"] is None else str(judged["completion_tokens"]),
+            f"{cost:.4g} {section['currency']}" if cost is not None else f"- ({judged['cost_basis']})",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def _forgetting_dict(result: Any) -> dict[str, Any]:

@@ -16,12 +16,13 @@ from typing import Any
 
 from harness.config.guards import check_name
 from harness.config.parse import to_plain
-from harness.config.settings import EngineSettings, ForgettingSettings
+from harness.config.settings import EngineSettings, ForgettingSettings, plain_suite_config
 from harness.config.sweep import expand_sweeps, sweeps_of
 from harness.core.errors import ConfigError, DataError, HarnessWarning, UnknownNameError, did_you_mean
 from harness.core.types import Request, Variant
 from harness.engines.cache import GenerationCache
 from harness.engines.log import ENGINE_LOG
+from harness.run.judge import check_judge, judge_spec
 from harness.run.lock import RunLock
 from harness.run.progress import RunProgress, fingerprint_of
 from harness.suite.items import Item
@@ -83,6 +84,7 @@ class RunPlan:
     ) = ()  # lm-eval tasks, loaded and checked before any generation (None: later, if needed)
     fingerprint: dict[str, Any] = field(default_factory=dict)  # what a resume must match (harness.run.progress)
     resuming: bool = False
+    judge: str | None = None  # the variant the judge metric names (harness.run.judge), evaluated or not
 
 
 def plan_run(
@@ -93,8 +95,18 @@ def plan_run(
     lock: RunLock | None = None,
 ) -> RunPlan:
     tables, where, config_dir = _variant_tables(suite, options)
-    requested = options.variants or tuple(prebuilt)
-    names = _select(requested, [*tables, *(n for n in prebuilt if n not in tables)], where, sweeps_of(tables))
+    declared = [*tables, *(n for n in prebuilt if n not in tables)]
+    spec = judge_spec(suite)
+    judge = check_judge(spec, declared, where)
+    # A judge is evaluated only when --variants names it (harness.run.judge).
+    requested = options.variants or tuple(n for n in prebuilt if n != judge)
+    names = _select(requested, declared, where, sweeps_of(tables))
+    if judge is not None and not options.variants:
+        names = [name for name in names if name != judge]
+        if not names:
+            raise ConfigError(
+                f"the only variant to run is the judge, '{judge}'", where, "declare a variant for it to grade"
+            )
     for name in prebuilt:
         check_name(name, "variant", "run_suite(prebuilt=...)", repr(name))  # names become file names
     # Every declared variant, selected or not: a mistake in one never waits for the run that selects it.
@@ -117,7 +129,7 @@ def plan_run(
     forgetting, benchmarks = _plan_forgetting(suite, options, cache)
     fingerprint = fingerprint_of(
         {
-            "suite config": to_plain(suite.config),
+            "suite config": plain_suite_config(suite.config),
             "data": suite.data_sha256,
             "variants": names,
             "limit": options.limit,
@@ -126,6 +138,8 @@ def plan_run(
             "forgetting": to_plain(forgetting),
             "latency probe": options.latency_probe,
             "forgetting only": options.forgetting_only,
+            # only with a judge: the fingerprint of a run without one is what it was before judges existed
+            **({"judge": _judge_identity(judge, tables, prebuilt)} if judge is not None else {}),
         }
     )
     if resuming and options.resume is None and not RunProgress(out_dir).has_samples:
@@ -150,7 +164,12 @@ def plan_run(
         benchmarks,
         fingerprint,
         resuming,
+        judge,
     )
+
+
+def _judge_identity(judge: str, tables: Mapping[str, Mapping[str, Any]], prebuilt: Mapping[str, Variant]) -> Any:
+    return {"variant": judge, "table": to_plain(tables[judge]) if judge in tables else type(prebuilt[judge]).__name__}
 
 
 def _check_data(suite: Suite) -> None:

@@ -14,6 +14,7 @@ from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 from harness.config.parse import to_plain
+from harness.config.settings import plain_suite_config
 from harness.core.hardware import machine_kind
 from harness.core.types import Request, Variant, variant_describe, variant_weights
 from harness.engines.cache import request_payload
@@ -68,7 +69,7 @@ def probe_identity(variant: Variant, table: Mapping[str, Any], suite: Suite) -> 
     return {
         "variant": to_plain(table),
         "described": _without_measurements(to_plain(variant_describe(variant))),
-        "suite": to_plain(suite.config),
+        "suite": plain_suite_config(suite.config),
         "data": suite.data_sha256,
         "machine": {**machine_kind(), "cpus": os.cpu_count()},
     }

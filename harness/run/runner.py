@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.config.parse import to_plain
-from harness.config.settings import MetricSpec
+from harness.config.settings import JUDGE_METRIC, MetricSpec
 from harness.core.errors import GenerationFailed, HarnessError
 from harness.core.escaping import echo
 from harness.core.hardware import effective_dtype
@@ -31,6 +31,7 @@ from harness.core.types import (
 from harness.engines.cache import CACHE_FILE, CacheStats, GenerationCache
 from harness.engines.log import ENGINE_LOG, capture
 from harness.results.write import RunRecord, SampleRecord, VariantRecord, write_run
+from harness.run.judge import JudgeOutcome, Verdict, judge_requests, judge_section, judge_spec, judged, progress_name
 from harness.run.lock import RunLock
 from harness.run.plan import RunOptions, RunPlan, plan_run
 from harness.run.probe import cached_latency_probe, probe_identity
@@ -81,7 +82,7 @@ def _run_locked(suite: Suite, options: RunOptions, prebuilt: Mapping[str, Varian
         progress.start(plan.run_id, plan.created_at, plan.fingerprint)
     try:
         with capture(plan.out_dir / ENGINE_LOG, options.verbose):  # engine talk to a file (harness.engines.log)
-            outcomes, engine_record, forgetting, checked = _generate(plan, options, prebuilt, progress, cache)
+            outcomes, engine_record, forgetting, checked, judging = _generate(plan, options, prebuilt, progress, cache)
     except BaseException as exc:
         progress.discard_if_empty()  # e.g. a variant that failed to build: nothing to resume, leave no folder
         if isinstance(exc, KeyboardInterrupt) and progress.exists:
@@ -92,11 +93,12 @@ def _run_locked(suite: Suite, options: RunOptions, prebuilt: Mapping[str, Varian
         created_at=plan.created_at,
         suite=suite,
         limit=options.limit,
-        variants=[_score_variant(plan, outcome, prebuilt) for outcome in outcomes],
+        variants=[_score_variant(plan, outcome, prebuilt, judging) for outcome in outcomes],
         total_s=time.perf_counter() - started,
         engine=engine_record,
         forgetting=forgetting,
         self_test=checked,
+        judge=judging.section if judging else None,
     )
     write_run(plan.out_dir, record)
     progress.remove()
@@ -109,15 +111,18 @@ def _generate(
     prebuilt: Mapping[str, Variant],
     progress: RunProgress,
     cache: GenerationCache | None,
-) -> tuple[list[VariantOutcome], dict[str, Any], Any, dict[str, Any] | None]:
+) -> tuple[list[VariantOutcome], dict[str, Any], Any, dict[str, Any] | None, Judging | None]:
     context = BuildContext(plan.suite, plan.tables, plan.where, plan.config_dir, plan.engine, cache=cache)
     outcomes = []
-    forgetting = None
+    forgetting = judging = None
     try:
         # Build every variant first: adapters are checked and engines learn their LoRA rank before
         # any engine starts; engines then start once, on first use, and are shared.
         variants = {name: prebuilt.get(name) or build_variant(name, context) for name in plan.names}
-        for variant in variants.values():
+        judge = None
+        if plan.judge is not None:  # evaluated or not, built with the others
+            judge = variants.get(plan.judge) or prebuilt.get(plan.judge) or build_variant(plan.judge, context)
+        for variant in [*variants.values(), *([judge] if judge is not None and plan.judge not in variants else [])]:
             note = variant_serving_note(variant)
             if note and options.progress:
                 echo(note, err=True)
@@ -125,6 +130,8 @@ def _generate(
             if options.forgetting_only:
                 break
             outcomes.append(_variant_outcome(plan, options, context, progress, name, variant))
+        if judge is not None and outcomes:
+            judging = _judge_all(plan, options, context, progress, judge, outcomes)
         checked = _self_test(plan, options, context, variants, outcomes)
         if plan.forgetting.enabled:
             from harness.forgetting.check import run_forgetting
@@ -139,7 +146,76 @@ def _generate(
             engine_record["dtype"] = effective_dtype(plan.engine.dtype)
     finally:
         context.close()
-    return outcomes, engine_record, forgetting, checked
+    return outcomes, engine_record, forgetting, checked, judging
+
+
+@dataclass(frozen=True)
+class Judging:
+    """The judge's verdicts on each judged variant (harness.run.judge) and run.json's `judge` section."""
+
+    verdicts: dict[str, list[Verdict]]
+    section: dict[str, Any]
+
+
+def _judge_all(
+    plan: RunPlan,
+    options: RunOptions,
+    context: BuildContext,
+    progress: RunProgress,
+    judge: Variant,
+    outcomes: list[VariantOutcome],
+) -> Judging:
+    spec = judge_spec(plan.suite)
+    assert spec is not None and plan.judge is not None
+    graded = set(judged(spec, [o.name for o in outcomes]))
+    found = []
+    for outcome in outcomes:
+        if outcome.name in graded:
+            requests = judge_requests(spec, plan.suite, plan.items, plan.requests, outcome.generations)
+            found.append(_judge_outcome(plan, options, context, progress, judge, outcome.name, requests))
+    section = judge_section(spec, variant_describe(judge), found, plan.suite.config.cost)
+    return Judging({o.judged: o.verdicts for o in found}, section)
+
+
+def _judge_outcome(
+    plan: RunPlan,
+    options: RunOptions,
+    context: BuildContext,
+    progress: RunProgress,
+    judge: Variant,
+    judged_name: str,
+    requests: list[Request],
+) -> JudgeOutcome:
+    """The judge's verdicts on one variant: those an interrupted run kept, then the rest, batch by batch."""
+    key = progress_name(judged_name)
+    done, finished = progress.completed(key), progress.finished(key)
+    if finished is None or len(done) != len(requests):
+        todo = [r for r in requests if r.id not in done]
+        stats_before = CacheStats(**vars(context.cache.stats)) if context.cache else None
+        try:
+            fresh = generate_all(
+                judge,
+                f"{plan.judge} judging {judged_name}",
+                todo,
+                variant_batch_size(judge, plan.suite.config.run.batch_size),
+                options.progress,
+                on_batch=lambda batch, produced: progress.append(key, [r.id for r in batch], produced),
+            )
+        except (HarnessError, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            raise GenerationFailed(
+                f"judge '{plan.judge}' failed on variant '{judged_name}' after {len(progress.completed(key))} of "
+                f"{len(requests)} verdicts: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}",
+                str(plan.out_dir),
+                f"completed verdicts are kept; fix the cause, then finish with --resume {plan.out_dir}",
+            ) from exc
+        done.update({r.id: g for r, g in zip(todo, fresh.generations)})
+        cache = vars(context.cache.stats.since(stats_before)) if stats_before and context.cache else None
+        finished = {"timings": fresh.timings, "cache": cache}
+        progress.finish(key, finished)
+    verdicts = [Verdict(r, done[r.id]) for r in requests]
+    return JudgeOutcome(judged_name, verdicts, finished["timings"], finished["cache"])
 
 
 def _self_test(
@@ -254,14 +330,25 @@ def generate_all(
     return VariantOutcome(name, generations, {"generate_s": time.perf_counter() - started})
 
 
-def _score_variant(plan: RunPlan, outcome: VariantOutcome, prebuilt: Mapping[str, Variant]) -> VariantRecord:
+def _score_variant(
+    plan: RunPlan, outcome: VariantOutcome, prebuilt: Mapping[str, Variant], judging: Judging | None = None
+) -> VariantRecord:
     started = time.perf_counter()
     suite, items, name = plan.suite, plan.items, outcome.name
+    verdicts = judging.verdicts.get(name) if judging else None
     samples = [
-        ScoringSample(g.text, item.reference, item.label, _retrieved_docs(g), item.doc_ids)
-        for g, item in zip(outcome.generations, items)
+        ScoringSample(
+            g.text,
+            item.reference,
+            item.label,
+            _retrieved_docs(g),
+            item.doc_ids,
+            verdicts[i].score if verdicts else None,
+        )
+        for i, (g, item) in enumerate(zip(outcome.generations, items))
     ]
-    specs = list(suite.metric_specs)
+    # A variant the judge does not grade (the judge itself) has no judge column, rather than an empty one.
+    specs = [spec for spec in suite.metric_specs if verdicts is not None or spec.name != JUDGE_METRIC]
     if any(sample.retrieved is not None for sample in samples):
         specs += [MetricSpec(name) for name in RETRIEVAL_METRICS if MetricSpec(name) not in specs]
     context = MetricContext(suite.schema, suite.config.output.pattern)
@@ -280,6 +367,7 @@ def _score_variant(plan: RunPlan, outcome: VariantOutcome, prebuilt: Mapping[str
                 doc_ids=item.doc_ids,
                 scores={key: values[index] for key, values in scores.per_sample.items()},
                 generation=generation,
+                judge=verdicts[index].record(plan.judge or "") if verdicts else None,
             )
         )
     timings = {**outcome.timings, "score_s": time.perf_counter() - started}

@@ -3,7 +3,9 @@ p-value from one test, so that the interval excludes 0 exactly when p < alpha (h
 
 - 0/1 scores: the flips each way, McNemar's test (exact below 25 discordant items, asymptotic from 25) and
   the interval that inverts it (exact conditional, or Tango's score interval);
-- continuous scores: the paired t-test on the per-item differences and its t interval.
+- continuous scores: the paired t-test on the per-item differences and its t interval. Ordinal grades (the
+  judge's 1-5) get it too: it tests the mean grade, which is what the table shows, and with tens of items
+  the mean difference of bounded grades is close to normal.
 
 Paired means item i of `before` and item i of `after` are the same question: only the per-item
 differences carry information, which is far tighter than comparing two independent intervals.
@@ -53,8 +55,10 @@ class PairedComparison:
         }
 
 
-def compare_paired(before: Sequence[float], after: Sequence[float]) -> PairedComparison:
-    """Compare two score lists over the same items (same order, same length)."""
+def compare_paired(before: Sequence[float], after: Sequence[float], binary: bool | None = None) -> PairedComparison:
+    """Compare two score lists over the same items (same order, same length). `binary`: None, 0/1 scores
+    when every value is 0 or 1; False for a metric that is never a proportion (the judge's 1-5 grades,
+    `Metric.proportion`), which gets the paired t-test even when every grade happens to be 1."""
     a, b = np.asarray(before, dtype=float), np.asarray(after, dtype=float)
     if a.shape != b.shape:
         raise ValueError(f"paired scores need the same items: {a.size} vs {b.size}")  # a caller's bug
@@ -64,7 +68,7 @@ def compare_paired(before: Sequence[float], after: Sequence[float]) -> PairedCom
     diff = b - a
     means = (n, float(a.mean()), float(b.mean()), float(diff.mean()))
     sd = float(diff.std(ddof=1)) if n > 1 else None
-    if np.isin(a, (0.0, 1.0)).all() and np.isin(b, (0.0, 1.0)).all():
+    if binary is not False and np.isin(a, (0.0, 1.0)).all() and np.isin(b, (0.0, 1.0)).all():
         down, up = int(((a == 1) & (b == 0)).sum()), int(((a == 0) & (b == 1)).sum())
         p, test = mcnemar_p(down, up)
         if test == "mcnemar exact":

@@ -1,7 +1,7 @@
 """Scoring: per-sample metric values and aggregates with 95% confidence intervals.
 
 A metric whose every defined per-sample value is 0 or 1 is a proportion and gets Wilson's score interval
-(it does not collapse at 0 or 1). Corpus-level and continuous metrics get a seeded percentile bootstrap;
+(it does not collapse at 0 or 1), unless it says it never is one (the judge's 1-5 grades). Corpus-level and continuous metrics get a seeded percentile bootstrap;
 all of one variant's share the same resamples (rows drawn with one seed), so their intervals are computed
 over the same pseudo-datasets, and re-scoring a run gives identical numbers.
 """
@@ -62,6 +62,7 @@ class ScoringSample:
     label: str | None = None
     retrieved: tuple[str, ...] | None = None  # document ids a retrieving variant put in the prompt
     gold_docs: tuple[str, ...] = ()
+    judge: float | None = None  # the judge variant's grade (harness.run.judge); None: none, or unparsed
 
 
 def extract_answers(samples: Sequence[ScoringSample], extractor: Extractor) -> list[tuple[Answer, Answer]]:
@@ -103,7 +104,7 @@ def _interval(
     metric: Metric, rows: np.ndarray, values: np.ndarray, indices: np.ndarray | None
 ) -> tuple[float | None, float | None, str | None]:
     """Wilson for a proportion (a mean of 0/1 values), else the percentile bootstrap (None without resamples)."""
-    bounds = None if metric.corpus_level else binary_wilson(values)
+    bounds = None if metric.corpus_level or metric.proportion is False else binary_wilson(values)
     if bounds is not None:
         return bounds[0], bounds[1], "wilson"
     if indices is None:
@@ -177,7 +178,7 @@ def bootstrap_indices(n: int, resamples: int, seed: int) -> np.ndarray | None:
 
 
 def _metric_input(sample: ScoringSample, answer: Answer, reference: Answer, field: str | None) -> MetricInput:
-    extra = {"retrieved": sample.retrieved, "gold_docs": sample.gold_docs}
+    extra = {"retrieved": sample.retrieved, "gold_docs": sample.gold_docs, "judge": sample.judge}
     if field is None:
         label = sample.label if sample.label is not None else reference.text
         return MetricInput(sample.output, answer.text, reference.text, label, answered=bool(answer.text), **extra)

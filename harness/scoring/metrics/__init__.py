@@ -23,6 +23,7 @@ __all__ = [
     "MetricContext",
     "MetricInput",
     "available_metrics",
+    "check_judge_keys",
     "check_metric_specs",
     "metric_class",
     "metric_headings",
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 
 
 def _load_builtins() -> None:
-    from harness.scoring.metrics import builtin, retrieval  # noqa: F401  (registers on import)
+    from harness.scoring.metrics import builtin, judge, retrieval  # noqa: F401  (registers on import)
 
 
 def metric_class(name: str, where: str = "") -> type[Metric]:
@@ -83,3 +84,27 @@ def check_metric_specs(specs: Sequence[MetricSpec], config: SuiteConfig, where: 
             raise ConfigError(f"metric '{spec.name}' needs a pattern", f"{where} [output]", "add pattern = '...'")
         if spec.field and config.answer.extract != "json":
             raise ConfigError(f"metric '{spec.key}' scores a JSON field", f"{where} [answer]", "set extract = 'json'")
+        check_judge_keys(spec, f"{where} metrics")
+
+
+def check_judge_keys(spec: MetricSpec, where: str) -> None:
+    """`rubric`, `judge` and `judge_self` belong to the judge metric, which needs the first two; whether
+    `judge` names a declared variant is checked when a run is planned (a run config may declare it)."""
+    from harness.config.settings import JUDGE_METRIC
+
+    example = '{ name = "judge", rubric = "...", judge = "VARIANT" }'
+    if spec.name != JUDGE_METRIC:
+        extra = [key for key in ("rubric", "judge", "judge_self") if getattr(spec, key) is not None]
+        if extra:
+            raise ConfigError(
+                f"metric '{spec.key}' has key '{extra[0]}', which only the judge metric takes",
+                where,
+                f"remove it, or grade with {example}",
+            )
+        return
+    if spec.field is not None:
+        raise ConfigError("the judge metric grades the whole output, not a field", where, "remove field")
+    if not spec.judge or not spec.judge.strip():
+        raise ConfigError("the judge metric names no judge variant", where, f"add judge = 'VARIANT': {example}")
+    if not spec.rubric or not spec.rubric.strip():
+        raise ConfigError("the judge metric has no rubric", where, f"add rubric = 'what a 5 and a 1 mean': {example}")

@@ -26,6 +26,7 @@ class MetricInput:
     # False when nothing was extracted (no JSON, no regex match, no such JSON key, an empty output): such an
     # answer reads as "" and must never match, not even a reference that normalizes to "" too.
     answered: bool = True
+    judge: float | None = None  # the judge variant's 1-5 grade of this output (harness.run.judge), if any
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,9 @@ class Metric:
     # Without a field, compares with the item's gold label where it has one, else its reference: the
     # column then says which (metric_headings), since "accuracy" alone would not.
     scores_label: ClassVar[bool] = False
+    # None: a proportion (Wilson's interval) when every per-sample value is 0 or 1; False: never, as for a
+    # 1-5 grade, whose values may all happen to be 1 (harness.scoring.scores)
+    proportion: ClassVar[bool | None] = None
 
     def __init__(self, context: MetricContext = MetricContext()) -> None:
         self.context = context
