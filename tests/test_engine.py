@@ -44,7 +44,7 @@ def make_pool(backend: str) -> EnginePool:
     return pool
 
 
-# vllm_pool: the session-wide pool of tests/conftest.py, shared with tests/test_api_serve.py (one engine start).
+# vllm_pool: this file's pool, from tests/conftest.py.
 
 
 @pytest.fixture(scope="session")
@@ -70,13 +70,13 @@ def build(suite, pool: EnginePool, name: str, table: dict | None = None):
     return build_variant(name, context)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # as vllm_pool
 def vllm_generations(demo, vllm_pool, demo_requests) -> dict[str, list]:
     variants = {name: build(demo, vllm_pool, name) for name in ("base", "prompted", "finetuned-lora")}
     return {name: v.generate(demo_requests) for name, v in variants.items()}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def vllm_outputs(vllm_generations) -> dict[str, list[str]]:
     return {name: [g.text for g in generations] for name, generations in vllm_generations.items()}
 
