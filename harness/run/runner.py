@@ -192,30 +192,58 @@ def _judge_outcome(
     if finished is None or len(done) != len(requests):
         todo = [r for r in requests if r.id not in done]
         stats_before = CacheStats(**vars(context.cache.stats)) if context.cache else None
-        try:
-            fresh = generate_all(
-                judge,
-                f"{plan.judge} judging {judged_name}",
-                todo,
-                variant_batch_size(judge, plan.suite.config.run.batch_size),
-                options.progress,
-                on_batch=lambda batch, produced: progress.append(key, [r.id for r in batch], produced),
-            )
-        except (HarnessError, KeyboardInterrupt):
-            raise
-        except Exception as exc:
-            raise GenerationFailed(
-                f"judge '{plan.judge}' failed on variant '{judged_name}' after {len(progress.completed(key))} of "
-                f"{len(requests)} verdicts: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}",
-                str(plan.out_dir),
-                f"completed verdicts are kept; fix the cause, then finish with --resume {plan.out_dir}",
-            ) from exc
+        fresh = _generate_kept(
+            plan,
+            options,
+            progress,
+            judge,
+            key,
+            f"{plan.judge} judging {judged_name}",
+            todo,
+            len(requests),
+            f"judge '{plan.judge}' failed on variant '{judged_name}'",
+            "verdicts",
+        )
         done.update({r.id: g for r, g in zip(todo, fresh.generations)})
         cache = vars(context.cache.stats.since(stats_before)) if stats_before and context.cache else None
         finished = {"timings": fresh.timings, "cache": cache}
         progress.finish(key, finished)
     verdicts = [Verdict(r, done[r.id]) for r in requests]
     return JudgeOutcome(judged_name, verdicts, finished["timings"], finished["cache"])
+
+
+def _generate_kept(
+    plan: RunPlan,
+    options: RunOptions,
+    progress: RunProgress,
+    variant: Variant,
+    key: str,
+    label: str,
+    todo: list[Request],
+    total: int,
+    failed: str,
+    noun: str,
+) -> VariantOutcome:
+    """generate_all with each batch kept in progress/ under `key`; a failure (not the user's) is one
+    GenerationFailed saying how many `noun` of `total` were kept and how to --resume."""
+    try:
+        return generate_all(
+            variant,
+            label,
+            todo,
+            variant_batch_size(variant, plan.suite.config.run.batch_size),
+            options.progress,
+            on_batch=lambda batch, produced: progress.append(key, [r.id for r in batch], produced),
+        )
+    except (HarnessError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        first = str(exc).splitlines()[0][:200] if str(exc) else ""
+        raise GenerationFailed(
+            f"{failed} after {len(progress.completed(key))} of {total} {noun}: {type(exc).__name__}: {first}",
+            str(plan.out_dir),
+            f"completed {noun} are kept; fix the cause, then finish with --resume {plan.out_dir}",
+        ) from exc
 
 
 def _self_test(
@@ -259,24 +287,9 @@ def _variant_outcome(
     todo = [r for r in plan.requests if r.id not in done]
     stats_before = CacheStats(**vars(context.cache.stats)) if context.cache else None
     start_before = _engine_start_s(context)
-    try:
-        outcome = generate_all(
-            variant,
-            name,
-            todo,
-            variant_batch_size(variant, plan.suite.config.run.batch_size),
-            options.progress,
-            on_batch=lambda batch, produced: progress.append(name, [r.id for r in batch], produced),
-        )
-    except (HarnessError, KeyboardInterrupt):
-        raise
-    except Exception as exc:
-        kept = len(progress.completed(name))
-        raise GenerationFailed(
-            f"variant '{name}' failed after {kept} of {len(plan.requests)} samples: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}",
-            str(plan.out_dir),
-            f"completed samples are kept; fix the cause, then finish with --resume {plan.out_dir}",
-        ) from exc
+    outcome = _generate_kept(
+        plan, options, progress, variant, name, name, todo, len(plan.requests), f"variant '{name}' failed", "samples"
+    )
     fresh = {r.id: g for r, g in zip(todo, outcome.generations)}
     outcome.generations = [done.get(r.id) or fresh[r.id] for r in plan.requests]
     # The first variant on an engine pays its start-up; report that apart from generation.
