@@ -7,6 +7,7 @@ The built-in kinds subclass `VariantBase`, which adds the optional abilities wit
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -14,8 +15,8 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from harness.core.ranges import ranged
 
-Role = Literal["system", "user", "assistant"]
-ROLES: tuple[str, ...] = ("system", "user", "assistant")
+Role = Literal["system", "user", "assistant", "tool"]
+ROLES: tuple[str, ...] = ("system", "user", "assistant", "tool")  # "tool": a tool's result (tool_call_id)
 
 DEFAULT_MAX_TOKENS = 256
 # What answers for a variant: (harness.engines.EngineHandle, harness.engines.Adapter or None). Typed loosely
@@ -24,12 +25,55 @@ Weights = tuple[Any, Any]
 
 
 @dataclass(frozen=True)
+class ToolCall:
+    """One function call an assistant message makes. `arguments` is the arguments' JSON text as the model or
+    the file wrote it (it may not parse: a model's call is scored, not trusted)."""
+
+    name: str
+    arguments: str = "{}"
+    id: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The OpenAI chat format (arguments as a JSON string), as fine-tuning files and endpoints hold it."""
+        call: dict[str, Any] = {"type": "function", "function": {"name": self.name, "arguments": self.arguments}}
+        return {"id": self.id, **call} if self.id else call
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A function the model may call: OpenAI's `{"type": "function", "function": {...}}`. `parameters` is
+    its JSON schema as canonical JSON text (hashable: one cache key per tool list)."""
+
+    name: str
+    description: str = ""
+    parameters: str = "{}"
+
+    def to_dict(self) -> dict[str, Any]:
+        function: dict[str, Any] = {"name": self.name}
+        if self.description:
+            function["description"] = self.description
+        function["parameters"] = json.loads(self.parameters)
+        return {"type": "function", "function": function}
+
+
+@dataclass(frozen=True)
 class Message:
+    """A chat message. An assistant message may carry `tool_calls` (its content then often ""); a "tool"
+    message is a tool's result for the call named by `tool_call_id`."""
+
     role: Role
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str = ""
 
-    def to_dict(self) -> dict[str, str]:
-        return {"role": self.role, "content": self.content}
+    def to_dict(self) -> dict[str, Any]:
+        # Only what is set: a message without tools is what it always was (cache keys, sample files).
+        message: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.tool_calls:
+            message["tool_calls"] = [call.to_dict() for call in self.tool_calls]
+        if self.tool_call_id:
+            message["tool_call_id"] = self.tool_call_id
+        return message
 
 
 @dataclass(frozen=True)
@@ -44,8 +88,10 @@ class GenerationParams:
     seed: int = ranged(0, 0, example="0")
 
 
-ConstraintKind = Literal["schema", "regex", "choice"]
-CONSTRAINT_KINDS: tuple[str, ...] = ("schema", "regex", "choice")
+# "tools": a call to one of the request's tools or a plain reply, as JSON (harness.core.tools.call_schema);
+# the variants turn it into each request's own "schema" constraint, so engines never see it.
+ConstraintKind = Literal["schema", "regex", "choice", "tools"]
+CONSTRAINT_KINDS: tuple[str, ...] = ("schema", "regex", "choice", "tools")
 
 
 @dataclass(frozen=True)
@@ -60,7 +106,9 @@ class Constraint:
 
     def to_dict(self) -> dict[str, Any]:
         """What a cache key and a sample record hold of it."""
-        value: Any = {"schema": self.schema, "regex": self.pattern, "choice": list(self.choices)}[self.kind]
+        value: Any = {"schema": self.schema, "regex": self.pattern, "choice": list(self.choices), "tools": True}[
+            self.kind
+        ]
         return {"kind": self.kind, "value": value}
 
 
@@ -78,6 +126,7 @@ class Request:
     query: str = ""
     metadata: Mapping[str, Any] = field(default_factory=dict)
     constraint: Constraint | None = None  # None: free decoding
+    tools: tuple[Tool, ...] = ()  # the functions the model may call (harness.core.tools renders and parses them)
 
 
 @dataclass(frozen=True)
