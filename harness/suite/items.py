@@ -24,7 +24,7 @@ from typing import Any
 from harness.config.guards import shown
 from harness.config.parse import check_file
 from harness.core.errors import DataError, HarnessWarning, did_you_mean
-from harness.core.types import ROLES, Message
+from harness.core.types import ROLES, Message, Tool
 
 FORMATS = ("auto", "chat", "completion", "fields")
 # One record per line, and no record longer than this. 10 MB of text is ~2.5M tokens: a thousand times
@@ -59,6 +59,10 @@ class Item:
     doc_ids: tuple[str, ...] = ()
     history: tuple[Message, ...] = ()
     source: str = field(default="", compare=False)  # "file:line", for error messages
+    # The functions the model may call (a chat record's `tools`, or legacy `functions`); a reference that
+    # calls them is their <tool_call> text (harness.core.tools.call_text)
+    tools: tuple[Tool, ...] = ()
+    parallel_tool_calls: bool = False
 
 
 @dataclass(frozen=True)

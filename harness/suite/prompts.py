@@ -98,7 +98,11 @@ def build_request(item: Item, prompt: PromptSpec, params: GenerationParams) -> R
         messages=tuple(messages),
         params=params,
         query=prompt.query.render(item.fields, item.id) if prompt.query else user.content,
-        metadata={"doc_ids": list(item.doc_ids)} if item.doc_ids else {},
+        metadata={
+            **({"doc_ids": list(item.doc_ids)} if item.doc_ids else {}),
+            **({"parallel_tool_calls": True} if item.parallel_tool_calls else {}),
+        },
+        tools=item.tools,
     )
 
 
