@@ -59,7 +59,18 @@ STEP_LABELS = {
 }
 # A fine-tuned adapter that holds the facts is retrained when they change: its cost recurs each period.
 RETRAIN_DAYS = {"monthly": 30.0, "weekly": 7.0, "daily": 1.0}
-NARROW_METRICS = ("exact_match", "accuracy", "macro_f1", "json_schema", "json_valid", "regex_match")
+NARROW_METRICS = (
+    "exact_match",
+    "accuracy",
+    "macro_f1",
+    "json_schema",
+    "json_valid",
+    "regex_match",
+    "tool_name",  # a call to one of a fixed set of functions: the guides' fixed-format home ground
+    "tool_args_exact",
+    "tool_args_valid",
+    "tool_args_f1",
+)
 OPEN_METRICS = ("bleu", "chrf", "rouge1", "rouge2", "rougeL", "rougeLsum", "token_f1")
 
 

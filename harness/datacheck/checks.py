@@ -99,7 +99,9 @@ def leakage_exact(train: Pool, eval_pool: Pool, out: Findings) -> None:
 def balance(pool: Pool, out: Findings) -> None:
     """Labels (or classification-like outputs): a class under 10% of the largest, or under 5 examples."""
     labels = [r.label for r in pool.records if r.label is not None]
-    source = "label"
+    # tool-calling chat records without a label are labelled by the functions they call: say so
+    tools = any(r.label_source == "tool name" for r in pool.records if r.label is not None)
+    source = "tool name" if tools else "label"  # "tool names are imbalanced", "2 tool name(s) with fewer..."
     if len(labels) < len(pool.records) / 2:
         labels, source = [r.output.strip() for r in pool.records], "output"
         if not 2 <= len(set(labels)) <= min(MAX_CLASSES, len(labels) // 4):
@@ -114,7 +116,9 @@ def balance(pool: Pool, out: Findings) -> None:
             "label_imbalance",
             f"{source}s are imbalanced: '{_cut(small)}' has {_n(least, 'item')}, '{_cut(big)}' {most}",
             pool.file,
-            "add examples of the rare classes; judge eval by per-class metrics (macro F1)",
+            "add examples that call the rare tools (or of the rejections)"
+            if source == "tool name"
+            else "add examples of the rare classes; judge eval by per-class metrics (macro F1)",
             pool.file,
         )
     rare = [(label, n) for label, n in sorted(counts.items(), key=lambda kv: (kv[1], kv[0])) if n < RARE_CLASS]
@@ -123,7 +127,7 @@ def balance(pool: Pool, out: Findings) -> None:
         out.add(
             "warning",
             "rare_label",
-            f"{len(rare)} {source} value(s) with fewer than {RARE_CLASS} examples: {shown}",
+            f"{len(rare)} {source if source == 'tool name' else source + ' value'}(s) with fewer than {RARE_CLASS} examples: {shown}",
             pool.file,
             "add examples, or merge rare classes: a few items say little",
             pool.file,

@@ -74,7 +74,7 @@ def read_file(path: Path, role: str, layout: str | SuiteLayout, findings: Findin
             obj = _parse(line, f"{name}:{number}", findings)
             if obj is None:
                 continue
-            context = Line(f"{name}:{number}", name, findings)
+            context = Line(f"{name}:{number}", name, findings, role)
             if isinstance(layout, SuiteLayout):
                 kind, record, item_id = suite_record(obj, layout, context)
                 item_id = item_id if layout.names.id in obj else None  # a content hash is no id the user wrote

@@ -28,6 +28,7 @@ class Record:
     prompt: str = ""
     label: str | None = None
     rejected: str | None = None  # preference pairs only
+    label_source: str = "label"  # "tool name": the label is the functions the reply calls (tool-calling chat)
 
     @property
     def prompt_text(self) -> str:
@@ -56,14 +57,19 @@ def text_key(text: str) -> bytes:
 
 @dataclass(frozen=True)
 class Line:
-    """Where a record came from, for its findings."""
+    """Where a record came from, for its findings, and the role of its file ("train", "eval" or "data"),
+    for the rules that differ by role (a conversation with no user turn)."""
 
     where: str
     file: str
     findings: Findings
+    role: str = "data"
 
     def error(self, code: str, message: str, fix: str = "") -> None:
         self.findings.add("error", code, message, self.where, fix, self.file)
 
     def warning(self, code: str, message: str, fix: str = "") -> None:
         self.findings.add("warning", code, message, self.where, fix, self.file)
+
+    def info(self, code: str, message: str, fix: str = "") -> None:
+        self.findings.add("info", code, message, self.where, fix, self.file)

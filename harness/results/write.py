@@ -24,7 +24,7 @@ from harness.core.escaping import escape_controls
 from harness.core.files import write_atomic
 from harness.core.hardware import machine
 from harness.core.redact import redact_secrets
-from harness.core.types import Generation, Message
+from harness.core.types import Generation, Message, Tool
 from harness.results.read import SCHEMA_VERSION
 from harness.scoring.metrics import metric_headings
 from harness.scoring.scores import MetricSummary
@@ -62,6 +62,7 @@ class SampleRecord:
     scores: dict[str, float | None]
     generation: Generation
     judge: dict[str, Any] | None = None  # the judge's prompt, raw verdict and score (harness.run.judge)
+    tools: Sequence[Tool] = ()  # the functions the item offered; written only when there are some
 
     def to_dict(self) -> dict[str, Any]:
         return redact_secrets(
@@ -77,6 +78,8 @@ class SampleRecord:
                 # The measurements and metadata; the output and messages are the sample's own, above.
                 **generation_to_dict(self.generation, text=False),
                 **({"judge": self.judge} if self.judge is not None else {}),
+                # Only when offered: a sample file of a suite without tools is as it always was.
+                **({"tools": [tool.to_dict() for tool in self.tools]} if self.tools else {}),
             }
         )
 

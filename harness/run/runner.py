@@ -357,6 +357,7 @@ def _score_variant(
             _retrieved_docs(g),
             item.doc_ids,
             verdicts[i].score if verdicts else None,
+            item.tools,
         )
         for i, (g, item) in enumerate(zip(outcome.generations, items))
     ]
@@ -381,6 +382,7 @@ def _score_variant(
                 scores={key: values[index] for key, values in scores.per_sample.items()},
                 generation=generation,
                 judge=verdicts[index].record(plan.judge or "") if verdicts else None,
+                tools=item.tools,
             )
         )
     timings = {**outcome.timings, "score_s": time.perf_counter() - started}

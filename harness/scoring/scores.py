@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from harness.config.settings import MetricSpec
+from harness.core.types import Tool
 from harness.scoring.answers import Answer, Extractor
 from harness.scoring.intervals import binary_wilson, percentile_interval
 from harness.scoring.metrics import Metric, MetricContext, MetricInput, metric_class
@@ -63,6 +64,7 @@ class ScoringSample:
     retrieved: tuple[str, ...] | None = None  # document ids a retrieving variant put in the prompt
     gold_docs: tuple[str, ...] = ()
     judge: float | None = None  # the judge variant's grade (harness.run.judge); None: none, or unparsed
+    tools: tuple[Tool, ...] = ()  # the functions the item offered (harness.scoring.metrics.tools)
 
 
 def extract_answers(samples: Sequence[ScoringSample], extractor: Extractor) -> list[tuple[Answer, Answer]]:
@@ -178,7 +180,13 @@ def bootstrap_indices(n: int, resamples: int, seed: int) -> np.ndarray | None:
 
 
 def _metric_input(sample: ScoringSample, answer: Answer, reference: Answer, field: str | None) -> MetricInput:
-    extra = {"retrieved": sample.retrieved, "gold_docs": sample.gold_docs, "judge": sample.judge}
+    extra = {
+        "retrieved": sample.retrieved,
+        "gold_docs": sample.gold_docs,
+        "judge": sample.judge,
+        "tools": sample.tools,
+        "raw_reference": sample.reference,
+    }
     if field is None:
         label = sample.label if sample.label is not None else reference.text
         return MetricInput(sample.output, answer.text, reference.text, label, answered=bool(answer.text), **extra)

@@ -6,6 +6,20 @@
 
 Every layout may carry `id` (else a stable content hash), `label` and `doc_ids` (gold documents).
 
+A chat record may be OpenAI's fine-tuning format with tools: assistant messages with `tool_calls` (their
+`content` null or missing) or legacy `function_call`, `tool` results with `tool_call_id` (legacy role
+`function` is read as a tool result without an id), and a per-record `tools` (or legacy `functions`) list
+and `parallel_tool_calls` (absent: true when the reference makes more than one call). A reference that calls
+tools is its `call_text`; one that does not is its content (a rejection). Only the shape is checked here;
+whether the calls name the record's tools, their arguments fit the schemas and the ids match is
+`harness check-data`'s job. Earlier turns, tool calls and results included, are the item's `history`.
+
+An eval item ends with a user message then the assistant reference: `build_request` sends system + history +
+the rendered user message, so nothing can follow that user message. A multi-step conversation (user, call,
+tool result, final answer) is therefore refused here, as is one with no user turn (a system prompt, then
+the assistant opening): `harness check-data --train` accepts both as training data, but no suite item (train
+items are built the way eval requests are) can hold them yet.
+
 A line that repeats an earlier record exactly (same JSON, whatever its key order) is a `Repeat`: it is
 dropped, the first copy is used, and loading goes on; `harness check-data` reports it in the same words.
 The same explicit id on two different records stays an error.
@@ -24,7 +38,8 @@ from typing import Any
 from harness.config.guards import shown
 from harness.config.parse import check_file
 from harness.core.errors import DataError, HarnessWarning, did_you_mean
-from harness.core.types import ROLES, Message, Tool
+from harness.core.tools import call_text, tool_call, tool_from_dict
+from harness.core.types import ROLES, Message, Tool, ToolCall
 
 FORMATS = ("auto", "chat", "completion", "fields")
 # One record per line, and no record longer than this. 10 MB of text is ~2.5M tokens: a thousand times
@@ -190,8 +205,10 @@ def detect_layout(record: Mapping[str, Any]) -> str:
 
 def parse_record(record: dict[str, Any], layout: str, names: FieldNames, where: str) -> Item:
     layout = detect_layout(record) if layout == "auto" else layout
+    tools: tuple[Tool, ...] = ()
+    parallel = False
     if layout == "chat":
-        fields, reference, history = _parse_chat(record, where)
+        fields, reference, history, tools, parallel = _parse_chat(record, where)
     elif layout == "completion":
         for key in ("prompt", "completion"):
             if not isinstance(record.get(key), str):
@@ -214,31 +231,144 @@ def parse_record(record: dict[str, Any], layout: str, names: FieldNames, where: 
         doc_ids=_doc_ids(record.get(names.doc_ids), where),
         history=history,
         source=where,
+        tools=tools,
+        parallel_tool_calls=parallel,
     )
 
 
-def _parse_chat(record: dict[str, Any], where: str) -> tuple[dict[str, Any], str, tuple[Message, ...]]:
+def _parse_chat(
+    record: dict[str, Any], where: str
+) -> tuple[dict[str, Any], str, tuple[Message, ...], tuple[Tool, ...], bool]:
     raw = record["messages"]
     if not isinstance(raw, list) or not raw:
         raise DataError("'messages' must be a non-empty list", where, "see docs/suite-format.md")
-    messages = []
-    for index, message in enumerate(raw):
-        role = message.get("role") if isinstance(message, dict) else None
-        if isinstance(role, str) and role not in ROLES:
-            raise DataError(f"message {index} has unknown role {shown(role)}", where, did_you_mean(role, ROLES))
-        if not isinstance(message, dict) or role not in ROLES or not isinstance(message.get("content"), str):
-            raise DataError(
-                f"message {index} needs a role ({', '.join(ROLES)}) and string content", where, "fix the message"
-            )
-        messages.append(Message(message["role"], message["content"]))
-    if messages[-1].role != "assistant" or len(messages) < 2 or messages[-2].role != "user":
+    messages = [_message(message, index, where) for index, message in enumerate(raw)]
+    tools = _tools(record, where)
+    roles = [message.role for message in messages]
+    if roles[-1] == "assistant" and len(roles) >= 2 and set(roles[:-1]) == {"system"}:
+        raise DataError(
+            "no user message (the assistant opens the conversation): as eval data it has no input",
+            where,
+            "for training data run harness check-data --train; for eval, add the user message the reply answers",
+        )
+    if roles[-1] == "assistant" and len(roles) >= 2 and roles[-2] == "tool":
+        raise DataError(
+            "the final assistant message follows a tool result: a suite item must end with a user message then "
+            "the assistant reference",
+            where,
+            "harness check-data --train reads multi-step tool conversations, but a suite item (eval or train) "
+            "cannot hold one yet: end the record with the user message and the call it should make",
+        )
+    if roles[-1] != "assistant" or len(roles) < 2 or roles[-2] != "user":
         raise DataError("a chat record must end with a user message then the assistant reference", where, "")
     fields = {key: value for key, value in record.items() if key != "messages"}
     fields["input"] = messages[-2].content
     history = messages[:-2]
     if history and history[0].role == "system":
         fields.setdefault("system", history[0].content)
-    return fields, messages[-1].content, tuple(history)
+    gold = messages[-1]
+    reference = call_text(gold.tool_calls, gold.content) if gold.tool_calls else gold.content
+    parallel = record.get("parallel_tool_calls")
+    if parallel is None:  # OpenAI's default is true; without the key, what the reference itself does
+        parallel = len(gold.tool_calls) > 1
+    elif not isinstance(parallel, bool):
+        raise DataError(f"parallel_tool_calls is {_kind(parallel)}, not true or false", where, "write true or false")
+    return fields, reference, tuple(history), tools, parallel
+
+
+def _message(message: Any, index: int, where: str) -> Message:
+    role = message.get("role") if isinstance(message, dict) else None
+    known = (*ROLES, "function")  # "function": a legacy function result
+    if isinstance(role, str) and role not in known:
+        raise DataError(f"message {index} has unknown role {shown(role)}", where, did_you_mean(role, ROLES))
+    calls = _message_calls(message, index, where) if role in known else ()
+    content = message.get("content") if role in known else None
+    if content is None and calls:  # an assistant turn that only calls: OpenAI writes null or leaves it out
+        content = ""
+    if role not in known or not isinstance(content, str):
+        raise DataError(
+            f"message {index} needs a role ({', '.join(ROLES)}) and string content", where, "fix the message"
+        )
+    if calls and role != "assistant":
+        raise DataError(f"message {index} is a '{role}' message with tool calls", where, "only assistant turns call")
+    if role == "function":  # legacy function result: a tool message that names no call
+        return Message("tool", content)
+    call_id = message.get("tool_call_id") if role == "tool" else None
+    if call_id is not None and not isinstance(call_id, str):
+        raise DataError(f"message {index} tool_call_id is {_kind(call_id)}", where, "write the call's id as a string")
+    return Message(role, content, tool_calls=calls, tool_call_id=call_id or "")
+
+
+def _message_calls(message: dict[str, Any], index: int, where: str) -> tuple[ToolCall, ...]:
+    entries, legacy = message.get("tool_calls"), message.get("function_call")
+    if entries is not None and legacy is not None:
+        raise DataError(f"message {index} has both tool_calls and function_call", where, "keep one of them")
+    if legacy is not None:
+        return (_call(legacy, f"message {index} function_call", where),)
+    if entries is None:
+        return ()
+    if not isinstance(entries, list):
+        raise DataError(
+            f"message {index} tool_calls is {_kind(entries)}, not a list",
+            where,
+            'write [{"type": "function", "function": {"name": ..., "arguments": ...}}]',
+        )
+    return tuple(_call(entry, f"message {index} tool_calls[{n}]", where) for n, entry in enumerate(entries))
+
+
+def _call(entry: Any, label: str, where: str) -> ToolCall:
+    """One call: OpenAI's {"id", "type", "function": {"name", "arguments"}} or the bare function object
+    (legacy function_call). Arguments stay the file's JSON text; an object is written as canonical JSON."""
+    function = entry.get("function") if isinstance(entry, dict) and isinstance(entry.get("function"), dict) else entry
+    name = function.get("name") if isinstance(function, dict) else None
+    if not isinstance(name, str) or not name.strip():
+        raise DataError(f"{label} names no function", where, 'give it "function": {"name": ..., "arguments": ...}')
+    arguments = function.get("arguments")
+    if not isinstance(arguments, str | dict):
+        raise DataError(
+            f"{label} arguments is {_kind(arguments)}, not a JSON string or object",
+            where,
+            "write the arguments as a JSON object, or as its JSON text in a string",
+        )
+    call_id = entry.get("id") if isinstance(entry, dict) else None
+    if call_id is not None and not isinstance(call_id, str):
+        raise DataError(f"{label} id is {_kind(call_id)}, not a string", where, "write the id as a string")
+    return tool_call(name, arguments, call_id or "")
+
+
+def _tools(record: dict[str, Any], where: str) -> tuple[Tool, ...]:
+    """The record's `tools` and legacy `functions`: each entry needs a name (and an object for parameters)."""
+    tools = []
+    for key in ("tools", "functions"):
+        entries = record.get(key)
+        if entries is None:
+            continue
+        if not isinstance(entries, list):
+            raise DataError(f"'{key}' is {_kind(entries)}, not a list", where, "write a list of function definitions")
+        for index, entry in enumerate(entries):
+            function = entry.get("function") if isinstance(entry, dict) else None
+            function = function if isinstance(function, dict) else entry
+            name = function.get("name") if isinstance(function, dict) else None
+            if not isinstance(name, str) or not name.strip():
+                raise DataError(
+                    f"{key}[{index}] has no function name",
+                    where,
+                    'write {"type": "function", "function": {"name": ..., "parameters": {...}}}',
+                )
+            if not isinstance(function.get("parameters"), dict | None):
+                raise DataError(
+                    f"{key}[{index}] ({shown(name)}) parameters is {_kind(function['parameters'])}",
+                    where,
+                    "write its parameters as a JSON-schema object",
+                )
+            tools.append(tool_from_dict(entry))
+    return tuple(tools)
+
+
+def _kind(value: Any) -> str:
+    """A JSON value's kind in the file's words (null, a string, a list), for error messages."""
+    kinds = {bool: "true/false", str: "a string", list: "a list", dict: "an object", int: "a number"}
+    return "null" if value is None else kinds.get(type(value), "a number")
 
 
 def _item_id(record: Mapping[str, Any], key: str, where: str) -> str:

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 
 def _load_builtins() -> None:
-    from harness.scoring.metrics import builtin, judge, retrieval  # noqa: F401  (registers on import)
+    from harness.scoring.metrics import builtin, judge, retrieval, tools  # noqa: F401  (registers on import)
 
 
 def metric_class(name: str, where: str = "") -> type[Metric]:
@@ -82,6 +82,12 @@ def check_metric_specs(specs: Sequence[MetricSpec], config: SuiteConfig, where: 
             raise ConfigError(f"metric '{spec.name}' needs a JSON schema", f"{where} [output]", "add schema = ...")
         if cls.needs == "pattern" and not config.output.pattern:
             raise ConfigError(f"metric '{spec.name}' needs a pattern", f"{where} [output]", "add pattern = '...'")
+        if spec.field and cls.needs == "tools":
+            raise ConfigError(
+                f"metric '{spec.key}' scores a field, but tool metrics score the whole call",
+                f"{where} metrics",
+                f'write "{spec.name}" alone',
+            )
         if spec.field and config.answer.extract != "json":
             raise ConfigError(f"metric '{spec.key}' scores a JSON field", f"{where} [answer]", "set extract = 'json'")
         check_judge_keys(spec, f"{where} metrics")

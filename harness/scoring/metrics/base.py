@@ -1,7 +1,7 @@
 """What every metric is built from: the sample a metric sees, its settings, the base classes and the registry.
 
-Built-in metrics (builtin.py, retrieval.py) and users' metrics register here; `harness.scoring.metrics`
-looks names up after loading the built-ins.
+Built-in metrics (builtin.py, retrieval.py, judge.py, tools.py) and users' metrics register here;
+`harness.scoring.metrics` looks names up after loading the built-ins.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
+
+from harness.core.types import Tool
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,10 @@ class MetricInput:
     # answer reads as "" and must never match, not even a reference that normalizes to "" too.
     answered: bool = True
     judge: float | None = None  # the judge variant's 1-5 grade of this output (harness.run.judge), if any
+    tools: tuple[Tool, ...] = ()  # the functions the item offered the model (the tool metrics' schemas)
+    # The reference as the item holds it, before [answer] extraction (None: `reference`): the tool metrics
+    # read the gold calls from it, which extraction (a first line, a regex) would cut apart.
+    raw_reference: str | None = None
 
 
 @dataclass(frozen=True)
@@ -41,7 +47,9 @@ class Metric:
     name: ClassVar[str]
     description: ClassVar[str] = ""
     higher_is_better: ClassVar[bool | None] = True  # None: informational, never gated
-    needs: ClassVar[str | None] = None  # "schema" or "pattern": a suite setting the metric requires
+    # "schema" or "pattern": a suite setting the metric requires (checked at load); "tools": the items' tools,
+    # which the load-time check, seeing only the config, leaves alone
+    needs: ClassVar[str | None] = None
     corpus_level: ClassVar[bool] = False  # the aggregate is not the mean of per-sample values
     chunkable: ClassVar[bool] = True  # a sample's stats row depends on that sample alone
     # Without a field, compares with the item's gold label where it has one, else its reference: the
