@@ -14,6 +14,11 @@ refused key (401/403), an unknown model (404), a request the server rejects (oth
 failing after its retries raises `ApiRequestFailed`; the runner keeps what was answered and says how to
 --resume. Nothing is ever turned into an empty answer.
 
+A request's tools go as `tools` (and `parallel_tool_calls` where the item sets it); the calls the model
+streams back (`delta.tool_calls`, in fragments) are joined and written into the answer's text as
+<tool_call> blocks after its content (harness.core.tools.call_text), the form every engine's answer is
+scored in.
+
 The caller passes the key (read from the variable `api_key_env` names when the run starts); it lives in the
 client's headers only, and every message built from a server's reply is scrubbed of it.
 
@@ -33,7 +38,8 @@ from typing import Any
 
 from harness.core.errors import ConfigError, HarnessError
 from harness.core.redact import REDACTED, redact_secrets
-from harness.core.types import Constraint, Generation, Request
+from harness.core.tools import call_text
+from harness.core.types import Constraint, Generation, Request, ToolCall
 
 DEFAULT_CONCURRENCY = 8
 DEFAULT_TIMEOUT_S = 120.0
@@ -179,6 +185,7 @@ class ApiEngine:
         started = time.perf_counter()
         first: float | None = None
         parts: list[str] = []
+        calls: dict[int, dict[str, str]] = {}  # streamed tool calls by index: id, name, arguments so far
         usage = fingerprint = model = finish = None
         stream = await client.chat.completions.create(**body)  # returns on a 2xx status; raises on others
         self.proven_ = True  # the key, the model and the URL are good
@@ -194,12 +201,19 @@ class ApiEngine:
                     if content:
                         first = time.perf_counter() - started if first is None else first
                         parts.append(content)
+                    fragments = getattr(choice.delta, "tool_calls", None) if choice.delta is not None else None
+                    if fragments:
+                        first = time.perf_counter() - started if first is None else first
+                        add_call_fragments(calls, fragments)
                     finish = choice.finish_reason or finish
         metadata: dict[str, Any] = {"response_model": model, "finish_reason": finish}
         if fingerprint:
             metadata["system_fingerprint"] = fingerprint
+        text = "".join(parts)
+        if calls:  # written as text, the form scoring reads (harness.core.tools.parse_calls)
+            text = call_text([ToolCall(c["name"], c["arguments"], c["id"]) for _, c in sorted(calls.items())], text)
         return Generation(
-            text="".join(parts),
+            text=text,
             prompt_tokens=getattr(usage, "prompt_tokens", None),
             completion_tokens=getattr(usage, "completion_tokens", None),
             ttft_s=first,
@@ -223,6 +237,10 @@ class ApiEngine:
             body["stop"] = list(params.stop)
         if request.constraint is not None:
             body["response_format"] = response_format(request.constraint)
+        if request.tools:  # the messages' to_dict is already the wire form: calls with JSON-string arguments
+            body["tools"] = [tool.to_dict() for tool in request.tools]
+            if "parallel_tool_calls" in request.metadata:
+                body["parallel_tool_calls"] = bool(request.metadata["parallel_tool_calls"])
         return body
 
     def _retryable(self, exc: Exception) -> _Failure | None:
@@ -314,6 +332,18 @@ class ApiEngine:
             loop.run_until_complete(self.client_.close())
             self.client_ = None
         loop.close()
+
+
+def add_call_fragments(calls: dict[int, dict[str, str]], fragments: Any) -> None:
+    """Add one chunk's `delta.tool_calls` to the calls so far: a call's fragments share its `index`; its id,
+    name and argument text arrive in pieces and are joined, as the openai client's own accumulator does."""
+    for fragment in fragments:
+        call = calls.setdefault(int(getattr(fragment, "index", None) or 0), {"id": "", "name": "", "arguments": ""})
+        call["id"] += getattr(fragment, "id", None) or ""
+        function = getattr(fragment, "function", None)
+        if function is not None:
+            call["name"] += getattr(function, "name", None) or ""
+            call["arguments"] += getattr(function, "arguments", None) or ""
 
 
 def response_format(constraint: Constraint) -> dict[str, Any]:

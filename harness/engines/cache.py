@@ -294,10 +294,14 @@ def backend_packages(backend: str) -> dict[str, str]:
 
 
 def request_payload(request: Request) -> dict[str, Any]:
-    """What an engine sees of a request: the messages and how to sample (not its id or query)."""
+    """What an engine sees of a request: the messages, tools and how to sample (not its id or query)."""
     payload = {"messages": [m.to_dict() for m in request.messages], "params": params_payload(request.params)}
     if request.constraint is not None:  # only then: unconstrained keys stay what they were (KEY_VERSION 2)
         payload["constraint"] = request.constraint.to_dict()
+    if request.tools:  # likewise: a request without tools keeps its key (its messages' calls are in to_dict)
+        payload["tools"] = [tool.to_dict() for tool in request.tools]
+        if "parallel_tool_calls" in request.metadata:  # sent to an api endpoint: it can change the answer
+            payload["parallel_tool_calls"] = bool(request.metadata["parallel_tool_calls"])
     return payload
 
 

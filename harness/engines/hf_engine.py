@@ -16,6 +16,7 @@ from harness.config.settings import EngineSettings
 from harness.core.errors import ConfigError
 from harness.core.hardware import effective_dtype
 from harness.core.ties import RUNNER_UPS, token_trace
+from harness.core.tools import chat_messages, template_knows_tools
 from harness.core.types import Constraint, Generation, GenerationParams, Request
 from harness.engines import Adapter, TokenPair
 from harness.engines.models import ResolvedModel
@@ -64,12 +65,7 @@ class HfEngine:
         return [g for g in results if g is not None]
 
     def _generate_group(self, requests: list[Request], adapter: Adapter | None) -> list[Generation]:
-        texts = [
-            self.tokenizer.apply_chat_template(
-                [m.to_dict() for m in r.messages], tokenize=False, add_generation_prompt=True
-            )
-            for r in requests
-        ]
+        texts = [self._prompt(r) for r in requests]
         inputs = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
         params = requests[0].params  # the runner sends one suite's params per batch
         constraint = requests[0].constraint  # generate groups requests by constraint
@@ -107,6 +103,13 @@ class HfEngine:
                 )
             )
         return generations
+
+    def _prompt(self, request: Request) -> str:
+        """The request through the chat template; tools as the template takes them (`tools=`) where it knows
+        them, else in the system prompt (harness.core.tools.chat_messages)."""
+        messages, tools = chat_messages(request, template_knows_tools(getattr(self.tokenizer, "chat_template", None)))
+        extra: dict[str, Any] = {"tools": tools} if tools else {}  # a request without tools: as it always was
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **extra)
 
     def loglikelihood(self, pairs: Sequence[TokenPair], adapter: Adapter | None = None) -> list[tuple[float, bool]]:
         """Requests packed into prefix trees (harness.engines.packed): a shared context or few-shot block is

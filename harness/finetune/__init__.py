@@ -40,8 +40,10 @@ from harness.finetune.data import (
     open_retrieval,
     retrieval_record,
     retrieval_variant,
+    template_native,
     token_count,
     train_rows,
+    training_dataset,
     training_examples,
 )
 from harness.suite.load import Suite
@@ -120,7 +122,7 @@ def finetune(
     if missing:  # found without importing: their import-time warnings belong in the log below
         raise MissingDependencyError(f"fine-tuning needs {missing}", "", "pip install 'harness[finetune]'")
 
-    examples, retrieved = _train_data(suite, config.limit, with_retrieval)  # before any folder is made
+    rows, retrieved = _train_data(suite, config.limit, with_retrieval)  # before any folder is made
     resolved = resolve_model(model or suite.config.engine.model)
     out = Path(out) if out else default_adapter_dir(suite, resolved.name, bool(with_retrieval))
     (out / ".trainer").mkdir(parents=True, exist_ok=True)
@@ -129,13 +131,13 @@ def finetune(
             import torch
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
-        echo(f"harness: fine-tuning {resolved.name} on {len(examples)} examples ({device}) -> {out}", err=True)
-        trainer, seconds = _train(resolved.path, examples, out, config, device)
+        echo(f"harness: fine-tuning {resolved.name} on {len(rows)} examples ({device}) -> {out}", err=True)
+        trainer, seconds = _train(resolved.path, rows, out, config, device)
         trainer.model.save_pretrained(out)
     _point_adapter_at(out, resolved.name)
     compact_adapter_weights(out)
     losses = [(e["step"], e["loss"]) for e in trainer.state.log_history if "loss" in e]
-    record = _training_record(suite, config, resolved.name, seconds, device, len(examples), losses)
+    record = _training_record(suite, config, resolved.name, seconds, device, len(rows), losses)
     _write_training_record(out, record if retrieved is None else {**record, "retrieval": retrieved}, losses)
     _remove_tree(out / ".trainer")
     (out / "README.md").unlink(missing_ok=True)  # peft's empty model card, naming this machine's cache path
@@ -146,28 +148,26 @@ def finetune(
 
 def _train_data(
     suite: Suite, limit: int | None, with_retrieval: bool | str
-) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    """The training examples, and training.json's `retrieval` record when they carry retrieved context."""
+) -> tuple[list[TrainRow], dict[str, Any] | None]:
+    """The train rows, and training.json's `retrieval` record when they carry retrieved context. They become
+    examples once the tokenizer is loaded: its chat template decides how tools are written (`example`)."""
     if not with_retrieval:
-        return training_examples(suite, limit), None
+        return train_rows(suite, limit), None
     with open_retrieval(suite, _name(with_retrieval)) as retrieval:
         rows = train_rows(suite, limit, retrieval)
         record = retrieval_record(retrieval, rows)
     recall = "no doc_ids" if record["train_recall_at_k"] is None else f"recall@k {record['train_recall_at_k']:.3f}"
     echo(f"harness: train prompts with {record['variant']}'s context (top {record['top_k']}, {recall})", err=True)
-    return [example(row) for row in rows], record
+    return rows, record
 
 
 def _name(with_retrieval: bool | str) -> str | None:
     return None if with_retrieval is True else str(with_retrieval)
 
 
-def _train(
-    model_path: str, examples: list[dict[str, Any]], out: Path, config: FinetuneConfig, device: str
-) -> tuple[Any, float]:
+def _train(model_path: str, rows: list[TrainRow], out: Path, config: FinetuneConfig, device: str) -> tuple[Any, float]:
     """The trained SFTTrainer and its training seconds; one progress bar instead of the trainer's log dicts."""
     import torch
-    from datasets import Dataset
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
@@ -199,12 +199,13 @@ def _train(
     )
     with engine_output():  # loading and tokenizing talk (bars, notes) into the log
         tokenizer = AutoTokenizer.from_pretrained(model_path)
+        examples = [example(row, template_native(tokenizer)) for row in rows]
         check_lengths([token_count(tokenizer, e) for e in examples], config.max_length)
         base = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
         trainer = SFTTrainer(
             model=base,
             args=args,
-            train_dataset=Dataset.from_list(examples),
+            train_dataset=training_dataset(examples),
             peft_config=lora,
             processing_class=tokenizer,
         )

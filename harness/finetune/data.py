@@ -1,14 +1,17 @@
 """The training examples of `harness finetune`: each train item as the eval conversation plus its reference,
-with `--with-retrieval` as a rag or hybrid variant sends it (its index, templates and code)."""
+with `--with-retrieval` as a rag or hybrid variant sends it (its index, templates and code); a tool-calling
+item in the chat template's tool format (`example`)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from harness.core.errors import ConfigError, UnknownNameError, did_you_mean
+from harness.core.errors import ConfigError, MissingDependencyError, UnknownNameError, did_you_mean
+from harness.core.tools import CALL_OPEN, chat_messages, parse_calls, template_knows_tools
 from harness.core.types import Request
 from harness.retrieval.index import Hit
 from harness.suite.items import Item
@@ -36,11 +39,11 @@ class TrainRow:
 
 
 def training_examples(
-    suite: Suite, limit: int | None = None, retrieval: TrainRetrieval | None = None
+    suite: Suite, limit: int | None = None, retrieval: TrainRetrieval | None = None, native: bool = False
 ) -> list[dict[str, Any]]:
     """Prompt-completion conversations, built exactly as the eval requests are (with `retrieval`: as that
-    variant sends them)."""
-    return [example(row) for row in train_rows(suite, limit, retrieval)]
+    variant sends them); `native`: the chat template renders tools (`example`)."""
+    return [example(row, native) for row in train_rows(suite, limit, retrieval)]
 
 
 def train_rows(suite: Suite, limit: int | None = None, retrieval: TrainRetrieval | None = None) -> list[TrainRow]:
@@ -59,11 +62,60 @@ def train_rows(suite: Suite, limit: int | None = None, retrieval: TrainRetrieval
     return rows
 
 
-def example(row: TrainRow) -> dict[str, Any]:
-    return {
-        "prompt": [m.to_dict() for m in row.request.messages],
-        "completion": [{"role": "assistant", "content": row.item.reference}],
-    }
+def example(row: TrainRow, native: bool = False) -> dict[str, Any]:
+    """A prompt-completion conversation; the loss falls on the completion, the assistant turn, only.
+
+    A tool-calling item trains on the chat template's tool format: where the template knows tools
+    (`native`, template_knows_tools), the prompt's messages as it takes them, the reference parsed back
+    into the assistant message's `tool_calls`, and a `tools` column, which TRL passes to the template
+    (as JSON text: one Arrow column cannot hold every tool list's schema); otherwise the tools in the system
+    prompt and the reference's <tool_call> text as the answer (harness.core.tools.chat_messages).
+    """
+    messages, tools = chat_messages(row.request, native)
+    if not tools:  # no tools, or a template that knows none: the answer is the reference text
+        return {"prompt": messages, "completion": [{"role": "assistant", "content": row.item.reference}]}
+    return {"prompt": messages, "completion": [native_answer(row.item.reference)], "tools": json.dumps(tools)}
+
+
+def native_answer(reference: str) -> dict[str, Any]:
+    """The assistant message a reference is the text of: its content and calls (arguments as JSON values,
+    as the templates render them); a reference that calls nothing is plain content (a rejection)."""
+    calls = [call for call in parse_calls(reference) if call.valid]
+    if not calls:
+        return {"role": "assistant", "content": reference}
+    content = reference.split(CALL_OPEN, 1)[0].strip()
+    tool_calls = [{"type": "function", "function": {"name": c.name, "arguments": c.arguments}} for c in calls]
+    return {"role": "assistant", "content": content, "tool_calls": tool_calls}
+
+
+def template_native(tokenizer: Any) -> bool:
+    """Whether a tokenizer's chat template renders tools (the `native` of `example`)."""
+    return template_knows_tools(getattr(tokenizer, "chat_template", None))
+
+
+def training_dataset(examples: Sequence[dict[str, Any]]) -> Any:
+    """The examples as the datasets.Dataset the trainer reads. Arrow gives a column one type for all rows, so
+    the argument objects of different tools would be merged into one struct, each call gaining the others'
+    keys as nulls: conversations with tool calls are stored as JSON instead (datasets' Json feature)."""
+    from datasets import Dataset
+
+    if not any("tools" in e for e in examples):
+        return Dataset.from_list(list(examples))  # as it always was
+    try:
+        from datasets import Features, Json, Value
+    except ImportError:  # a recent feature: pyproject allows datasets releases older than it
+        import datasets
+
+        raise MissingDependencyError(
+            f"training tool calls natively needs datasets' Json feature (datasets {datasets.__version__} has none)",
+            "",
+            "pip install -U datasets",
+        ) from None
+
+    rows = [{"prompt": e["prompt"], "completion": e["completion"], "tools": e.get("tools")} for e in examples]
+    return Dataset.from_list(
+        rows, features=Features({"prompt": Json(), "completion": Json(), "tools": Value("string")})
+    )
 
 
 def retrieval_variant(suite: Suite, name: str | None = None) -> tuple[str, RagVariant.Config]:
@@ -142,4 +194,6 @@ def check_lengths(lengths: Sequence[int], max_length: int) -> None:
 
 def token_count(tokenizer: Any, example: dict[str, Any]) -> int:
     conversation = example["prompt"] + example["completion"]
-    return len(tokenizer.apply_chat_template(conversation, tokenize=True, return_dict=True)["input_ids"])
+    tools = example.get("tools")
+    extra = {"tools": json.loads(tools) if isinstance(tools, str) else tools} if tools else {}  # as TRL passes it
+    return len(tokenizer.apply_chat_template(conversation, tokenize=True, return_dict=True, **extra)["input_ids"])

@@ -1,9 +1,12 @@
-"""Constrained decoding on any engine variant: `constrain = "schema" | "regex" | "choice"`.
+"""Constrained decoding on any engine variant: `constrain = "schema" | "regex" | "choice" | "tools"`.
 
 The constraint comes from the suite ([output] schema or pattern) or, for "choice", from the variant's own
 `choices`, so a constrained variant is held to the very format the json_schema and regex_match metrics
-check. The engines decode through it (vLLM structured outputs; xgrammar on the hf backend); each sample
-records it, and the generation cache keys by it.
+check. "tools" holds each request to its own tools: one call to one of them with arguments valid for its
+parameter schema (a list of calls where the item allows parallel calls), or {"reply": "..."} to call
+nothing (harness.core.tools.call_schema); it is turned into each request's own "schema" constraint here,
+so engines never see kind "tools". The engines decode through it (vLLM structured outputs; xgrammar on
+the hf backend); each sample records it, and the generation cache keys by it.
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ from dataclasses import replace
 from typing import Literal
 
 from harness.core.errors import ConfigError
+from harness.core.tools import call_schema
 from harness.core.types import Constraint, Generation, Request
 from harness.suite.load import Suite
 
-ConstrainSetting = Literal["none", "schema", "regex", "choice"]
+ConstrainSetting = Literal["none", "schema", "regex", "choice", "tools"]
 
 
 def suite_constraint(setting: str, choices: Sequence[str], suite: Suite, where: str) -> Constraint | None:
@@ -40,6 +44,14 @@ def suite_constraint(setting: str, choices: Sequence[str], suite: Suite, where: 
                 'add [output] format = "json" and schema = "schema.json" to suite.toml, or constrain another way',
             )
         return Constraint("schema", schema=json.dumps(suite.schema, sort_keys=True, ensure_ascii=False))
+    if setting == "tools":
+        if not any(item.tools for item in suite.eval_items):
+            raise ConfigError(
+                'constrain = "tools" but no eval item of the suite has tools',
+                f"{where} constrain",
+                'give the eval records a "tools" list (OpenAI\'s chat format), or constrain another way',
+            )
+        return Constraint("tools")  # made into each request's schema by `constrained`
     if setting == "regex":
         pattern = suite.config.output.pattern
         if not pattern:
@@ -64,11 +76,22 @@ def constrained(requests: Sequence[Request], constraint: Constraint | None) -> l
     """The requests to decode under `constraint` (as they are for None)."""
     if constraint is None:
         return list(requests)
+    if constraint.kind == "tools":
+        return [tools_constrained(r) for r in requests]
     return [replace(r, constraint=constraint) for r in requests]
 
 
+def tools_constrained(request: Request) -> Request:
+    """The request held to a call of its own tools or a plain reply; one without tools decodes freely."""
+    if not request.tools:
+        return request
+    schema = call_schema(request.tools, bool(request.metadata.get("parallel_tool_calls", False)))
+    return replace(request, constraint=Constraint("schema", schema=json.dumps(schema, sort_keys=True)))
+
+
 def mark(generations: Sequence[Generation], constraint: Constraint | None) -> list[Generation]:
-    """Each sample says which constraint its output was decoded under (samples/<variant>.jsonl metadata)."""
+    """Each sample says which constraint its output was decoded under (samples/<variant>.jsonl metadata):
+    "tools" for the tools constraint, whose schema is each request's own."""
     if constraint is None:
         return list(generations)
     return [replace(g, metadata={**g.metadata, "constraint": constraint.kind}) for g in generations]
