@@ -7,7 +7,7 @@ PIP := $(PY) -m pip --disable-pip-version-check
 STAMP := $(VENV)/.installed-stamp
 EXTRAS ?= test,cpu,hf,finetune,rag,forgetting
 
-.PHONY: install lint test demo regress bench mutate clean
+.PHONY: install lint test demo demo-tools regress bench mutate clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -61,7 +61,13 @@ ifndef REGRESS_OUT
 REGRESS_OUT := results/regress-$(shell date -u +%Y%m%d-%H%M%S)
 endif
 
-regress: $(STAMP)
+# The tool-calling demo (issue 23): its own target while it is young; `make demo` stays the triage demo.
+TOOLS_OUT ?= results/device-control-$(shell date -u +%Y%m%d-%H%M%S)
+demo-tools: $(STAMP)
+	$(VENV)/bin/harness run suites/device-control --variants base,prompted,constrained,finetuned --out $(TOOLS_OUT)
+	$(VENV)/bin/harness decide $(TOOLS_OUT) --out $(TOOLS_OUT) > /dev/null
+	$(VENV)/bin/harness compare $(TOOLS_OUT) --out $(TOOLS_OUT)
+
 	$(VENV)/bin/harness run $(DEMO) --quiet --out $(REGRESS_OUT) > /dev/null || test -f $(REGRESS_OUT)/run.json
 	$(VENV)/bin/harness diff $(BASELINE) $(REGRESS_OUT) --gate suites/support-triage/gates.toml --out $(REGRESS_OUT)/diff
 
