@@ -61,15 +61,16 @@ ifndef REGRESS_OUT
 REGRESS_OUT := results/regress-$(shell date -u +%Y%m%d-%H%M%S)
 endif
 
+regress: $(STAMP)
+	$(VENV)/bin/harness run $(DEMO) --quiet --out $(REGRESS_OUT) > /dev/null || test -f $(REGRESS_OUT)/run.json
+	$(VENV)/bin/harness diff $(BASELINE) $(REGRESS_OUT) --gate suites/support-triage/gates.toml --out $(REGRESS_OUT)/diff
+
 # The tool-calling demo (issue 23): its own target while it is young; `make demo` stays the triage demo.
 TOOLS_OUT ?= results/device-control-$(shell date -u +%Y%m%d-%H%M%S)
 demo-tools: $(STAMP)
 	$(VENV)/bin/harness run suites/device-control --variants base,prompted,constrained,finetuned --out $(TOOLS_OUT)
 	$(VENV)/bin/harness decide $(TOOLS_OUT) --out $(TOOLS_OUT) > /dev/null
 	$(VENV)/bin/harness compare $(TOOLS_OUT) --out $(TOOLS_OUT)
-
-	$(VENV)/bin/harness run $(DEMO) --quiet --out $(REGRESS_OUT) > /dev/null || test -f $(REGRESS_OUT)/run.json
-	$(VENV)/bin/harness diff $(BASELINE) $(REGRESS_OUT) --gate suites/support-triage/gates.toml --out $(REGRESS_OUT)/diff
 
 bench: $(STAMP)
 	$(PY) bench/bench_scoring.py

@@ -375,7 +375,10 @@ def test_a_rag_variant_retrieves_for_the_endpoint(tiny_suite: Path, tmp_path: Pa
 @pytest.mark.parametrize(
     ("table", "needles"),
     [
-        ('constrain = "regex"\n', ('constrain = "regex"', 'only under "schema" or "none"', "[variants.remote]")),
+        (
+            'constrain = "regex"\n',
+            ('constrain = "regex"', 'only under "schema", "tools" or "none"', "[variants.remote]"),
+        ),
         (f'api_key_env = "{KEY}"\n', ("must be the name of an environment variable", "api_key_env")),
         ('base_url = "ftp://example.com"\n', ("is not an http(s) URL", "base_url")),
         ('base_url = "https://me:secret@example.com/v1"\n', ("base_url holds credentials",)),

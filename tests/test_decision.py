@@ -43,12 +43,13 @@ def make_run(
     forgetting: dict[str, Any] | None = None,
     created_at: str = "2026-03-10T12:00:00Z",
     prompt: str = "Classify.",
+    scored: str = METRIC,
 ) -> Path:
     """run.json and samples/ as `harness run` writes them, for variants whose per-item scores are given."""
     (folder / "samples").mkdir(parents=True)
     described, metrics, timings = {}, {}, {}
     for name, spec in variants.items():
-        per_item: dict[str, list[float]] = {METRIC: scores(spec["right"])}
+        per_item: dict[str, list[float]] = {scored: scores(spec["right"])}
         if spec["recall"] is not None:
             per_item["recall@k"] = scores(spec["recall"])
         lines = [
@@ -272,6 +273,16 @@ def test_nothing_meets_the_target_names_the_closest(tmp_path: Path) -> None:
     assert "the closest is rag (rag, 0.100 short)" in decision.recommendation
     assert "hybrid: retrieval over the fine-tuned model" in decision.recommendation
     assert decision.recommendation.endswith("a bigger model.")
+
+
+def test_nothing_meets_a_tool_calling_target_says_what_moves_calls(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "r", {"base": variant("base", 20), "tuned": variant("finetuned", 60)}, scored="tool_name")
+    decision = decide(load_run(run), settings(target=["tool_name >= 0.9"]))
+    assert decision.rule == "nothing-meets-target"
+    assert "retrieval" not in decision.recommendation  # documents do not pick a function
+    assert 'constrain = "tools"' in decision.recommendation and "more training for the adapter" in (
+        decision.recommendation
+    )
 
 
 def test_undecided_says_how_many_items_would_decide(tmp_path: Path) -> None:

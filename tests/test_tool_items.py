@@ -12,8 +12,12 @@ import pytest
 from harness.core.errors import DataError
 from harness.core.tools import ParsedCall, call_text, parse_calls, tool_call
 from harness.core.types import GenerationParams, Message, Tool
+from harness.engines.api_engine import ApiEngine, Endpoint
+from harness.engines.cache import request_payload
 from harness.suite.items import FieldNames, load_items, parse_record
 from harness.suite.prompts import PromptSpec, Template, build_request
+
+REST = (PromptSpec(Template("{input}")), GenerationParams())
 
 SYSTEM = "You control a drone. Call a function, or say why you cannot."
 TAKE_OFF = {
@@ -70,6 +74,21 @@ def test_drone_request_carries_tools() -> None:
     request = build_request(item, PromptSpec(Template("{input}")), GenerationParams())
     assert request.tools == item.tools and request.metadata["parallel_tool_calls"] is True
     assert [m.role for m in request.messages] == ["system", "user"]
+
+
+def test_a_request_states_parallel_calls_false_for_an_endpoint_whose_default_is_true() -> None:
+    item = parse(drone())
+    request = build_request(item, PromptSpec(Template("{input}")), GenerationParams())
+    assert request.metadata["parallel_tool_calls"] is False
+    body = ApiEngine(Endpoint("http://127.0.0.1:1/v1", "m"), "")._body(request)
+    assert body["parallel_tool_calls"] is False and [t["function"]["name"] for t in body["tools"]] == [
+        "takeoff_drone",
+        "capture_photo",
+    ]
+    # the cache keys false as it keyed the flag's absence, so earlier cached answers stay found
+    assert "parallel_tool_calls" not in request_payload(request)
+    plain = build_request(parse({"input": "hi", "output": "hello"}), *REST)
+    assert "parallel_tool_calls" not in plain.metadata  # no tools: nothing to state
 
 
 def test_arguments_kept_as_text_or_canonical() -> None:

@@ -43,6 +43,7 @@ MEETS_RULE = {"base": "base-meets-target", "prompted": "prompting-meets-target",
 # Not from the guides: "prompts were iterated" needs a number. Three distinct prompted configurations is
 # the least that is an iteration (a first prompt, a change, a change of the change) rather than one try.
 PROMPT_ITERATIONS_MIN = 3
+TOOL_METRIC_PREFIX = "tool_"  # tool_name, tool_args_exact, tool_args_valid, tool_args_f1
 
 
 def best_on(group: Sequence[Assessment], index: int, target: Target) -> Assessment | None:
@@ -339,16 +340,26 @@ def _nothing(assessments: Sequence[Assessment], targets: Sequence[Target], wante
 
     closest = min(assessments, key=gap)
     kinds = {a.kind for a in assessments}
-    tries = [
-        text
-        for kind, text in (
-            ("prompted", "a prompted variant (system prompt, few-shot examples)"),
-            ("rag", "retrieval (a rag variant)"),
-            ("finetuned", "fine-tuning, once the four conditions hold"),
-            ("hybrid", "hybrid: retrieval over the fine-tuned model"),
+    if all(t.metric.startswith(TOOL_METRIC_PREFIX) for t in targets):
+        # a tool-calling task: retrieving documents does not pick a function; what moves the calls is the
+        # decoding (constrain = "tools" makes every call well-formed) and training on more calls
+        tries = [] if "prompted" in kinds else ['a prompted variant with constrain = "tools" (valid calls only)']
+        tries.append(
+            "more training for the adapter (epochs, examples of each tool and of rejections)"
+            if "finetuned" in kinds
+            else "fine-tuning on tool-calling records, once the four conditions hold"
         )
-        if kind not in kinds
-    ]
+    else:
+        tries = [
+            text
+            for kind, text in (
+                ("prompted", "a prompted variant (system prompt, few-shot examples)"),
+                ("rag", "retrieval (a rag variant)"),
+                ("finetuned", "fine-tuning, once the four conditions hold"),
+                ("hybrid", "hybrid: retrieval over the fine-tuned model"),
+            )
+            if kind not in kinds
+        ]
     return (
         f"Nothing meets {wanted}: the closest is {closest.variant} ({closest.kind}, {gap(closest):.3f} short); "
         f"try next {', '.join([*tries, 'a bigger model'])}."

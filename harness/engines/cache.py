@@ -300,7 +300,9 @@ def request_payload(request: Request) -> dict[str, Any]:
         payload["constraint"] = request.constraint.to_dict()
     if request.tools:  # likewise: a request without tools keeps its key (its messages' calls are in to_dict)
         payload["tools"] = [tool.to_dict() for tool in request.tools]
-        if "parallel_tool_calls" in request.metadata:  # sent to an api endpoint: it can change the answer
+        # true is sent to an api endpoint and widens constrain = "tools": it can change the answer; false is keyed
+        # as absent, so answers cached before the flag was stated for every item with tools stay found
+        if request.metadata.get("parallel_tool_calls"):
             payload["parallel_tool_calls"] = bool(request.metadata["parallel_tool_calls"])
     return payload
 

@@ -100,7 +100,8 @@ def build_request(item: Item, prompt: PromptSpec, params: GenerationParams) -> R
         query=prompt.query.render(item.fields, item.id) if prompt.query else user.content,
         metadata={
             **({"doc_ids": list(item.doc_ids)} if item.doc_ids else {}),
-            **({"parallel_tool_calls": True} if item.parallel_tool_calls else {}),
+            # stated for every item with tools: an endpoint left without it allows parallel calls (OpenAI)
+            **({"parallel_tool_calls": item.parallel_tool_calls} if item.tools else {}),
         },
         tools=item.tools,
     )

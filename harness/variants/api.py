@@ -50,7 +50,9 @@ if TYPE_CHECKING:
     from harness.engines.cache import GenerationCache
     from harness.variants import BuildContext
 
-API_CONSTRAINTS = ("none", "schema")  # what a chat-completions request can state (response_format)
+# what a chat-completions request can state: response_format json_schema (for "tools", each request's own
+# call-or-reply schema, with the tools sent beside it)
+API_CONSTRAINTS = ("none", "schema", "tools")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 ROUNDS_PER_BATCH = 16  # requests per generate call, in units of concurrency (batch_size)
 _RESOURCE = "api:"  # BuildContext.resources key prefix: one endpoint object per api variant per run
@@ -237,9 +239,9 @@ class ApiVariant(VariantBase):
 def check_api_constraint(setting: str, where: str) -> None:
     if setting not in API_CONSTRAINTS:
         raise ConfigError(
-            f'constrain = "{setting}": an api endpoint decodes only under "schema" or "none"',
+            f'constrain = "{setting}": an api endpoint decodes only under "schema", "tools" or "none"',
             f"{where} constrain",
-            'use constrain = "schema" (sent as response_format json_schema with the suite\'s schema) or "none"',
+            'use constrain = "schema" (sent as response_format json_schema with the suite\'s schema), "tools" or "none"',
         )
 
 
