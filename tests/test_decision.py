@@ -283,6 +283,8 @@ def test_nothing_meets_a_tool_calling_target_says_what_moves_calls(tmp_path: Pat
     assert 'constrain = "tools"' in decision.recommendation and "more training for the adapter" in (
         decision.recommendation
     )
+    rag = next(c for c in decision.conditions if c.id == "rag-recall")
+    assert rag.status == "met" and rag.evidence.startswith("does not apply")
 
 
 def test_undecided_says_how_many_items_would_decide(tmp_path: Path) -> None:

@@ -55,6 +55,11 @@ def best_on(group: Sequence[Assessment], index: int, target: Target) -> Assessme
     return max(scored, key=lambda a: sign * a.verdicts[index].value)  # type: ignore[operator]
 
 
+def is_tool_task(targets: Sequence[Target]) -> bool:
+    """Whether every target is a tool-calling metric: then retrieval is not a rung of the ladder."""
+    return bool(targets) and all(t.metric.startswith(TOOL_METRIC_PREFIX) for t in targets)
+
+
 def _cost_key(a: Assessment) -> tuple[float, int]:
     return (math.inf if a.cost_per_1k is None else a.cost_per_1k, LADDER.index(a.kind))
 
@@ -86,7 +91,15 @@ def conditions(
             "prompts-iterated", "prompts were iterated", status, f"{text}; at least {PROMPT_ITERATIONS_MIN} count"
         )
     measured = [r for r in recall if r.value is not None]
-    if not recall:
+    if not recall and is_tool_task(targets):
+        second = Condition(
+            "rag-recall",
+            "RAG tried, recall measured",
+            "met",
+            "does not apply: every target is a tool-calling metric, and retrieved documents do not choose a "
+            "function (a rag variant, if declared, is measured like any other)",
+        )
+    elif not recall:
         second = Condition(
             "rag-recall", "RAG tried, recall measured", "not met", "no rag or hybrid variant in this run"
         )
@@ -340,7 +353,7 @@ def _nothing(assessments: Sequence[Assessment], targets: Sequence[Target], wante
 
     closest = min(assessments, key=gap)
     kinds = {a.kind for a in assessments}
-    if all(t.metric.startswith(TOOL_METRIC_PREFIX) for t in targets):
+    if is_tool_task(targets):
         # a tool-calling task: retrieving documents does not pick a function; what moves the calls is the
         # decoding (constrain = "tools" makes every call well-formed) and training on more calls
         tries = [] if "prompted" in kinds else ['a prompted variant with constrain = "tools" (valid calls only)']
