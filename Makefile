@@ -46,9 +46,10 @@ ifndef DEMO_OUT
 DEMO_OUT := results/demo-$(shell date -u +%Y%m%d-%H%M%S)
 endif
 
-# The run, then the decision it supports ([decision] in the suite; decision.md and .json in the run folder),
-# then the report (report.md, report.html): the terminal ends with the decision and the scorecard.
-demo: $(STAMP)
+# The tool-calling demo first (about 2 minutes), then the main one: the run, the decision it supports
+# ([decision] in the suite; decision.md and .json in the run folder), then the report (report.md,
+# report.html): the terminal ends with the triage decision and its scorecard.
+demo: demo-tools
 	$(VENV)/bin/harness run $(DEMO) --out $(DEMO_OUT)
 	$(VENV)/bin/harness decide $(DEMO_OUT) --out $(DEMO_OUT) > /dev/null
 	$(VENV)/bin/harness compare $(DEMO_OUT) --out $(DEMO_OUT)
@@ -65,7 +66,7 @@ regress: $(STAMP)
 	$(VENV)/bin/harness run $(DEMO) --quiet --out $(REGRESS_OUT) > /dev/null || test -f $(REGRESS_OUT)/run.json
 	$(VENV)/bin/harness diff $(BASELINE) $(REGRESS_OUT) --gate suites/support-triage/gates.toml --out $(REGRESS_OUT)/diff
 
-# The tool-calling demo (issue 23): its own target while it is young; `make demo` stays the triage demo.
+# The tool-calling demo (suites/device-control) alone; `make demo` runs it before the triage demo.
 TOOLS_OUT ?= results/device-control-$(shell date -u +%Y%m%d-%H%M%S)
 demo-tools: $(STAMP)
 	$(VENV)/bin/harness run suites/device-control --variants base,prompted,constrained,finetuned --out $(TOOLS_OUT)
