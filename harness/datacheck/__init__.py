@@ -8,8 +8,9 @@ Modules: `findings` collects and counts the problems; `reading` turns a file's l
 or findings, reading each line in a plain layout (`layouts`) or as the suite does (`suite_records`);
 `records` holds the Record and the normalized text key. `pool` holds the records of one role; over
 them `checks` has the exact checks and `fast_checks`, `near_duplicates` the TF-IDF near duplicates
-and near leakage, `lengths` the length, context and size checks. `report` picks files and roles,
-counts tokens and renders. See docs/check-data.md.
+and near leakage, `lengths` the length, context and size checks, `tool_checks` the tool-calling
+records (calls against the record's tools and their schemas, call ids, tool-name balance). `report`
+picks files and roles, counts tokens and renders. See docs/check-data.md.
 
 May import harness.finetune (its size guidance) and the layers below; harness.run calls the fast checks.
 """
