@@ -25,6 +25,10 @@ TokenPair = tuple[Sequence[int], Sequence[int]]  # (context, continuation) token
 PAIR_COST = 2.5e-4  # when the model's config does not say
 ROW_TOKENS = 2048  # at most, per row (a longer request gets a row of its own)
 BATCH_TOKENS = 2048  # rows padded into one forward: enough work per matmul to keep the cores busy
+# Head positions per chunk: the float32 logits of 1,000 HellaSwag items' endings at once are 2.8 GB (a 49k
+# vocabulary); 64 positions are 12.6 MB, and the argmax and log-softmax passes over them ran ~1.4x faster
+# on the 2-core AMX Xeon (numbers unchanged: the same ops, row by row).
+HEAD_CHUNK = 64
 
 
 @dataclass(frozen=True)
@@ -176,10 +180,27 @@ def score_packed(
                 spans.append((index, len(reads), len(nodes)))
                 reads.extend(positions_read.setdefault(offset * width + node, len(positions_read)) for node in nodes)
                 targets.extend(continuation)
-        logits = head(hidden[torch.tensor(list(positions_read), device=device)]).float()
-        greedy_tokens, normalizer = logits.argmax(-1), logits.logsumexp(-1)
         read, target = torch.tensor(reads, device=device), torch.tensor(targets, device=device)
-        chosen = (logits[read, target] - normalizer[read]).tolist()
-        greedy = (greedy_tokens[read] == target).tolist()
+        chosen_t, greedy_t = _read_logprobs(
+            head, hidden[torch.tensor(list(positions_read), device=device)], read, target
+        )
+        chosen, greedy = chosen_t.tolist(), greedy_t.tolist()
         for index, start, length in spans:
             yield index, float(sum(chosen[start : start + length])), all(greedy[start : start + length])
+
+
+def _read_logprobs(head: Any, hidden: Any, read: Any, target: Any) -> tuple[Any, Any]:
+    """(log-prob of each target token, whether it is the argmax) at its head position (`read` indexes
+    `hidden`'s rows): the output head, log-softmax and argmax over a chunk of positions at a time."""
+    import torch
+
+    chosen = torch.empty(len(read), dtype=torch.float32, device=hidden.device)
+    greedy = torch.empty(len(read), dtype=torch.bool, device=hidden.device)
+    for start in range(0, hidden.shape[0], HEAD_CHUNK):
+        logits = head(hidden[start : start + HEAD_CHUNK]).float()
+        normalizer, greedy_tokens = logits.logsumexp(-1), logits.argmax(-1)
+        here = ((read >= start) & (read < start + len(logits))).nonzero()[:, 0]
+        rows = read[here] - start
+        chosen[here] = logits[rows, target[here]] - normalizer[rows]
+        greedy[here] = greedy_tokens[rows] == target[here]
+    return chosen, greedy
