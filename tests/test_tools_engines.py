@@ -19,6 +19,7 @@ from harness.engines.cache import entry_key, request_payload
 from harness.engines.vllm_engine import VllmEngine
 from harness.finetune.data import TrainRow, example, native_answer, template_native, token_count
 from harness.suite.items import Item
+from harness.variants.api import API_CONSTRAINTS
 from harness.variants.constrain import constrained, mark, suite_constraint
 
 LIGHT = Tool(
@@ -387,3 +388,14 @@ def test_the_dataset_keeps_each_call_its_own_argument_keys() -> None:
     assert rows[0]["completion"] == examples[0]["completion"]
     assert rows[1]["completion"][0]["tool_calls"][0]["function"]["arguments"] == {"level": 3}
     assert rows[2]["tools"] is None and rows[2]["completion"] == [{"role": "assistant", "content": "x"}]
+
+
+def test_an_api_endpoint_decodes_constrain_tools_as_each_requests_schema_beside_its_tools() -> None:
+    assert "tools" in API_CONSTRAINTS
+    [sent] = constrained([request("a", (LIGHT, TEMP), parallel_tool_calls=False)], Constraint("tools"))
+    body = api_engine()._body(sent)
+    assert body["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "output", "schema": call_schema((LIGHT, TEMP))},
+    }
+    assert body["tools"] == [LIGHT.to_dict(), TEMP.to_dict()] and body["parallel_tool_calls"] is False
